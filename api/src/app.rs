@@ -1,0 +1,234 @@
+//! Start-up and shutdown: connect, migrate, build the schema once, serve, run the jobs, and
+//! stop all of it when told.
+
+use std::future::Future;
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Service;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::config::{Cli, Command, Config};
+use crate::error::{AppError, AppResult};
+use crate::events::{self, EventBus};
+use crate::state::AppState;
+use crate::{db, graphql, http, jobs, telemetry};
+
+/// How long open connections get to finish when the server stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// The `hector` command line.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = cli.config;
+    if let Err(problem) = config.validate() {
+        let _ = writeln!(std::io::stderr(), "hector: {problem}");
+        return ExitCode::from(2);
+    }
+    let command = cli.command.unwrap_or(Command::Serve);
+    if command == Command::Schema {
+        let _ = write!(std::io::stdout(), "{}", graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match command {
+            Command::Migrate => {
+                let db = db::connect(&config).await?;
+                db::migrate(&db, &config.instance_name()).await
+            }
+            Command::Serve | Command::Schema => {
+                let listener = TcpListener::bind(config.bind).map_err(|e| {
+                    tracing::error!(bind = %config.bind, error = ?e, "cannot listen");
+                    AppError::internal(e)
+                })?;
+                run(listener, config, shutdown_signal()).await
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = ?e, "hector stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// A running Hector, as [`start`] returns it.
+pub struct Server {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<AppResult<()>>,
+}
+
+impl Server {
+    /// Stops the server and waits until everything has ended.
+    pub async fn stop(self) -> AppResult<()> {
+        self.stop.cancel();
+        self.task.await.map_err(AppError::internal)?
+    }
+}
+
+/// Starts Hector on `listener` in the background (tests and embedding).
+pub async fn start(listener: TcpListener, config: Config) -> AppResult<Server> {
+    let addr = listener.local_addr().map_err(AppError::internal)?;
+    let stop = CancellationToken::new();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        serve(listener, config, token.cancelled_owned(), Some(ready_tx)).await
+    });
+    match ready_rx.await {
+        Ok(state) => Ok(Server {
+            addr,
+            state,
+            stop,
+            task,
+        }),
+        Err(_) => match task.await {
+            Ok(Err(e)) => Err(e),
+            _ => Err(AppError::Internal("server failed to start".into())),
+        },
+    }
+}
+
+/// Runs Hector on `listener` until `shutdown` resolves, then stops the server, subscriptions
+/// and jobs, within a few seconds.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> AppResult<()> {
+    serve(listener, config, shutdown, None).await
+}
+
+async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: Option<tokio::sync::oneshot::Sender<AppState>>,
+) -> AppResult<()> {
+    let instance: Arc<str> = config.instance_name().into();
+    tracing::info!(db.url = %config.database_url, instance = %instance, "starting");
+    let db = db::connect(&config).await?;
+    db::migrate(&db, &instance).await?;
+
+    let state = AppState {
+        db: db.clone(),
+        config: Arc::new(config),
+        events: EventBus::default(),
+        shutdown: CancellationToken::new(),
+        instance,
+    };
+    let schema = graphql::build(&state);
+
+    let mut background = tokio::task::JoinSet::new();
+    let last_event = events::latest_id(&db).await?;
+    background.spawn(events::run_tailer(
+        db.clone(),
+        state.events.clone(),
+        last_event,
+        Duration::from_millis(state.config.event_poll_ms),
+        state.shutdown.clone(),
+    ));
+    if state.config.scheduler {
+        background.spawn(jobs::run_scheduler(
+            state.clone(),
+            jobs::all(&state),
+            state.shutdown.clone(),
+        ));
+    }
+
+    let body_limit = state.config.max_body_bytes;
+    let app_state = web::Data::new(state.clone());
+    let app_schema = web::Data::new(schema);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .app_data(app_schema.clone())
+            .app_data(web::PayloadConfig::new(body_limit))
+            .configure(http::routes)
+            .wrap_fn(|req, srv| {
+                let id = req.extensions().get::<RequestId>().copied();
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    if let Some(value) =
+                        id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
+                    {
+                        res.headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), value);
+                    }
+                    Ok(res)
+                }
+            })
+            .wrap(TracingLogger::default())
+    })
+    .listen(listener)
+    .map_err(AppError::internal)?
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .run();
+    let handle = server.handle();
+    let server_task = tokio::spawn(server);
+    tracing::info!("listening");
+    if let Some(ready) = ready {
+        let _ = ready.send(state.clone());
+    }
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    state.shutdown.cancel();
+    handle.stop(true).await;
+    let _ = server_task.await;
+    // Jobs finish their current step; give them the same grace as connections.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while background.join_next().await.is_some() {}
+    })
+    .await;
+    background.abort_all();
+    db.close_by_ref().await.ok();
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The one typed configuration: command-line flags, each also read from the environment.
+//! `hector --help` prints every option with the text below.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+/// Hector: hosts, attackers and threat intelligence behind one GraphQL API.
+#[derive(Debug, Parser)]
+#[command(name = "hector", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run the server (the default): migrations, HTTP/GraphQL and the scheduler.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) and exit.
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable, coloured when on a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port the HTTP server listens on.
+    #[arg(long, env = "HECTOR_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Database URL: `sqlite://path?mode=rwc` (embedded, the default) or `mysql://user:pass@host/db`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/hector.db?mode=rwc"
+    )]
+    pub database_url: DatabaseUrl,
+
+    /// Largest number of pooled database connections (default: 4 on SQLite, 16 on MySQL).
+    #[arg(long, env = "HECTOR_DB_MAX_CONNECTIONS")]
+    pub db_max_connections: Option<u32>,
+
+    /// Log format.
+    #[arg(long, env = "HECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, e.g. `info` or `info,api=debug`.
+    #[arg(long, env = "HECTOR_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Serve GraphiQL at `GET /graphql` (switch off in production if no one needs it).
+    #[arg(long, env = "HECTOR_GRAPHIQL", default_value_t = true, action = ArgAction::Set)]
+    pub graphiql: bool,
+
+    /// Deepest query nesting accepted.
+    #[arg(long, env = "HECTOR_MAX_DEPTH", default_value_t = 12)]
+    pub max_depth: usize,
+
+    /// Highest query complexity accepted (a list field costs `first` x its selection).
+    #[arg(long, env = "HECTOR_MAX_COMPLEXITY", default_value_t = 5000)]
+    pub max_complexity: usize,
+
+    /// Largest page (`first`/`last`) a connection returns.
+    #[arg(long, env = "HECTOR_MAX_PAGE_SIZE", default_value_t = 100)]
+    pub max_page_size: u32,
+
+    /// Largest request body in bytes; larger ones are refused with 413 before being read.
+    #[arg(long, env = "HECTOR_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Largest number of addresses one `addHosts` call may create (a /16 of IPv4 by default).
+    #[arg(long, env = "HECTOR_MAX_BULK_HOSTS", default_value_t = 65_536)]
+    pub max_bulk_hosts: u32,
+
+    /// Run scheduled jobs in this process (turn off on replicas that should only serve).
+    #[arg(long, env = "HECTOR_SCHEDULER", default_value_t = true, action = ArgAction::Set)]
+    pub scheduler: bool,
+
+    /// How often, in seconds, the job that lifts expired port-scan exclusions runs.
+    #[arg(long, env = "HECTOR_EXCLUSION_JOB_SECS", default_value_t = 60)]
+    pub exclusion_job_secs: u64,
+
+    /// How often, in milliseconds, this replica reads new events from the outbox.
+    #[arg(long, env = "HECTOR_EVENT_POLL_MS", default_value_t = 250)]
+    pub event_poll_ms: u64,
+
+    /// Name of this process in job runs and logs (default: host name and process id).
+    #[arg(long, env = "HECTOR_INSTANCE")]
+    pub instance: Option<String>,
+}
+
+impl Config {
+    /// Reads the configuration from the environment alone, with defaults (tests and tools).
+    pub fn from_env() -> Result<Self, clap::Error> {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        Only::try_parse_from(["hector"]).map(|o| o.config)
+    }
+
+    /// The name of this process, stable for its lifetime.
+    pub fn instance_name(&self) -> String {
+        self.instance.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "hector".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
+    /// Checks what clap cannot: ranges that only make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_page_size == 0 || self.max_page_size > 10_000 {
+            return Err("HECTOR_MAX_PAGE_SIZE must be between 1 and 10000".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("HECTOR_MAX_BODY_BYTES must be at least 1024".into());
+        }
+        if self.exclusion_job_secs == 0 || self.event_poll_ms == 0 {
+            return Err("job and poll intervals must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// A database URL whose password never reaches a log line or an error message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.0.starts_with("sqlite:")
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &self.0[scheme + 3..at];
+                match userinfo.find(':') {
+                    Some(colon) => format!(
+                        "{}{}:***{}",
+                        &self.0[..scheme + 3],
+                        &userinfo[..colon],
+                        &self.0[at..]
+                    ),
+                    None => self.0.clone(),
+                }
+            }
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("sqlite:") || s.starts_with("mysql://") || s.starts_with("mariadb://") {
+            Ok(Self(s.replacen("mariadb://", "mysql://", 1)))
+        } else {
+            Err("expected a sqlite: or mysql:// URL".into())
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_hides_the_password() {
+        let url: DatabaseUrl = "mysql://root:s3cret@db:3306/hector".parse().unwrap();
+        assert_eq!(format!("{url:?}"), "mysql://root:***@db:3306/hector");
+        assert!(!url.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let config = Config::from_env().unwrap();
+        config.validate().unwrap();
+    }
+}

@@ -1,0 +1,173 @@
+//! Connecting, migrating under a lock, and the few helpers every service shares.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::config::Config;
+use crate::error::{AppError, AppResult, is_unique_violation};
+
+/// Now, rounded to microseconds: what both backends store, so a value read back compares
+/// equal to the value written.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+pub async fn connect(config: &Config) -> AppResult<DatabaseConnection> {
+    let url = &config.database_url;
+    if url.is_sqlite() {
+        create_sqlite_parent(url.expose())?;
+    }
+    let mut opts = ConnectOptions::new(url.expose().to_owned());
+    let default_max = if url.is_sqlite() { 4 } else { 16 };
+    opts.max_connections(config.db_max_connections.unwrap_or(default_max))
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if url.is_sqlite() {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    let db = Database::connect(opts).await.map_err(|e| {
+        tracing::error!(db.url = %url, error = ?e, "cannot connect to the database");
+        AppError::internal(e)
+    })?;
+    Ok(db)
+}
+
+fn create_sqlite_parent(url: &str) -> AppResult<()> {
+    let path = url
+        .trim_start_matches("sqlite:")
+        .trim_start_matches("//")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(AppError::internal)?;
+    }
+    Ok(())
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+/// (`IMMEDIATE`), so two writers wait for each other instead of failing on upgrade.
+pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    Ok(db.begin_with_options(options).await?)
+}
+
+const LOCK_TABLE: &str = "hector_lock";
+const MIGRATION_LOCK: &str = "migrate";
+/// A holder that died keeps the lock at most this long.
+const LOCK_TTL: Duration = Duration::from_secs(120);
+
+/// Applies pending migrations. Replicas starting together serialise on a lock row, so
+/// exactly one of them migrates and the others find nothing left to do.
+pub async fn migrate(db: &DatabaseConnection, holder: &str) -> AppResult<()> {
+    db.execute_unprepared(&format!(
+        "CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (name VARCHAR(64) NOT NULL PRIMARY KEY, \
+         holder VARCHAR(64) NOT NULL, expires_at BIGINT NOT NULL)"
+    ))
+    .await?;
+    acquire_lock(db, MIGRATION_LOCK, holder).await?;
+    let outcome = Migrator::up(db, None).await;
+    let released = release_lock(db, MIGRATION_LOCK, holder).await;
+    outcome.map_err(|e| {
+        tracing::error!(error = ?e, "migration failed");
+        AppError::internal(e)
+    })?;
+    released?;
+    tracing::info!("database schema is current");
+    Ok(())
+}
+
+async fn acquire_lock(db: &DatabaseConnection, name: &str, holder: &str) -> AppResult<()> {
+    let deadline = tokio::time::Instant::now() + LOCK_TTL * 2;
+    loop {
+        let now = Utc::now().timestamp();
+        db.execute(
+            Query::delete()
+                .from_table(LOCK_TABLE)
+                .and_where(Expr::col("name").eq(name))
+                .and_where(Expr::col("expires_at").lt(now)),
+        )
+        .await?;
+        let insert = Query::insert()
+            .into_table(LOCK_TABLE)
+            .columns(["name", "holder", "expires_at"])
+            .values_panic([
+                name.into(),
+                holder.into(),
+                (now + LOCK_TTL.as_secs() as i64).into(),
+            ])
+            .to_owned();
+        match db.execute(&insert).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(AppError::internal(DbErr::Custom(format!(
+                        "lock {name} still held after {}s",
+                        (LOCK_TTL * 2).as_secs()
+                    ))));
+                }
+                tracing::info!(
+                    lock = name,
+                    "waiting for another instance to finish migrating"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn release_lock(db: &DatabaseConnection, name: &str, holder: &str) -> AppResult<()> {
+    db.execute(
+        Query::delete()
+            .from_table(LOCK_TABLE)
+            .and_where(Expr::col("name").eq(name))
+            .and_where(Expr::col("holder").eq(holder)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether the database answers and every migration this binary knows is applied.
+pub async fn ready(db: &DatabaseConnection) -> bool {
+    let check = async {
+        db.ping().await?;
+        Ok::<_, DbErr>(Migrator::get_pending_migrations(db).await?.is_empty())
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), check).await,
+        Ok(Ok(true))
+    )
+}
+
+/// Splits `items` into chunks that keep a bulk statement under both backends' limits on
+/// bound parameters (SQLite 32,766; MySQL 65,535).
+pub fn chunk_size(columns_per_row: usize) -> usize {
+    (30_000 / columns_per_row.max(1)).max(1)
+}
+
+pub fn backend(db: &impl ConnectionTrait) -> DbBackend {
+    db.get_database_backend()
+}

@@ -1,0 +1,107 @@
+//! Relay connections: `edges`, `nodes`, `pageInfo` and an opt-in `totalCount` that is only
+//! counted when a client selects it.
+
+use std::sync::Arc;
+
+use async_graphql::SimpleObject;
+use futures_util::future::BoxFuture;
+
+use crate::error::AppResult;
+
+/// Where a page sits in its list.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+/// A deferred count of the whole list, run only if `totalCount` is selected.
+#[derive(Clone)]
+pub struct TotalCount(Arc<dyn Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync>);
+
+impl TotalCount {
+    pub fn new<F>(f: F) -> Self
+    where
+        F: Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync + 'static,
+    {
+        Self(Arc::new(f))
+    }
+
+    pub async fn get(&self) -> AppResult<u64> {
+        (self.0)().await
+    }
+}
+
+/// Declares `$conn` and `$edge` for nodes of type `$node` built from page items of `$model`.
+macro_rules! connection {
+    ($conn:ident, $edge:ident, $node:ty) => {
+        /// An edge: a node and the cursor to continue after it.
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $node,
+        }
+
+        /// A page of a list, Relay style.
+        pub struct $conn {
+            edges: Vec<$edge>,
+            page_info: $crate::graphql::connection::PageInfo,
+            total: $crate::graphql::connection::TotalCount,
+        }
+
+        impl $conn {
+            pub fn new<M>(
+                page: $crate::page::Page<M>,
+                total: $crate::graphql::connection::TotalCount,
+            ) -> Self
+            where
+                $node: From<M>,
+            {
+                let page_info = $crate::graphql::connection::PageInfo {
+                    has_next_page: page.has_next,
+                    has_previous_page: page.has_previous,
+                    start_cursor: page.items.first().map(|(c, _)| c.clone()),
+                    end_cursor: page.items.last().map(|(c, _)| c.clone()),
+                };
+                let edges = page
+                    .items
+                    .into_iter()
+                    .map(|(cursor, m)| $edge {
+                        cursor,
+                        node: <$node>::from(m),
+                    })
+                    .collect();
+                Self {
+                    edges,
+                    page_info,
+                    total,
+                }
+            }
+        }
+
+        #[async_graphql::Object]
+        impl $conn {
+            async fn edges(&self) -> &[$edge] {
+                &self.edges
+            }
+
+            /// The nodes of `edges`, for clients that need no cursors.
+            async fn nodes(&self) -> Vec<&$node> {
+                self.edges.iter().map(|e| &e.node).collect()
+            }
+
+            async fn page_info(&self) -> &$crate::graphql::connection::PageInfo {
+                &self.page_info
+            }
+
+            /// How many items the whole list holds (counted only when asked for).
+            async fn total_count(&self) -> async_graphql::Result<u64> {
+                Ok(self.total.get().await?)
+            }
+        }
+    };
+}
+
+pub(crate) use connection;

@@ -1,0 +1,86 @@
+//! Gives every error a stable `extensions.code`. Resolver errors carry theirs already (from
+//! [`crate::error::AppError`]); what async-graphql itself reports (syntax, validation, input
+//! coercion) is the client's input, and the depth and complexity limits get their own code.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, NextValidation,
+    ResolveInfo,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{ServerError, ServerResult, ValidationResult, Value, Variables};
+
+use crate::error::code;
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+/// The messages async-graphql uses for its limits (checked by a test against the library).
+const LIMIT_MESSAGES: [&str; 2] = ["Query is too complex.", "Query is nested too deep."];
+
+/// Sets `code` on an error that has none.
+pub fn with_code(mut err: ServerError, fallback: &str) -> ServerError {
+    let has_code = err
+        .extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some());
+    if !has_code {
+        let code = if LIMIT_MESSAGES.contains(&err.message.as_str()) {
+            code::QUERY_TOO_COMPLEX
+        } else {
+            fallback
+        };
+        err.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
+    err
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables)
+            .await
+            .map_err(|e| with_code(e, code::BAD_USER_INPUT))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|e| with_code(e, code::BAD_USER_INPUT))
+                .collect()
+        })
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<Value>> {
+        // Errors without a code at resolve time come from coercing arguments.
+        next.run(ctx, info)
+            .await
+            .map_err(|e| with_code(e, code::BAD_USER_INPUT))
+    }
+}

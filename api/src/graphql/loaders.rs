@@ -1,0 +1,130 @@
+//! Batch loaders for relations asked of many objects at once (tags of every host of a page,
+//! ...). They batch but never cache, so one loader serves every request safely.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::{location, support_group, tag, url};
+
+use crate::error::AppError;
+use crate::host::catalog;
+use crate::state::AppState;
+
+pub type Loaders = DataLoader<Batch>;
+
+pub struct Batch {
+    state: AppState,
+}
+
+pub fn new(state: &AppState) -> Loaders {
+    DataLoader::new(
+        Batch {
+            state: state.clone(),
+        },
+        tokio::spawn,
+    )
+}
+
+/// A failed batch, shared by every field that waited on it.
+#[derive(Clone)]
+pub struct BatchError(Arc<AppError>);
+
+impl From<AppError> for BatchError {
+    fn from(e: AppError) -> Self {
+        Self(Arc::new(e))
+    }
+}
+
+impl From<BatchError> for async_graphql::Error {
+    fn from(e: BatchError) -> Self {
+        match Arc::try_unwrap(e.0) {
+            Ok(err) => err.into(),
+            Err(shared) => {
+                tracing::error!(error = ?shared, "batch load failed");
+                AppError::Internal(format!("{shared:?}").into()).into()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TagsOfHost(pub i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UrlsOfHost(pub i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SupportGroupId(pub i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LocationId(pub i64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TagUsage(pub i64);
+
+impl Loader<TagsOfHost> for Batch {
+    type Value = Vec<tag::Model>;
+    type Error = BatchError;
+
+    async fn load(
+        &self,
+        keys: &[TagsOfHost],
+    ) -> Result<HashMap<TagsOfHost, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let found = catalog::tags_of_hosts(&self.state.db, &ids).await?;
+        Ok(found.into_iter().map(|(k, v)| (TagsOfHost(k), v)).collect())
+    }
+}
+
+impl Loader<UrlsOfHost> for Batch {
+    type Value = Vec<url::Model>;
+    type Error = BatchError;
+
+    async fn load(
+        &self,
+        keys: &[UrlsOfHost],
+    ) -> Result<HashMap<UrlsOfHost, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let found = catalog::urls_of_hosts(&self.state.db, &ids).await?;
+        Ok(found.into_iter().map(|(k, v)| (UrlsOfHost(k), v)).collect())
+    }
+}
+
+impl Loader<SupportGroupId> for Batch {
+    type Value = support_group::Model;
+    type Error = BatchError;
+
+    async fn load(
+        &self,
+        keys: &[SupportGroupId],
+    ) -> Result<HashMap<SupportGroupId, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let found = catalog::by_ids::<support_group::Entity>(&self.state.db, &ids).await?;
+        Ok(found
+            .into_iter()
+            .map(|m| (SupportGroupId(m.id), m))
+            .collect())
+    }
+}
+
+impl Loader<LocationId> for Batch {
+    type Value = location::Model;
+    type Error = BatchError;
+
+    async fn load(
+        &self,
+        keys: &[LocationId],
+    ) -> Result<HashMap<LocationId, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let found = catalog::by_ids::<location::Entity>(&self.state.db, &ids).await?;
+        Ok(found.into_iter().map(|m| (LocationId(m.id), m)).collect())
+    }
+}
+
+impl Loader<TagUsage> for Batch {
+    type Value = i64;
+    type Error = BatchError;
+
+    async fn load(&self, keys: &[TagUsage]) -> Result<HashMap<TagUsage, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let found = catalog::tag_usage(&self.state.db, &ids).await?;
+        Ok(found.into_iter().map(|(k, v)| (TagUsage(k), v)).collect())
+    }
+}

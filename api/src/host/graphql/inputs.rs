@@ -1,0 +1,304 @@
+//! Input types of the inventory and their conversion into service types.
+
+use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
+use chrono::{DateTime, Utc};
+
+use crate::error::{AppError, AppResult};
+use crate::graphql::node::{self, Kind};
+use crate::graphql::scalars::{Cidr, IpAddr};
+use crate::host::service::{self, HostChanges, HostFilter, HostOrder, HostOrderField, NewHost, Os};
+
+/// Which hosts to return. Set fields must all hold; `and`, `or` and `not` compose filters.
+#[derive(InputObject, Clone, Default)]
+pub struct HostFilterInput {
+    /// Exactly this address.
+    pub address: Option<IpAddr>,
+    /// Inside this network (v4 or v6).
+    pub within: Option<Cidr>,
+    /// A name contains this text (case-insensitive).
+    pub name: Option<String>,
+    /// The OS name, family, vendor or type contains this text (case-insensitive).
+    pub os: Option<String>,
+    /// Carries at least one of these tags.
+    pub tags_any: Option<Vec<String>>,
+    /// Carries all of these tags.
+    pub tags_all: Option<Vec<String>>,
+    /// Carries none of these tags.
+    pub tags_none: Option<Vec<String>>,
+    /// Belongs to this host group.
+    pub group: Option<ID>,
+    pub support_group: Option<ID>,
+    pub location: Option<ID>,
+    /// Excluded from port scans right now (true) or not (false).
+    pub excluded: Option<bool>,
+    pub and: Option<Vec<HostFilterInput>>,
+    pub or: Option<Vec<HostFilterInput>>,
+    pub not: Option<Box<HostFilterInput>>,
+}
+
+impl HostFilterInput {
+    pub fn into_service(self) -> AppResult<HostFilter> {
+        let id = |v: Option<ID>, kind| v.map(|v| node::decode(&v, kind)).transpose();
+        let many = |v: Option<Vec<HostFilterInput>>| -> AppResult<Vec<HostFilter>> {
+            let v = v.unwrap_or_default();
+            if v.len() > 16 {
+                return Err(AppError::bad_input("`and`/`or` take at most 16 filters"));
+            }
+            v.into_iter().map(HostFilterInput::into_service).collect()
+        };
+        Ok(HostFilter {
+            address: self.address.map(|a| a.0),
+            within: self.within.map(|c| c.0),
+            name: self.name,
+            os: self.os,
+            tags_any: self.tags_any,
+            tags_all: self.tags_all,
+            tags_none: self.tags_none,
+            group: id(self.group, Kind::HostGroup)?,
+            support_group: id(self.support_group, Kind::SupportGroup)?,
+            location: id(self.location, Kind::Location)?,
+            excluded: self.excluded,
+            and: many(self.and)?,
+            or: many(self.or)?,
+            not: self
+                .not
+                .map(|f| f.into_service())
+                .transpose()?
+                .map(Box::new),
+        })
+    }
+}
+
+pub fn filter(input: Option<HostFilterInput>) -> AppResult<HostFilter> {
+    input
+        .map(HostFilterInput::into_service)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostOrderBy {
+    #[default]
+    Address,
+    Name,
+    CreatedAt,
+    LastSeen,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// The order of a host list (ties are broken by id, so pages are stable).
+#[derive(InputObject, Clone, Copy)]
+pub struct HostOrderInput {
+    pub field: HostOrderBy,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+pub fn order(input: Option<HostOrderInput>) -> HostOrder {
+    let Some(input) = input else {
+        return HostOrder::default();
+    };
+    HostOrder {
+        field: match input.field {
+            HostOrderBy::Address => HostOrderField::Address,
+            HostOrderBy::Name => HostOrderField::Name,
+            HostOrderBy::CreatedAt => HostOrderField::CreatedAt,
+            HostOrderBy::LastSeen => HostOrderField::LastSeen,
+        },
+        descending: input.direction == OrderDirection::Desc,
+    }
+}
+
+#[derive(InputObject, Clone, Default)]
+pub struct OsInput {
+    pub name: Option<String>,
+    pub family: Option<String>,
+    pub vendor: Option<String>,
+    pub r#type: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateHostInput {
+    pub address: IpAddr,
+    #[graphql(default)]
+    pub names: Vec<String>,
+    pub os: Option<OsInput>,
+    pub sponsor: Option<String>,
+    pub technical_contact: Option<String>,
+    pub notes: Option<String>,
+    /// An http(s) link to more about the host.
+    pub link: Option<String>,
+    #[graphql(default)]
+    pub confidential_data: bool,
+    pub support_group_id: Option<ID>,
+    pub location_id: Option<ID>,
+    /// Tag names; missing tags are created.
+    #[graphql(default)]
+    pub tags: Vec<String>,
+    #[graphql(default)]
+    pub group_ids: Vec<ID>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl CreateHostInput {
+    pub fn into_service(self) -> AppResult<NewHost> {
+        let os = self.os.unwrap_or_default();
+        Ok(NewHost {
+            address: self.address.0,
+            names: self.names,
+            os: Os {
+                name: os.name,
+                family: os.family,
+                vendor: os.vendor,
+                kind: os.r#type,
+            },
+            sponsor: self.sponsor,
+            technical_contact: self.technical_contact,
+            notes: self.notes,
+            link: self.link,
+            confidential_data: self.confidential_data,
+            support_group_id: self
+                .support_group_id
+                .map(|id| node::decode(&id, Kind::SupportGroup))
+                .transpose()?,
+            location_id: self
+                .location_id
+                .map(|id| node::decode(&id, Kind::Location))
+                .transpose()?,
+            tags: self.tags,
+            group_ids: node::decode_many(&self.group_ids, Kind::HostGroup)?,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+        })
+    }
+}
+
+/// Changes to a host. An omitted field stays as it is; `null` clears it.
+#[derive(InputObject)]
+pub struct UpdateHostInput {
+    pub id: ID,
+    pub address: Option<IpAddr>,
+    pub names: Option<Vec<String>>,
+    pub os_name: MaybeUndefined<String>,
+    pub os_family: MaybeUndefined<String>,
+    pub os_vendor: MaybeUndefined<String>,
+    pub os_type: MaybeUndefined<String>,
+    pub sponsor: MaybeUndefined<String>,
+    pub technical_contact: MaybeUndefined<String>,
+    pub notes: MaybeUndefined<String>,
+    pub link: MaybeUndefined<String>,
+    pub confidential_data: Option<bool>,
+    pub support_group_id: MaybeUndefined<ID>,
+    pub location_id: MaybeUndefined<ID>,
+    pub first_seen: MaybeUndefined<DateTime<Utc>>,
+    pub last_seen: MaybeUndefined<DateTime<Utc>>,
+}
+
+fn change<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+fn change_id(v: MaybeUndefined<ID>, kind: Kind) -> AppResult<Option<Option<i64>>> {
+    change(v)
+        .map(|v| v.map(|id| node::decode(&id, kind)).transpose())
+        .transpose()
+}
+
+impl UpdateHostInput {
+    pub fn into_service(self) -> AppResult<(i64, HostChanges)> {
+        let id = node::decode(&self.id, Kind::Host)?;
+        Ok((
+            id,
+            HostChanges {
+                address: self.address.map(|a| a.0),
+                names: self.names,
+                os_name: change(self.os_name),
+                os_family: change(self.os_family),
+                os_vendor: change(self.os_vendor),
+                os_type: change(self.os_type),
+                sponsor: change(self.sponsor),
+                technical_contact: change(self.technical_contact),
+                notes: change(self.notes),
+                link: change(self.link),
+                confidential_data: self.confidential_data,
+                support_group_id: change_id(self.support_group_id, Kind::SupportGroup)?,
+                location_id: change_id(self.location_id, Kind::Location)?,
+                first_seen: change(self.first_seen),
+                last_seen: change(self.last_seen),
+            },
+        ))
+    }
+}
+
+#[derive(InputObject)]
+pub struct DeleteHostInput {
+    pub id: ID,
+}
+
+/// Hosts to add at once: a CIDR range, a list, or both.
+#[derive(InputObject)]
+pub struct AddHostsInput {
+    /// Every address of this network (IPv4 /30 and wider leave out network and broadcast).
+    pub cidr: Option<Cidr>,
+    #[graphql(default)]
+    pub addresses: Vec<IpAddr>,
+    /// Groups that every listed address joins, new or already present.
+    #[graphql(default)]
+    pub group_ids: Vec<ID>,
+    /// Tags put on every listed address; missing tags are created.
+    #[graphql(default)]
+    pub tags: Vec<String>,
+}
+
+impl AddHostsInput {
+    pub fn into_service(self) -> AppResult<service::BulkAdd> {
+        crate::host::validate::bounded("addresses", &self.addresses, 65_536)?;
+        Ok(service::BulkAdd {
+            network: self.cidr.map(|c| c.0),
+            addresses: self.addresses.into_iter().map(|a| a.0).collect(),
+            group_ids: node::decode_many(&self.group_ids, Kind::HostGroup)?,
+            tags: self.tags,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct TagHostsInput {
+    pub host_ids: Vec<ID>,
+    pub tags: Vec<String>,
+}
+
+#[derive(InputObject)]
+pub struct GroupHostsInput {
+    pub host_ids: Vec<ID>,
+    pub group_ids: Vec<ID>,
+}
+
+#[derive(InputObject)]
+pub struct SetScanExclusionInput {
+    pub host_id: ID,
+    /// Why the host must not be scanned.
+    pub reason: String,
+    pub duration: super::types::ExclusionDuration,
+}
+
+#[derive(InputObject)]
+pub struct ClearScanExclusionInput {
+    pub host_id: ID,
+}
+
+pub fn host_ids(ids: &[ID]) -> AppResult<Vec<i64>> {
+    crate::host::validate::bounded("hostIds", ids, crate::host::validate::MAX_LIST)?;
+    node::decode_many(ids, Kind::Host)
+}

@@ -1,0 +1,14 @@
+//! The inventory's GraphQL: object types, queries, mutations and the `hostEvents`
+//! subscription. Resolvers stay thin: guard (the schema extension), one service call, `From`.
+
+mod catalog;
+mod inputs;
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+pub use mutation::HostMutation;
+pub use query::HostQuery;
+pub use subscription::HostSubscription;
+pub use types::*;

@@ -1,0 +1,179 @@
+//! Inventory queries.
+
+use async_graphql::{Context, ID, Object, Result};
+use entity::{host_group, location, support_group, tag};
+use futures_util::FutureExt;
+
+use super::inputs::{self, HostFilterInput, HostOrderInput};
+use super::types::*;
+use crate::graphql::connection::TotalCount;
+use crate::graphql::node::{self, Kind};
+use crate::graphql::scalars::IpAddr;
+use crate::graphql::state;
+use crate::host::{catalog, service};
+use crate::page::PageRequest;
+
+#[derive(Default)]
+pub struct HostQuery;
+
+/// A page of a named catalog, with its deferred count.
+async fn catalog_page<E, T>(
+    ctx: &Context<'_>,
+    search: Option<String>,
+    page: PageRequest,
+) -> Result<(crate::page::Page<T>, TotalCount)>
+where
+    E: catalog::Named,
+    E::Model: Sync,
+    T: From<E::Model>,
+{
+    let db = state(ctx).db.clone();
+    let found = catalog::list::<E>(&db, search.as_deref(), &page).await?;
+    let total = TotalCount::new(move || {
+        let db = db.clone();
+        async move { catalog::count::<E>(&db).await }.boxed()
+    });
+    Ok((found.map(T::from), total))
+}
+
+#[Object]
+impl HostQuery {
+    /// One host by id.
+    async fn host(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Host>> {
+        let id = node::decode(&id, Kind::Host)?;
+        Ok(service::get(&state(ctx).db, id).await?.map(Host))
+    }
+
+    /// The host at an address, if there is one.
+    async fn host_by_address(&self, ctx: &Context<'_>, address: IpAddr) -> Result<Option<Host>> {
+        Ok(service::by_address(&state(ctx).db, address.0)
+            .await?
+            .map(Host))
+    }
+
+    /// Hosts, filtered and ordered, a page at a time.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn hosts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<HostFilterInput>,
+        order_by: Option<HostOrderInput>,
+    ) -> Result<HostConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        host_connection(ctx, inputs::filter(filter)?, inputs::order(order_by), page).await
+    }
+
+    /// Hosts per operating system, most first (HECTOR's OS breakdown).
+    async fn os_breakdown(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<HostFilterInput>,
+    ) -> Result<Vec<OsCount>> {
+        let rows = service::os_breakdown(&state(ctx).db, &inputs::filter(filter)?).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(os, hosts)| OsCount { os, hosts })
+            .collect())
+    }
+
+    /// Tags by name; each tag's `usage` is its weight in the tag cloud.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn tags(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        #[graphql(desc = "Only names containing this text.")] search: Option<String>,
+    ) -> Result<TagConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let (found, total) = catalog_page::<tag::Entity, Tag>(ctx, search, page).await?;
+        Ok(TagConnection::new(found, total))
+    }
+
+    async fn tag(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Tag>> {
+        let id = node::decode(&id, Kind::Tag)?;
+        Ok(catalog::get::<tag::Entity>(&state(ctx).db, id)
+            .await?
+            .map(Tag))
+    }
+
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn host_groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        search: Option<String>,
+    ) -> Result<HostGroupConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let (found, total) =
+            catalog_page::<host_group::Entity, HostGroup>(ctx, search, page).await?;
+        Ok(HostGroupConnection::new(found, total))
+    }
+
+    async fn host_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<HostGroup>> {
+        let id = node::decode(&id, Kind::HostGroup)?;
+        Ok(catalog::get::<host_group::Entity>(&state(ctx).db, id)
+            .await?
+            .map(HostGroup))
+    }
+
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn support_groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        search: Option<String>,
+    ) -> Result<SupportGroupConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let (found, total) =
+            catalog_page::<support_group::Entity, SupportGroup>(ctx, search, page).await?;
+        Ok(SupportGroupConnection::new(found, total))
+    }
+
+    async fn support_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SupportGroup>> {
+        let id = node::decode(&id, Kind::SupportGroup)?;
+        Ok(catalog::get::<support_group::Entity>(&state(ctx).db, id)
+            .await?
+            .map(SupportGroup))
+    }
+
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn locations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        search: Option<String>,
+    ) -> Result<LocationConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let (found, total) = catalog_page::<location::Entity, Location>(ctx, search, page).await?;
+        Ok(LocationConnection::new(found, total))
+    }
+
+    async fn location(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Location>> {
+        let id = node::decode(&id, Kind::Location)?;
+        Ok(catalog::get::<location::Entity>(&state(ctx).db, id)
+            .await?
+            .map(Location))
+    }
+
+    async fn url(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Url>> {
+        let id = node::decode(&id, Kind::Url)?;
+        Ok(catalog::url(&state(ctx).db, id).await?.map(Url))
+    }
+}

@@ -1,0 +1,116 @@
+//! `hostEvents`: host changes as they commit, on any replica.
+
+use async_graphql::{Context, Enum, ID, Object, Result, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt};
+
+use super::inputs::{self, HostFilterInput};
+use super::types::Host;
+use crate::auth::Identity;
+use crate::events::{self, Event};
+use crate::graphql::node::{self, Kind};
+use crate::graphql::{guard, state};
+use crate::host::{TOPIC, service};
+use crate::page::{Cursor, SortValue};
+
+#[derive(Default)]
+pub struct HostSubscription;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+const EVENT_ORDERING: &str = "event:host";
+
+/// A change to a host.
+pub struct HostEvent {
+    event: std::sync::Arc<Event>,
+}
+
+#[Object]
+impl HostEvent {
+    async fn kind(&self) -> ChangeKind {
+        match self.event.kind.as_str() {
+            "CREATED" => ChangeKind::Created,
+            "DELETED" => ChangeKind::Deleted,
+            _ => ChangeKind::Updated,
+        }
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.event.at
+    }
+
+    /// Pass as `after` to resume from this event.
+    async fn cursor(&self) -> String {
+        Cursor {
+            ordering: EVENT_ORDERING.into(),
+            key: SortValue::Id,
+            id: self.event.id,
+        }
+        .encode()
+    }
+
+    async fn host_id(&self) -> ID {
+        node::encode(Kind::Host, self.event.entity_id)
+    }
+
+    /// The host as it is now; null once deleted.
+    async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
+        Ok(service::get(&state(ctx).db, self.event.entity_id)
+            .await?
+            .map(Host))
+    }
+}
+
+#[Subscription]
+impl HostSubscription {
+    /// Hosts created, updated and deleted. With `filter`, created and updated hosts are
+    /// delivered when they match it after the change; deletions are always delivered (the host
+    /// is gone and cannot be matched), so clients drop ids they do not hold. With `after` (an
+    /// event's `cursor`), events since that one are replayed first.
+    async fn host_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<HostFilterInput>,
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = HostEvent> + use<>> {
+        let identity = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
+        guard::check(identity, "Subscription", "hostEvents")?;
+        let filter = inputs::filter(filter)?;
+        let resume = after
+            .map(|c| Cursor::decode(&c, EVENT_ORDERING).map(|c| c.id))
+            .transpose()?;
+        let st = state(ctx).clone();
+        let db = st.db.clone();
+        filter.condition()?; // refuse a bad filter now, not at the first event
+        let unfiltered = filter == service::HostFilter::default();
+        let stream = events::subscribe(
+            st.db.clone(),
+            &st.events,
+            TOPIC,
+            resume,
+            st.shutdown.clone(),
+        )
+        .filter_map(move |event| {
+            let (db, filter) = (db.clone(), filter.clone());
+            async move {
+                if unfiltered || event.kind == "DELETED" {
+                    return Some(HostEvent { event });
+                }
+                match service::matches(&db, event.entity_id, &filter).await {
+                    Ok(true) => Some(HostEvent { event }),
+                    Ok(false) => None,
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "cannot match a host event against its filter");
+                        None
+                    }
+                }
+            }
+        });
+        Ok(stream)
+    }
+}

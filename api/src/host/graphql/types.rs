@@ -1,0 +1,408 @@
+//! Object types of the inventory.
+
+use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{host, host_group, location, support_group, tag, url};
+use futures_util::FutureExt;
+
+use crate::graphql::connection::{TotalCount, connection};
+use crate::graphql::loaders::{
+    Loaders, LocationId, SupportGroupId, TagUsage, TagsOfHost, UrlsOfHost,
+};
+use crate::graphql::node::{self, Kind};
+use crate::graphql::scalars::IpAddr;
+use crate::graphql::state;
+use crate::host::service::{self, HostFilter, HostOrder};
+use crate::net;
+use crate::page::PageRequest;
+
+/// A machine of the inventory, known by its address (one host per address, v4 or v6).
+pub struct Host(pub host::Model);
+
+impl From<host::Model> for Host {
+    fn from(m: host::Model) -> Self {
+        Self(m)
+    }
+}
+
+/// Page arguments of a connection field, checked against the page cap.
+pub(crate) fn page(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> Result<PageRequest> {
+    Ok(PageRequest::new(
+        first,
+        after,
+        last,
+        before,
+        state(ctx).page_limits(),
+    )?)
+}
+
+/// A page of hosts as a connection, with its deferred count.
+pub(crate) async fn host_connection(
+    ctx: &Context<'_>,
+    filter: HostFilter,
+    order: HostOrder,
+    page: PageRequest,
+) -> Result<HostConnection> {
+    let db = state(ctx).db.clone();
+    let found = service::list(&db, &filter, order, &page).await?;
+    let total = TotalCount::new(move || {
+        let (db, filter) = (db.clone(), filter.clone());
+        async move { service::count(&db, &filter).await }.boxed()
+    });
+    Ok(HostConnection::new(found, total))
+}
+
+/// Complexity of a connection field: the page size times what each node selects.
+pub(crate) fn page_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
+    let n = first.or(last).unwrap_or(50).clamp(1, 10_000) as usize;
+    n.saturating_mul(child.max(1))
+}
+
+#[Object]
+impl Host {
+    pub async fn id(&self) -> ID {
+        node::encode(Kind::Host, self.0.id)
+    }
+
+    async fn address(&self) -> Option<IpAddr> {
+        net::ip_from_key(&self.0.address).map(IpAddr)
+    }
+
+    /// Host names, the primary first.
+    async fn names(&self) -> Vec<String> {
+        service::names_of(&self.0)
+    }
+
+    async fn os(&self) -> Option<OperatingSystem> {
+        let m = &self.0;
+        (m.os_name.is_some()
+            || m.os_family.is_some()
+            || m.os_vendor.is_some()
+            || m.os_type.is_some())
+        .then(|| OperatingSystem {
+            name: m.os_name.clone(),
+            family: m.os_family.clone(),
+            vendor: m.os_vendor.clone(),
+            r#type: m.os_type.clone(),
+        })
+    }
+
+    /// The person who sponsors (owns) the host.
+    async fn sponsor(&self) -> Option<&str> {
+        self.0.sponsor.as_deref()
+    }
+
+    async fn technical_contact(&self) -> Option<&str> {
+        self.0.technical_contact.as_deref()
+    }
+
+    async fn notes(&self) -> Option<&str> {
+        self.0.notes.as_deref()
+    }
+
+    /// An external page about the host.
+    async fn link(&self) -> Option<&str> {
+        self.0.link.as_deref()
+    }
+
+    /// Whether the host falls under the confidential-data policy.
+    async fn confidential_data(&self) -> bool {
+        self.0.confidential_data
+    }
+
+    async fn support_group(&self, ctx: &Context<'_>) -> Result<Option<SupportGroup>> {
+        let Some(id) = self.0.support_group_id else {
+            return Ok(None);
+        };
+        let found = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(SupportGroupId(id))
+            .await?;
+        Ok(found.map(SupportGroup))
+    }
+
+    async fn location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
+        let Some(id) = self.0.location_id else {
+            return Ok(None);
+        };
+        let found = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(LocationId(id))
+            .await?;
+        Ok(found.map(Location))
+    }
+
+    /// Tags, ordered by name.
+    async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<Tag>> {
+        let found = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(TagsOfHost(self.0.id))
+            .await?;
+        Ok(found.unwrap_or_default().into_iter().map(Tag).collect())
+    }
+
+    /// The groups the host belongs to, ordered by name.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn groups(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<HostGroupConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let db = state(ctx).db.clone();
+        let found = service::groups_of_host(&db, self.0.id, &page).await?;
+        let host_id = self.0.id;
+        let total = TotalCount::new(move || {
+            let db = db.clone();
+            async move {
+                let all =
+                    service::groups_of_host(&db, host_id, &PageRequest::first(10_000)).await?;
+                Ok(all.items.len() as u64)
+            }
+            .boxed()
+        });
+        Ok(HostGroupConnection::new(found, total))
+    }
+
+    async fn urls(&self, ctx: &Context<'_>) -> Result<Vec<Url>> {
+        let found = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(UrlsOfHost(self.0.id))
+            .await?;
+        Ok(found.unwrap_or_default().into_iter().map(Url).collect())
+    }
+
+    /// Set while the host is excluded from port scans.
+    async fn scan_exclusion(&self) -> Option<ScanExclusion> {
+        let m = &self.0;
+        m.exclusion_reason.as_ref().map(|reason| ScanExclusion {
+            reason: reason.clone(),
+            until: m.exclusion_until,
+            set_by: m.exclusion_set_by.clone(),
+            set_at: m.exclusion_set_at,
+            active: service::is_excluded(m, crate::db::now()),
+        })
+    }
+
+    async fn first_seen(&self) -> Option<DateTime<Utc>> {
+        self.0.first_seen
+    }
+
+    async fn last_seen(&self) -> Option<DateTime<Utc>> {
+        self.0.last_seen
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// Operating system as a scanner reported it or a person typed it.
+#[derive(SimpleObject)]
+pub struct OperatingSystem {
+    pub name: Option<String>,
+    pub family: Option<String>,
+    pub vendor: Option<String>,
+    pub r#type: Option<String>,
+}
+
+/// A port-scan exclusion.
+#[derive(SimpleObject)]
+pub struct ScanExclusion {
+    pub reason: String,
+    /// When it lapses; null means forever.
+    pub until: Option<DateTime<Utc>>,
+    /// Who set it.
+    pub set_by: Option<String>,
+    pub set_at: Option<DateTime<Utc>>,
+    /// False once `until` has passed (the exclusion job then lifts it).
+    pub active: bool,
+}
+
+/// How long a port-scan exclusion lasts: HECTOR's 1, 7 or 30 days, or forever.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ExclusionDuration {
+    OneDay,
+    SevenDays,
+    ThirtyDays,
+    Forever,
+}
+
+impl From<ExclusionDuration> for service::ExclusionLength {
+    fn from(d: ExclusionDuration) -> Self {
+        match d {
+            ExclusionDuration::OneDay => Self::OneDay,
+            ExclusionDuration::SevenDays => Self::SevenDays,
+            ExclusionDuration::ThirtyDays => Self::ThirtyDays,
+            ExclusionDuration::Forever => Self::Forever,
+        }
+    }
+}
+
+/// A tag; `usage` gives the weight in HECTOR's tag cloud.
+pub struct Tag(pub tag::Model);
+
+impl From<tag::Model> for Tag {
+    fn from(m: tag::Model) -> Self {
+        Self(m)
+    }
+}
+
+#[Object]
+impl Tag {
+    pub async fn id(&self) -> ID {
+        node::encode(Kind::Tag, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// How many hosts carry the tag.
+    async fn usage(&self, ctx: &Context<'_>) -> Result<i64> {
+        let n = ctx
+            .data_unchecked::<Loaders>()
+            .load_one(TagUsage(self.0.id))
+            .await?;
+        Ok(n.unwrap_or(0))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Declares a named catalog type with `id`, `name`, its own fields, timestamps and `hosts`.
+macro_rules! catalog_type {
+    ($ty:ident, $model:ty, $kind:expr, $filter_field:ident, { $($extra:tt)* }) => {
+        pub struct $ty(pub $model);
+
+        impl From<$model> for $ty {
+            fn from(m: $model) -> Self {
+                Self(m)
+            }
+        }
+
+        #[Object]
+        impl $ty {
+            pub async fn id(&self) -> ID {
+                node::encode($kind, self.0.id)
+            }
+
+            async fn name(&self) -> &str {
+                &self.0.name
+            }
+
+            $($extra)*
+
+            async fn created_at(&self) -> DateTime<Utc> {
+                self.0.created_at
+            }
+
+            async fn updated_at(&self) -> DateTime<Utc> {
+                self.0.updated_at
+            }
+
+            /// The hosts that belong here, in address order.
+            #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+            async fn hosts(
+                &self,
+                ctx: &Context<'_>,
+                first: Option<i32>,
+                after: Option<String>,
+                last: Option<i32>,
+                before: Option<String>,
+            ) -> Result<HostConnection> {
+                let page = page(ctx, first, after, last, before)?;
+                let filter = HostFilter {
+                    $filter_field: Some(self.0.id),
+                    ..Default::default()
+                };
+                host_connection(ctx, filter, HostOrder::default(), page).await
+            }
+        }
+    };
+}
+
+catalog_type!(HostGroup, host_group::Model, Kind::HostGroup, group, {
+    /// What the group is for.
+    async fn detail(&self) -> Option<&str> {
+        self.0.detail.as_deref()
+    }
+});
+
+catalog_type!(
+    SupportGroup,
+    support_group::Model,
+    Kind::SupportGroup,
+    support_group,
+    {
+        /// Where alerts about the group's hosts go.
+        async fn email(&self) -> Option<&str> {
+            self.0.email.as_deref()
+        }
+    }
+);
+
+catalog_type!(Location, location::Model, Kind::Location, location, {});
+
+/// A URL a host serves, with the file name of its screenshot if one was taken.
+pub struct Url(pub url::Model);
+
+impl From<url::Model> for Url {
+    fn from(m: url::Model) -> Self {
+        Self(m)
+    }
+}
+
+#[Object]
+impl Url {
+    pub async fn id(&self) -> ID {
+        node::encode(Kind::Url, self.0.id)
+    }
+
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    async fn screenshot(&self) -> Option<&str> {
+        self.0.screenshot.as_deref()
+    }
+
+    async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
+        Ok(service::get(&state(ctx).db, self.0.host_id)
+            .await?
+            .map(Host))
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Hosts per operating system.
+#[derive(SimpleObject)]
+pub struct OsCount {
+    /// The OS type, or its name when no type is known; null when neither is.
+    pub os: Option<String>,
+    pub hosts: i64,
+}
+
+connection!(HostConnection, HostEdge, Host);
+connection!(TagConnection, TagEdge, Tag);
+connection!(HostGroupConnection, HostGroupEdge, HostGroup);
+connection!(SupportGroupConnection, SupportGroupEdge, SupportGroup);
+connection!(LocationConnection, LocationEdge, Location);

@@ -1,0 +1,10 @@
+//! The asset inventory that everything else hangs on: hosts (one per address, v4 or v6), their
+//! tags, groups, support groups, locations and URLs, and their port-scan exclusions.
+
+pub mod catalog;
+pub mod graphql;
+pub mod service;
+pub mod validate;
+
+/// The outbox topic of host changes.
+pub const TOPIC: &str = "host";

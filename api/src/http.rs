@@ -1,0 +1,280 @@
+//! HTTP wiring only: routes, the GraphQL endpoint (POST, GraphiQL on GET, WebSocket on
+//! upgrade), health and readiness. Requests get an id and a span from `tracing-actix-web`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use async_graphql::http::{GraphiQLSource, WebSocket, WebSocketProtocols, WsMessage};
+use async_graphql::{BatchRequest, Data};
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::auth::Identity;
+use crate::db;
+use crate::error::code;
+use crate::graphql::HectorSchema;
+use crate::state::AppState;
+
+/// Largest WebSocket message accepted.
+const MAX_WS_MESSAGE: usize = 256 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/graphql")
+            .route(web::post().to(graphql_post))
+            .route(web::get().to(graphql_get)),
+    )
+    .route("/healthz", web::get().to(healthz))
+    .route("/readyz", web::get().to(readyz));
+}
+
+fn error_body(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({
+        "errors": [{ "message": message, "extensions": { "code": code } }]
+    }))
+}
+
+/// Reads the body, refusing it with 413 as soon as it is known to be over `limit`: at once from
+/// `Content-Length`, else while streaming, never holding more than `limit` bytes.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, HttpResponse> {
+    let too_large = || {
+        error_body(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            code::BAD_USER_INPUT,
+            &format!("request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| {
+            error_body(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                code::BAD_USER_INPUT,
+                "could not read the request body",
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+async fn graphql_post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    schema: web::Data<HectorSchema>,
+) -> HttpResponse {
+    // JSON only: a browser form cannot send it cross-site without a CORS preflight.
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json {
+        return error_body(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::BAD_USER_INPUT,
+            "send GraphQL requests as application/json",
+        );
+    }
+    let body = match read_body(&req, payload, state.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(batch) => batch,
+        Err(_) => {
+            return error_body(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                code::BAD_USER_INPUT,
+                "the body is not a GraphQL request in JSON",
+            );
+        }
+    };
+    if let BatchRequest::Batch(requests) = &batch
+        && requests.len() > 10
+    {
+        return error_body(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            code::BAD_USER_INPUT,
+            "a batch holds at most 10 requests",
+        );
+    }
+    let batch = batch.data(Identity::Anonymous);
+    let response = schema.execute_batch(batch).await;
+    HttpResponse::Ok().json(response)
+}
+
+async fn graphql_get(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    schema: web::Data<HectorSchema>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if upgrade {
+        return websocket(req, payload, state, schema);
+    }
+    if !state.config.graphiql {
+        return Ok(HttpResponse::NotFound().finish());
+    }
+    let page = GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql")
+        .title("Hector")
+        .finish();
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(page))
+}
+
+fn websocket(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    schema: web::Data<HectorSchema>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let protocol = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| {
+            list.split(',')
+                .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
+        })
+        .ok_or_else(|| {
+            actix_web::error::ErrorBadRequest(
+                "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws",
+            )
+        })?;
+    let (mut response, session, messages) = actix_ws::handle(&req, payload)?;
+    response.headers_mut().insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_static(protocol.sec_websocket_protocol()),
+    );
+    let schema = schema.get_ref().clone();
+    let shutdown = state.shutdown.clone();
+    actix_web::rt::spawn(async move {
+        pump(schema, protocol, session, messages, shutdown).await;
+    });
+    Ok(response)
+}
+
+/// Shuttles one WebSocket between the client and async-graphql's protocol machine until either
+/// side closes or the server shuts down (clients are told with close code 1001).
+async fn pump(
+    schema: HectorSchema,
+    protocol: WebSocketProtocols,
+    mut session: actix_ws::Session,
+    messages: actix_ws::MessageStream,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(16);
+    let mut graphql = WebSocket::new(schema, ReceiverStream::new(rx), protocol)
+        .on_connection_init(|_payload| async move {
+            let mut data = Data::default();
+            data.insert(Identity::Anonymous);
+            Ok(data)
+        })
+        .keepalive_timeout(Duration::from_secs(30));
+    let mut messages = messages
+        .max_frame_size(MAX_WS_MESSAGE)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_WS_MESSAGE);
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
+    let close = |code: CloseCode, description: &str| {
+        Some(CloseReason {
+            code,
+            description: Some(description.to_owned()),
+        })
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                let _ = session.close(close(CloseCode::Away, "server shutting down")).await;
+                return;
+            }
+            out = graphql.next() => match out {
+                Some(WsMessage::Text(text)) => {
+                    if session.text(text).await.is_err() {
+                        return;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let _ = session.close(close(CloseCode::from(code), &reason)).await;
+                    return;
+                }
+                None => {
+                    let _ = session.close(None).await;
+                    return;
+                }
+            },
+            msg = messages.recv() => match msg {
+                Some(Ok(AggregatedMessage::Text(text))) => {
+                    if tx.send(text.into_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                    if tx.send(bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                    if session.pong(&bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(AggregatedMessage::Pong(_))) => {}
+                Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => {
+                    let _ = session.close(None).await;
+                    return;
+                }
+            },
+            _ = heartbeat.tick() => {
+                if session.ping(b"").await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if db::ready(&state.db).await {
+        HttpResponse::Ok().json(json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable" }))
+    }
+}

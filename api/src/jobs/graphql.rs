@@ -1,0 +1,106 @@
+//! `jobRuns`: the record of scheduled job runs.
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::job_run;
+use futures_util::FutureExt;
+
+use crate::graphql::connection::{TotalCount, connection};
+use crate::graphql::node::{self, Kind};
+use crate::graphql::state;
+use crate::host::graphql::page_cost;
+use crate::page::PageRequest;
+
+use super::service;
+
+/// One run of a scheduled job.
+pub struct JobRun(pub job_run::Model);
+
+impl From<job_run::Model> for JobRun {
+    fn from(m: job_run::Model) -> Self {
+        Self(m)
+    }
+}
+
+#[Object]
+impl JobRun {
+    pub async fn id(&self) -> ID {
+        node::encode(Kind::JobRun, self.0.id)
+    }
+
+    /// The job's name, e.g. `lift-expired-scan-exclusions`.
+    async fn job(&self) -> &str {
+        &self.0.job
+    }
+
+    /// The period this run served (each runs once across all replicas).
+    async fn scheduled_for(&self) -> DateTime<Utc> {
+        self.0.scheduled_for
+    }
+
+    /// The process that ran it.
+    async fn instance(&self) -> &str {
+        &self.0.instance
+    }
+
+    async fn started_at(&self) -> DateTime<Utc> {
+        self.0.started_at
+    }
+
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+
+    /// `RUNNING`, `SUCCEEDED` or `FAILED`.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+
+    /// How many things the run changed.
+    async fn items(&self) -> i64 {
+        self.0.items
+    }
+
+    /// Why it failed.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+}
+
+connection!(JobRunConnection, JobRunEdge, JobRun);
+
+#[derive(Default)]
+pub struct JobQuery;
+
+#[Object]
+impl JobQuery {
+    /// Recorded job runs, newest first.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn job_runs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        #[graphql(desc = "Only runs of this job.")] job: Option<String>,
+    ) -> Result<JobRunConnection> {
+        let st = state(ctx);
+        let page = PageRequest::new(first, after, last, before, st.page_limits())?;
+        if job.as_ref().is_some_and(|j| j.len() > 64) {
+            return Err(crate::error::AppError::bad_input("`job` is at most 64 characters").into());
+        }
+        let db = st.db.clone();
+        let found = service::runs(&db, job.as_deref(), &page).await?;
+        let total = TotalCount::new(move || {
+            let (db, job) = (db.clone(), job.clone());
+            async move { service::count(&db, job.as_deref()).await }.boxed()
+        });
+        Ok(JobRunConnection::new(found, total))
+    }
+
+    async fn job_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobRun>> {
+        let id = node::decode(&id, Kind::JobRun)?;
+        Ok(service::run_by_id(&state(ctx).db, id).await?.map(JobRun))
+    }
+}

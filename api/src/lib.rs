@@ -1,0 +1,20 @@
+//! Hector's application library: configuration, HTTP and GraphQL wiring, the domains and
+//! their services, events and jobs. The `hector` binary only calls [`main`].
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod host;
+pub mod http;
+pub mod jobs;
+pub mod net;
+pub mod page;
+pub mod state;
+pub mod telemetry;
+
+mod app;
+
+pub use app::{Server, main, run, start};

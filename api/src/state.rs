@@ -1,0 +1,30 @@
+//! What every request, job and subscription shares.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::events::EventBus;
+use crate::page::PageLimits;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub events: EventBus,
+    /// Cancelled when the process stops; subscriptions and jobs end with it.
+    pub shutdown: CancellationToken,
+    /// This process's name in job runs and logs.
+    pub instance: Arc<str>,
+}
+
+impl AppState {
+    pub fn page_limits(&self) -> PageLimits {
+        PageLimits {
+            default: 50,
+            max: self.config.max_page_size,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! A host in a group.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "host_group_member")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub host_group_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub host_id: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,38 @@
+//! Hector's schema, append-only: one concern per migration, portable between SQLite and
+//! MySQL/MariaDB. Nothing here may depend on engine-specific SQL outside [`cols`].
+
+pub use sea_orm_migration::prelude::*;
+
+mod cols;
+mod m20261124_000001_create_support_group;
+mod m20261124_000002_create_location;
+mod m20261124_000003_create_host_group;
+mod m20261124_000004_create_tag;
+mod m20261124_000005_create_host;
+mod m20261124_000006_create_host_tag;
+mod m20261124_000007_create_host_group_member;
+mod m20261124_000008_create_url;
+mod m20261124_000009_create_event;
+mod m20261124_000010_create_job_schedule;
+mod m20261124_000011_create_job_run;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_support_group::Migration),
+            Box::new(m20261124_000002_create_location::Migration),
+            Box::new(m20261124_000003_create_host_group::Migration),
+            Box::new(m20261124_000004_create_tag::Migration),
+            Box::new(m20261124_000005_create_host::Migration),
+            Box::new(m20261124_000006_create_host_tag::Migration),
+            Box::new(m20261124_000007_create_host_group_member::Migration),
+            Box::new(m20261124_000008_create_url::Migration),
+            Box::new(m20261124_000009_create_event::Migration),
+            Box::new(m20261124_000010_create_job_schedule::Migration),
+            Box::new(m20261124_000011_create_job_run::Migration),
+        ]
+    }
+}

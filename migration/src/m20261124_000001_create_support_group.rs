@@ -1,0 +1,21 @@
+//! Support groups: who answers for a host, and where its alerts go.
+use crate::cols;
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let mut table = cols::named_table(manager.get_database_backend(), "support_group", 255);
+        table.col(cols::short("email", 254).null());
+        manager.create_table(table).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("support_group").to_owned())
+            .await
+    }
+}
