@@ -141,7 +141,10 @@ impl Extension for FieldGuardExtension {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if !info.is_for_introspection && !info.parent_type.starts_with("__") {
+        // A list's items come through here too, with the list as "parent": the field that
+        // returned the list was already checked at its real parent.
+        let structural = info.parent_type.starts_with('[') || info.parent_type.starts_with("__");
+        if !info.is_for_introspection && !structural {
             let identity = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
             if let Err(e) = check(identity, info.parent_type, info.name) {
                 let code = e.code();

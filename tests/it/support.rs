@@ -1,0 +1,231 @@
+//! `TestApp`: a server of our own on a fresh database, and a GraphQL client for it.
+
+use std::time::Duration;
+
+use api::config::Config;
+use api::{Server, start};
+use serde_json::{Value, json};
+
+/// The MySQL/MariaDB server to test against, if any (e.g. `mysql://root@127.0.0.1:3306`).
+pub fn mysql_base() -> Option<String> {
+    std::env::var("HECTOR_TEST_MYSQL_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        match mysql_base() {
+            Some(base) => {
+                let name = format!("hector_t_{:016x}", rand::random::<u64>());
+                let admin = sea_orm::Database::connect(base.as_str())
+                    .await
+                    .expect("connect to HECTOR_TEST_MYSQL_URL");
+                use sea_orm::ConnectionTrait;
+                admin
+                    .execute_unprepared(&format!(
+                        "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    ))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                Self {
+                    url: format!("{}/{name}", base.trim_end_matches('/')),
+                    _dir: None,
+                }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/hector.db?mode=rwc", dir.path().display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    pub fn is_mysql(&self) -> bool {
+        self.url.starts_with("mysql:")
+    }
+}
+
+pub fn config_for(url: &str) -> Config {
+    let mut config = Config::from_env().expect("default config");
+    config.database_url = url.parse().expect("database url");
+    config.event_poll_ms = 50;
+    config.log = std::env::var("HECTOR_TEST_LOG").unwrap_or_else(|_| "warn".into());
+    config
+}
+
+pub struct TestApp {
+    pub server: Server,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server on a fresh database with the configuration changed by `tweak`.
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::new().await;
+        let mut config = config_for(&db.url);
+        tweak(&mut config);
+        let server = Self::start_on(config).await;
+        Self::around(server, db)
+    }
+
+    pub async fn start_on(config: Config) -> Server {
+        api::telemetry::init(&config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        start(listener, config).await.expect("server starts")
+    }
+
+    pub fn around(server: Server, db: TestDb) -> Self {
+        let base = format!("http://{}", server.addr);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        Self {
+            server,
+            base,
+            client,
+            db,
+        }
+    }
+
+    /// Posts a GraphQL request and returns the whole JSON response.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let res = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200, "GraphQL over HTTP answers 200");
+        res.json().await.expect("json body")
+    }
+
+    /// Like [`gql`], but fails the test on any error and returns `data`.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// The codes of the errors of a response that must have failed.
+    pub async fn error_codes(&self, query: &str, variables: Value) -> Vec<String> {
+        let body = self.gql(query, variables).await;
+        let errors = body["errors"].as_array().cloned().unwrap_or_default();
+        assert!(!errors.is_empty(), "expected errors, got {body:#}");
+        errors
+            .iter()
+            .map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned())
+            .collect()
+    }
+
+    pub async fn create_host(&self, address: &str, names: &[&str], tags: &[&str]) -> String {
+        let data = self
+            .ok(
+                "mutation($i: CreateHostInput!) { createHost(input: $i) { host { id } } }",
+                json!({ "i": { "address": address, "names": names, "tags": tags } }),
+            )
+            .await;
+        data["createHost"]["host"]["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn host_count(&self) -> u64 {
+        let data = self.ok("{ hosts(first: 1) { totalCount } }", json!({})).await;
+        data["hosts"]["totalCount"].as_u64().expect("count")
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.expect("clean stop");
+    }
+}
+
+/// Addresses of a `hosts` connection, in order.
+pub fn addresses(conn: &Value) -> Vec<String> {
+    conn["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["address"].as_str().expect("address").to_owned())
+        .collect()
+}
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a `graphql-transport-ws` connection and starts `query` as subscription `1`.
+pub async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value) -> Ws {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.expect("upgrade");
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "graphql-transport-ws"
+    );
+    ws.send(Message::text(json!({ "type": "connection_init", "payload": {} }).to_string()))
+        .await
+        .unwrap();
+    let ack = next_message(&mut ws).await.expect("ack");
+    assert_eq!(ack["type"], "connection_ack");
+    ws.send(Message::text(
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    // Let the server register the subscription before the test changes anything.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws
+}
+
+/// The next protocol message (answering pings), or `None` when the socket closed.
+pub async fn next_message(ws: &mut Ws) -> Option<Value> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message within 10 s")?;
+        match msg.ok()? {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ping" {
+                    ws.send(Message::text(json!({ "type": "pong" }).to_string())).await.ok()?;
+                    continue;
+                }
+                return Some(value);
+            }
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+/// The payload of the next `next` message of subscription `1`.
+pub async fn next_event(ws: &mut Ws) -> Value {
+    let msg = next_message(ws).await.expect("socket open");
+    assert_eq!(msg["type"], "next", "unexpected message {msg:#}");
+    assert!(msg["payload"].get("errors").is_none(), "errors: {msg:#}");
+    msg["payload"]["data"].clone()
+}
