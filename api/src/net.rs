@@ -29,6 +29,15 @@ pub fn net_key_range(net: &IpNet) -> (Vec<u8>, Vec<u8>) {
     (ip_key(net.network()), ip_key(net.broadcast()))
 }
 
+/// The key range of the IPv4-mapped block when an IPv6 network strictly contains it.
+pub fn mapped_block_inside(net: &IpNet) -> Option<(Vec<u8>, Vec<u8>)> {
+    let IpNet::V6(v6) = net else {
+        return None;
+    };
+    let mapped = ipnet::Ipv6Net::new(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96).ok()?;
+    (v6.prefix_len() < 96 && v6.contains(&mapped)).then(|| net_key_range(&IpNet::V6(mapped)))
+}
+
 /// Number of addresses in a network, saturating at `u128::MAX`.
 pub fn net_size(net: &IpNet) -> u128 {
     let host_bits = u32::from(net.max_prefix_len() - net.prefix_len());

@@ -12,7 +12,12 @@ const SUB: &str = "subscription($f: HostFilter, $after: String) { hostEvents(fil
 async fn host_events_arrive_over_graphql_transport_ws() {
     let app = TestApp::spawn().await;
     let mut all = subscribe(app.server.addr, SUB, json!({})).await;
-    let mut v6_only = subscribe(app.server.addr, SUB, json!({ "f": { "within": "2001:db8::/32" } })).await;
+    let mut v6_only = subscribe(
+        app.server.addr,
+        SUB,
+        json!({ "f": { "within": "2001:db8::/32" } }),
+    )
+    .await;
 
     let id = app.create_host("192.0.2.50", &["one"], &[]).await;
     let created = next_event(&mut all).await;
@@ -26,14 +31,19 @@ async fn host_events_arrive_over_graphql_transport_ws() {
         json!({ "id": id }),
     )
     .await;
-    let v6 = app.create_host("2001:db8::50", &[], &[]).await;
-    app.ok("mutation($id: ID!) { deleteHost(input: {id: $id}) { deletedHostId } }", json!({ "id": id }))
-        .await;
-
     let updated = next_event(&mut all).await;
     assert_eq!(updated["hostEvents"]["kind"], "UPDATED");
     assert_eq!(updated["hostEvents"]["host"]["names"], json!(["renamed"]));
-    assert_eq!(next_event(&mut all).await["hostEvents"]["hostId"], v6.as_str());
+    let v6 = app.create_host("2001:db8::50", &[], &[]).await;
+    assert_eq!(
+        next_event(&mut all).await["hostEvents"]["hostId"],
+        v6.as_str()
+    );
+    app.ok(
+        "mutation($id: ID!) { deleteHost(input: {id: $id}) { deletedHostId } }",
+        json!({ "id": id }),
+    )
+    .await;
     let deleted = next_event(&mut all).await;
     assert_eq!(deleted["hostEvents"]["kind"], "DELETED");
     assert!(deleted["hostEvents"]["host"].is_null());
@@ -99,7 +109,10 @@ async fn two_instances_share_events_and_run_each_job_period_once() {
         .map(|e| e["node"]["scheduledFor"].as_str().unwrap().parse().unwrap())
         .collect();
     periods.sort();
-    assert!(periods.len() >= 3 && periods.len() <= 7, "about one run a second: {edges:?}");
+    assert!(
+        periods.len() >= 3 && periods.len() <= 7,
+        "about one run a second: {edges:?}"
+    );
     for pair in periods.windows(2) {
         assert!(
             pair[1] - pair[0] >= chrono::Duration::milliseconds(990),

@@ -17,7 +17,10 @@ async fn hosts_are_created_read_updated_and_deleted() {
             json!({}),
         )
         .await;
-    let sg_id = sg["createSupportGroup"]["supportGroup"]["id"].as_str().unwrap().to_owned();
+    let sg_id = sg["createSupportGroup"]["supportGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let created = app
         .ok(
@@ -37,11 +40,18 @@ async fn hosts_are_created_read_updated_and_deleted() {
     let host = &created["createHost"]["host"];
     let id = host["id"].as_str().unwrap().to_owned();
     assert_eq!(host["address"], "192.0.2.10");
-    assert_eq!(host["names"], json!(["web-1.example.org", "www"]), "names are trimmed and de-duplicated");
+    assert_eq!(
+        host["names"],
+        json!(["web-1.example.org", "www"]),
+        "names are trimmed and de-duplicated"
+    );
     assert_eq!(host["os"]["family"], "Linux");
     assert_eq!(host["supportGroup"]["name"], "Unix team");
     assert_eq!(host["confidentialData"], true);
-    assert_eq!(host["tags"], json!([{ "name": "prod", "usage": 1 }, { "name": "Web", "usage": 1 }]));
+    assert_eq!(
+        host["tags"],
+        json!([{ "name": "prod", "usage": 1 }, { "name": "Web", "usage": 1 }])
+    );
 
     let v6 = app.create_host("2001:db8::10", &["v6-host"], &[]).await;
 
@@ -93,7 +103,10 @@ async fn hosts_are_created_read_updated_and_deleted() {
     assert_eq!(ex["active"], true);
     assert!(ex["until"].is_string());
     let only_excluded = app
-        .ok("{ hosts(filter: {excluded: true}) { totalCount } }", json!({}))
+        .ok(
+            "{ hosts(filter: {excluded: true}) { totalCount } }",
+            json!({}),
+        )
         .await;
     assert_eq!(only_excluded["hosts"]["totalCount"], 1);
 
@@ -105,7 +118,12 @@ async fn hosts_are_created_read_updated_and_deleted() {
         )
         .await;
     assert_eq!(deleted["deleteHost"]["deletedHostId"], v6.as_str());
-    let gone = app.ok("query($id: ID!) { host(id: $id) { id } }", json!({ "id": v6 })).await;
+    let gone = app
+        .ok(
+            "query($id: ID!) { host(id: $id) { id } }",
+            json!({ "id": v6 }),
+        )
+        .await;
     assert!(gone["host"].is_null());
     assert_eq!(app.host_count().await, 1);
     app.stop().await;
@@ -114,25 +132,53 @@ async fn hosts_are_created_read_updated_and_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_filter_by_cidr_name_and_tags() {
     let app = TestApp::spawn().await;
-    app.create_host("10.1.0.1", &["db-1"], &["prod", "db"]).await;
-    app.create_host("10.1.0.2", &["web-1"], &["prod", "web"]).await;
-    app.create_host("10.2.0.1", &["Web-2"], &["staging", "web"]).await;
-    app.create_host("2001:db8:1::1", &["v6-web"], &["web"]).await;
+    app.create_host("10.1.0.1", &["db-1"], &["prod", "db"])
+        .await;
+    app.create_host("10.1.0.2", &["web-1"], &["prod", "web"])
+        .await;
+    app.create_host("10.2.0.1", &["Web-2"], &["staging", "web"])
+        .await;
+    app.create_host("2001:db8:1::1", &["v6-web"], &["web"])
+        .await;
     app.create_host("2001:db8:2::1", &["v6-db"], &[]).await;
 
     let q = "query($f: HostFilter) { hosts(filter: $f) { edges { node { address } } } }";
     let cases = [
-        (json!({ "within": "10.1.0.0/16" }), vec!["10.1.0.1", "10.1.0.2"]),
-        (json!({ "within": "10.0.0.0/8" }), vec!["10.1.0.1", "10.1.0.2", "10.2.0.1"]),
-        (json!({ "within": "2001:db8:1::/48" }), vec!["2001:db8:1::1"]),
-        (json!({ "within": "2001:db8::/32" }), vec!["2001:db8:1::1", "2001:db8:2::1"]),
-        (json!({ "within": "::/0" }), vec!["2001:db8:1::1", "2001:db8:2::1"]),
+        (
+            json!({ "within": "10.1.0.0/16" }),
+            vec!["10.1.0.1", "10.1.0.2"],
+        ),
+        (
+            json!({ "within": "10.0.0.0/8" }),
+            vec!["10.1.0.1", "10.1.0.2", "10.2.0.1"],
+        ),
+        (
+            json!({ "within": "2001:db8:1::/48" }),
+            vec!["2001:db8:1::1"],
+        ),
+        (
+            json!({ "within": "2001:db8::/32" }),
+            vec!["2001:db8:1::1", "2001:db8:2::1"],
+        ),
+        (
+            json!({ "within": "::/0" }),
+            vec!["2001:db8:1::1", "2001:db8:2::1"],
+        ),
         (json!({ "address": "10.2.0.1" }), vec!["10.2.0.1"]),
-        (json!({ "name": "WEB" }), vec!["10.1.0.2", "10.2.0.1", "2001:db8:1::1"]),
+        (
+            json!({ "name": "WEB" }),
+            vec!["10.1.0.2", "10.2.0.1", "2001:db8:1::1"],
+        ),
         (json!({ "name": "%" }), vec![]),
-        (json!({ "tagsAny": ["db", "staging"] }), vec!["10.1.0.1", "10.2.0.1"]),
+        (
+            json!({ "tagsAny": ["db", "staging"] }),
+            vec!["10.1.0.1", "10.2.0.1"],
+        ),
         (json!({ "tagsAll": ["PROD", "web"] }), vec!["10.1.0.2"]),
-        (json!({ "tagsNone": ["web"] }), vec!["10.1.0.1", "2001:db8:2::1"]),
+        (
+            json!({ "tagsNone": ["web"] }),
+            vec!["10.1.0.1", "2001:db8:2::1"],
+        ),
         (
             json!({ "within": "10.0.0.0/8", "not": { "tagsAny": ["staging"] } }),
             vec!["10.1.0.1", "10.1.0.2"],
@@ -147,7 +193,9 @@ async fn hosts_filter_by_cidr_name_and_tags() {
         assert_eq!(addresses(&data["hosts"]), expected, "filter {filter}");
     }
 
-    let tags = app.ok("{ tags { edges { node { name usage } } } }", json!({})).await;
+    let tags = app
+        .ok("{ tags { edges { node { name usage } } } }", json!({}))
+        .await;
     assert_eq!(
         tags["tags"]["edges"],
         json!([
@@ -163,7 +211,9 @@ async fn hosts_filter_by_cidr_name_and_tags() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_have_no_gaps_or_repeats_while_hosts_are_inserted() {
     let app = TestApp::spawn().await;
-    let originals: Vec<String> = (0..30).map(|i| format!("10.9.{}.{}", i % 3, 10 + i)).collect();
+    let originals: Vec<String> = (0..30)
+        .map(|i| format!("10.9.{}.{}", i % 3, 10 + i))
+        .collect();
     let created = app
         .ok(
             "mutation($a: [IpAddr!]!) { addHosts(input: {addresses: $a}) { created skipped } }",
@@ -172,10 +222,14 @@ async fn pages_have_no_gaps_or_repeats_while_hosts_are_inserted() {
         .await;
     assert_eq!(created["addHosts"]["created"], 30);
 
-    for order in [json!({ "field": "ADDRESS" }), json!({ "field": "CREATED_AT", "direction": "DESC" }), json!({ "field": "NAME" })] {
+    let mut inserted = 0;
+    for order in [
+        json!({ "field": "ADDRESS" }),
+        json!({ "field": "CREATED_AT", "direction": "DESC" }),
+        json!({ "field": "NAME" }),
+    ] {
         let mut seen: Vec<String> = Vec::new();
         let mut after: Option<String> = None;
-        let mut inserted = 0;
         loop {
             let data = app
                 .ok(
@@ -186,8 +240,10 @@ async fn pages_have_no_gaps_or_repeats_while_hosts_are_inserted() {
                 .await;
             seen.extend(addresses(&data["hosts"]));
             // Insert hosts that sort before and after the cursor between page requests.
-            app.create_host(&format!("10.9.0.{}", 200 + inserted), &[], &[]).await;
-            app.create_host(&format!("10.9.2.{}", 1 + inserted), &[], &[]).await;
+            app.create_host(&format!("10.9.0.{}", 200 + inserted), &[], &[])
+                .await;
+            app.create_host(&format!("10.9.7.{}", 1 + inserted), &[], &[])
+                .await;
             inserted += 1;
             let info = &data["hosts"]["pageInfo"];
             if !info["hasNextPage"].as_bool().unwrap() {
@@ -196,9 +252,16 @@ async fn pages_have_no_gaps_or_repeats_while_hosts_are_inserted() {
             after = info["endCursor"].as_str().map(str::to_owned);
         }
         let unique: std::collections::HashSet<&String> = seen.iter().collect();
-        assert_eq!(unique.len(), seen.len(), "no host repeats under {order}: {seen:?}");
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "no host repeats under {order}: {seen:?}"
+        );
         for original in &originals {
-            assert!(seen.contains(original), "{original} was skipped under {order}");
+            assert!(
+                seen.contains(original),
+                "{original} was skipped under {order}"
+            );
         }
     }
 
@@ -214,7 +277,10 @@ async fn pages_have_no_gaps_or_repeats_while_hosts_are_inserted() {
     assert_eq!(last["hosts"]["pageInfo"]["hasPreviousPage"], true);
     let cursor = last["hosts"]["pageInfo"]["startCursor"].clone();
     let codes = app
-        .error_codes("query($c: String) { hosts(after: $c, orderBy: {field: NAME}) { totalCount } }", json!({ "c": cursor }))
+        .error_codes(
+            "query($c: String) { hosts(after: $c, orderBy: {field: NAME}) { totalCount } }",
+            json!({ "c": cursor }),
+        )
         .await;
     assert_eq!(codes, vec!["BAD_USER_INPUT"]);
     app.stop().await;
@@ -224,21 +290,32 @@ async fn pages_have_no_gaps_or_repeats_while_hosts_are_inserted() {
 async fn bulk_add_creates_a_range_into_groups_and_skips_present_addresses() {
     let app = TestApp::spawn().await;
     let group = app
-        .ok(r#"mutation { createHostGroup(input: {name: "Lab"}) { hostGroup { id } } }"#, json!({}))
+        .ok(
+            r#"mutation { createHostGroup(input: {name: "Lab"}) { hostGroup { id } } }"#,
+            json!({}),
+        )
         .await;
     let group_id = group["createHostGroup"]["hostGroup"]["id"].clone();
     app.create_host("198.51.100.5", &["existing"], &[]).await;
 
     let add = "mutation($i: AddHostsInput!) { addHosts(input: $i) { created skipped } }";
     let first = app
-        .ok(add, json!({ "i": { "cidr": "198.51.100.0/28", "groupIds": [group_id], "tags": ["lab"] } }))
+        .ok(
+            add,
+            json!({ "i": { "cidr": "198.51.100.0/28", "groupIds": [group_id], "tags": ["lab"] } }),
+        )
         .await;
     // A /28 holds 16 addresses; network and broadcast are left out; one host already existed.
     assert_eq!(first["addHosts"], json!({ "created": 13, "skipped": 1 }));
-    let again = app.ok(add, json!({ "i": { "cidr": "198.51.100.0/28" } })).await;
+    let again = app
+        .ok(add, json!({ "i": { "cidr": "198.51.100.0/28" } }))
+        .await;
     assert_eq!(again["addHosts"], json!({ "created": 0, "skipped": 14 }));
     let v6 = app
-        .ok(add, json!({ "i": { "addresses": ["2001:db8::1", "2001:db8::2", "2001:db8::1"] } }))
+        .ok(
+            add,
+            json!({ "i": { "addresses": ["2001:db8::1", "2001:db8::2", "2001:db8::1"] } }),
+        )
         .await;
     assert_eq!(v6["addHosts"], json!({ "created": 2, "skipped": 0 }));
 
@@ -253,29 +330,52 @@ async fn bulk_add_creates_a_range_into_groups_and_skips_present_addresses() {
 
     // Tag and group many hosts at once, then take them off again.
     let ids = app
-        .ok("{ hosts(first: 3, filter: {within: \"198.51.100.0/24\"}) { edges { node { id } } } }", json!({}))
+        .ok(
+            "{ hosts(first: 3, filter: {within: \"198.51.100.0/24\"}) { edges { node { id } } } }",
+            json!({}),
+        )
         .await;
-    let ids: Vec<_> = ids["hosts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()).collect();
+    let ids: Vec<_> = ids["hosts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].clone())
+        .collect();
     app.ok(
         "mutation($h: [ID!]!) { tagHosts(input: {hostIds: $h, tags: [\"dmz\"]}) { hosts { id } } }",
         json!({ "h": ids }),
     )
     .await;
-    let dmz = app.ok("{ hosts(filter: {tagsAny: [\"DMZ\"]}) { totalCount } }", json!({})).await;
+    let dmz = app
+        .ok(
+            "{ hosts(filter: {tagsAny: [\"DMZ\"]}) { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(dmz["hosts"]["totalCount"], 3);
     app.ok(
         "mutation($h: [ID!]!) { untagHosts(input: {hostIds: $h, tags: [\"dmz\"]}) { hosts { id } } }",
         json!({ "h": ids }),
     )
     .await;
-    let dmz = app.ok("{ hosts(filter: {tagsAny: [\"dmz\"]}) { totalCount } }", json!({})).await;
+    let dmz = app
+        .ok(
+            "{ hosts(filter: {tagsAny: [\"dmz\"]}) { totalCount } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(dmz["hosts"]["totalCount"], 0);
     app.ok(
         "mutation($h: [ID!]!, $g: [ID!]!) { removeHostsFromGroups(input: {hostIds: $h, groupIds: $g}) { hosts { id } } }",
         json!({ "h": ids, "g": [group_id] }),
     )
     .await;
-    let members = app.ok("query($g: ID!) { hosts(filter: {group: $g}) { totalCount } }", json!({ "g": group_id })).await;
+    let members = app
+        .ok(
+            "query($g: ID!) { hosts(filter: {group: $g}) { totalCount } }",
+            json!({ "g": group_id }),
+        )
+        .await;
     assert_eq!(members["hosts"]["totalCount"], 11);
 
     let os = app.ok("{ osBreakdown { os hosts } }", json!({})).await;

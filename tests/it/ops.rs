@@ -26,7 +26,10 @@ async fn wait_for_status(app: &TestApp, path: &str, want: u16) {
         if got == want {
             return;
         }
-        assert!(Instant::now() < deadline, "{path} stayed {got}, wanted {want}");
+        assert!(
+            Instant::now() < deadline,
+            "{path} stayed {got}, wanted {want}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -36,16 +39,30 @@ async fn readyz_answers_503_until_migrations_are_applied() {
     let app = TestApp::spawn().await;
     assert_eq!(status(&app, "/healthz").await, 200);
     assert_eq!(status(&app, "/readyz").await, 200);
-    let res = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
-    assert!(res.headers().contains_key("x-request-id"), "every response carries its request id");
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.headers().contains_key("x-request-id"),
+        "every response carries its request id"
+    );
 
     let db = Database::connect(app.db.url.as_str()).await.unwrap();
     let newest = "m20261124_000011_create_job_run";
-    db.execute_unprepared(&format!("DELETE FROM seaql_migrations WHERE version = '{newest}'"))
-        .await
-        .unwrap();
+    db.execute_unprepared(&format!(
+        "DELETE FROM seaql_migrations WHERE version = '{newest}'"
+    ))
+    .await
+    .unwrap();
     wait_for_status(&app, "/readyz", 503).await;
-    assert_eq!(status(&app, "/healthz").await, 200, "the process is still alive");
+    assert_eq!(
+        status(&app, "/healthz").await,
+        200,
+        "the process is still alive"
+    );
     db.execute_unprepared(&format!(
         "INSERT INTO seaql_migrations (version, applied_at) VALUES ('{newest}', 0)"
     ))
@@ -128,7 +145,12 @@ async fn readyz_answers_503_while_the_database_is_gone_and_200_when_it_is_back()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_completes_within_five_seconds_with_a_subscription_open() {
     let app = TestApp::spawn().await;
-    let mut ws = subscribe(app.server.addr, "subscription { hostEvents { kind } }", json!({})).await;
+    let mut ws = subscribe(
+        app.server.addr,
+        "subscription { hostEvents { kind } }",
+        json!({}),
+    )
+    .await;
     let started = Instant::now();
     app.server.stop().await.unwrap();
     let took = started.elapsed();
@@ -154,7 +176,11 @@ async fn the_exclusion_job_lifts_only_expired_exclusions() {
     let expired = app.create_host("192.0.2.7", &[], &[]).await;
     let current = app.create_host("192.0.2.8", &[], &[]).await;
     let forever = app.create_host("192.0.2.9", &[], &[]).await;
-    for (id, duration) in [(&expired, "ONE_DAY"), (&current, "THIRTY_DAYS"), (&forever, "FOREVER")] {
+    for (id, duration) in [
+        (&expired, "ONE_DAY"),
+        (&current, "THIRTY_DAYS"),
+        (&forever, "FOREVER"),
+    ] {
         app.ok(
             "mutation($id: ID!, $d: ExclusionDuration!) { setScanExclusion(input: {hostId: $id, reason: \"maintenance\", duration: $d}) { host { id } } }",
             json!({ "id": id, "d": duration }),
@@ -173,15 +199,30 @@ async fn the_exclusion_job_lifts_only_expired_exclusions() {
         .exec(&db)
         .await
         .unwrap();
-    let excluded = app.ok("{ hosts(filter: {excluded: true}) { totalCount } }", json!({})).await;
-    assert_eq!(excluded["hosts"]["totalCount"], 2, "an expired exclusion no longer counts");
+    let excluded = app
+        .ok(
+            "{ hosts(filter: {excluded: true}) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        excluded["hosts"]["totalCount"], 2,
+        "an expired exclusion no longer counts"
+    );
 
-    let report = api::jobs::exclusion::run_once(&app.server.state).await.unwrap();
+    let report = api::jobs::exclusion::run_once(&app.server.state)
+        .await
+        .unwrap();
     assert_eq!(report.items, 1);
-    let again = api::jobs::exclusion::run_once(&app.server.state).await.unwrap();
+    let again = api::jobs::exclusion::run_once(&app.server.state)
+        .await
+        .unwrap();
     assert_eq!(again.items, 0, "the job is idempotent");
     let hosts = app
-        .ok("{ hosts { edges { node { address scanExclusion { reason } } } } }", json!({}))
+        .ok(
+            "{ hosts { edges { node { address scanExclusion { reason } } } } }",
+            json!({}),
+        )
         .await;
     let exclusions: Vec<_> = hosts["hosts"]["edges"]
         .as_array()

@@ -132,7 +132,12 @@ impl TestApp {
         assert!(!errors.is_empty(), "expected errors, got {body:#}");
         errors
             .iter()
-            .map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned())
+            .map(|e| {
+                e["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or("<none>")
+                    .to_owned()
+            })
             .collect()
     }
 
@@ -143,11 +148,16 @@ impl TestApp {
                 json!({ "i": { "address": address, "names": names, "tags": tags } }),
             )
             .await;
-        data["createHost"]["host"]["id"].as_str().expect("id").to_owned()
+        data["createHost"]["host"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     pub async fn host_count(&self) -> u64 {
-        let data = self.ok("{ hosts(first: 1) { totalCount } }", json!({})).await;
+        let data = self
+            .ok("{ hosts(first: 1) { totalCount } }", json!({}))
+            .await;
         data["hosts"]["totalCount"].as_u64().expect("count")
     }
 
@@ -166,7 +176,8 @@ pub fn addresses(conn: &Value) -> Vec<String> {
         .collect()
 }
 
-pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens a `graphql-transport-ws` connection and starts `query` as subscription `1`.
 pub async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value) -> Ws {
@@ -174,18 +185,25 @@ pub async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-    let mut request = format!("ws://{addr}/graphql").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
-    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.expect("upgrade");
+    let mut request = format!("ws://{addr}/graphql")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
     assert_eq!(
         response.headers().get("sec-websocket-protocol").unwrap(),
         "graphql-transport-ws"
     );
-    ws.send(Message::text(json!({ "type": "connection_init", "payload": {} }).to_string()))
-        .await
-        .unwrap();
+    ws.send(Message::text(
+        json!({ "type": "connection_init", "payload": {} }).to_string(),
+    ))
+    .await
+    .unwrap();
     let ack = next_message(&mut ws).await.expect("ack");
     assert_eq!(ack["type"], "connection_ack");
     ws.send(Message::text(
@@ -211,7 +229,9 @@ pub async fn next_message(ws: &mut Ws) -> Option<Value> {
             Message::Text(text) => {
                 let value: Value = serde_json::from_str(&text).unwrap();
                 if value["type"] == "ping" {
-                    ws.send(Message::text(json!({ "type": "pong" }).to_string())).await.ok()?;
+                    ws.send(Message::text(json!({ "type": "pong" }).to_string()))
+                        .await
+                        .ok()?;
                     continue;
                 }
                 return Some(value);

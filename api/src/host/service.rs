@@ -164,6 +164,11 @@ impl HostFilter {
             count(1)?;
             let (lo, hi) = net::net_key_range(net);
             cond = cond.add(col(host::Column::Address).between(lo, hi));
+            // IPv4 hosts are stored mapped into ::ffff:0:0/96; an IPv6 network that merely
+            // spans that block (such as ::/0) means IPv6 hosts, not them.
+            if let Some((mlo, mhi)) = net::mapped_block_inside(net) {
+                cond = cond.add(col(host::Column::Address).between(mlo, mhi).not());
+            }
         }
         if let Some(name) = &self.name {
             count(1)?;

@@ -10,6 +10,7 @@ use crate::host::service::{self, HostChanges, HostFilter, HostOrder, HostOrderFi
 
 /// Which hosts to return. Set fields must all hold; `and`, `or` and `not` compose filters.
 #[derive(InputObject, Clone, Default)]
+#[graphql(name = "HostFilter")]
 pub struct HostFilterInput {
     /// Exactly this address.
     pub address: Option<IpAddr>,
@@ -77,6 +78,7 @@ pub fn filter(input: Option<HostFilterInput>) -> AppResult<HostFilter> {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(name = "HostOrderField")]
 pub enum HostOrderBy {
     #[default]
     Address,
@@ -94,6 +96,7 @@ pub enum OrderDirection {
 
 /// The order of a host list (ties are broken by id, so pages are stable).
 #[derive(InputObject, Clone, Copy)]
+#[graphql(name = "HostOrder")]
 pub struct HostOrderInput {
     pub field: HostOrderBy,
     #[graphql(default)]
