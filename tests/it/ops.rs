@@ -193,7 +193,7 @@ async fn the_exclusion_job_lifts_only_expired_exclusions() {
     entity::host::Entity::update_many()
         .col_expr(
             entity::host::Column::ExclusionUntil,
-            Expr::val(chrono::Utc::now() - chrono::Duration::hours(1)).into(),
+            Expr::val(chrono::Utc::now() - chrono::Duration::hours(1)),
         )
         .filter(entity::host::Column::Address.eq(api::net::ip_key("192.0.2.7".parse().unwrap())))
         .exec(&db)

@@ -95,7 +95,7 @@ pub fn decode_many(ids: &[ID], kind: Kind) -> AppResult<Vec<i64>> {
 #[derive(async_graphql::Interface)]
 #[graphql(field(name = "id", ty = "ID"))]
 pub enum Node {
-    Host(HostNode),
+    Host(Box<HostNode>),
     HostGroup(HostGroup),
     Tag(Tag),
     SupportGroup(SupportGroup),
@@ -111,7 +111,7 @@ async fn fetch(state: &AppState, id: &ID) -> AppResult<Option<Node>> {
     Ok(match kind {
         Kind::Host => host_service::get(db, id)
             .await?
-            .map(|m| Node::Host(m.into())),
+            .map(|m| Node::Host(Box::new(m.into()))),
         Kind::HostGroup => catalog::get::<host_group::Entity>(db, id)
             .await?
             .map(|m| Node::HostGroup(m.into())),

@@ -209,9 +209,9 @@ pub async fn list_where<E: Named>(
 ) -> AppResult<Page<E::Model>> {
     let keyset = Keyset {
         name: format!("{}:NAME", E::WHAT),
-        key: Some(Expr::col((table::<E>(), E::key_col())).into()),
+        key: Some(Expr::col((table::<E>(), E::key_col()))),
         nullable: false,
-        id: Expr::col((table::<E>(), E::id_col())).into(),
+        id: Expr::col((table::<E>(), E::id_col())),
         descending: false,
     };
     let query = E::find().filter(cond).filter(keyset.window(page)?);

@@ -130,7 +130,7 @@ const MAX_FILTER_DEPTH: usize = 6;
 const MAX_FILTER_TERMS: usize = 64;
 
 fn col(c: host::Column) -> SimpleExpr {
-    Expr::col((host::Entity, c)).into()
+    Expr::col((host::Entity, c))
 }
 
 impl HostFilter {
@@ -1002,7 +1002,7 @@ async fn touch(db: &impl ConnectionTrait, hosts: &[host::Model]) -> AppResult<()
     let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
     for chunk in ids.chunks(1000) {
         host::Entity::update_many()
-            .col_expr(host::Column::UpdatedAt, Expr::val(db::now()).into())
+            .col_expr(host::Column::UpdatedAt, Expr::val(db::now()))
             .filter(host::Column::Id.is_in(chunk.to_vec()))
             .exec(db)
             .await?;

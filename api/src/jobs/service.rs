@@ -67,9 +67,9 @@ pub async fn claim(
         next = now + period;
     }
     let claimed = job_schedule::Entity::update_many()
-        .col_expr(job_schedule::Column::NextDueAt, Expr::val(next).into())
-        .col_expr(job_schedule::Column::ClaimedBy, Expr::val(instance).into())
-        .col_expr(job_schedule::Column::ClaimedAt, Expr::val(now).into())
+        .col_expr(job_schedule::Column::NextDueAt, Expr::val(next))
+        .col_expr(job_schedule::Column::ClaimedBy, Expr::val(instance))
+        .col_expr(job_schedule::Column::ClaimedAt, Expr::val(now))
         .filter(job_schedule::Column::Name.eq(name))
         .filter(job_schedule::Column::NextDueAt.eq(row.next_due_at))
         .exec(db)
