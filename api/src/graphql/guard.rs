@@ -164,3 +164,74 @@ impl Extension for FieldGuardExtension {
         next.run(ctx, info).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of every object and interface type in the schema, as `(type, field)`.
+    fn schema_fields() -> Vec<(String, String)> {
+        let sdl = crate::graphql::sdl();
+        let mut out = Vec::new();
+        let mut current: Option<String> = None;
+        let mut in_description = false;
+        // Arguments with descriptions span lines; only depth 0 names a field.
+        let mut parens = 0i32;
+        for line in sdl.lines() {
+            let trimmed = line.trim();
+            if trimmed.starts_with("\"\"\"") {
+                if !(trimmed.len() > 3 && trimmed.ends_with("\"\"\"")) {
+                    in_description = !in_description;
+                }
+                continue;
+            }
+            if in_description {
+                continue;
+            }
+            if let Some(rest) = trimmed
+                .strip_prefix("type ")
+                .or_else(|| trimmed.strip_prefix("interface "))
+            {
+                current = rest.split_whitespace().next().map(str::to_owned);
+                continue;
+            }
+            if trimmed.starts_with("input ") || trimmed.starts_with("enum ") {
+                current = None;
+                continue;
+            }
+            if trimmed == "}" {
+                current = None;
+                continue;
+            }
+            if let Some(ty) = &current {
+                let name: String = trimmed
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if parens == 0 && !name.is_empty() {
+                    out.push((ty.clone(), name));
+                }
+                parens += trimmed.matches('(').count() as i32 - trimmed.matches(')').count() as i32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_field_of_the_schema_has_an_access_rule() {
+        let fields = schema_fields();
+        assert!(fields.len() > 100, "the SDL walk found too few fields: {}", fields.len());
+        let missing: Vec<_> = fields
+            .iter()
+            .filter(|(ty, field)| rule(ty, field).is_none())
+            .collect();
+        assert!(missing.is_empty(), "fields without an access rule: {missing:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert_eq!(rule("Query", "somethingNew"), None);
+        assert!(check(&Identity::Anonymous, "Query", "somethingNew").is_err());
+        assert_eq!(rule("Mutation", "createHost"), Some(Access::Write(Area::Inventory)));
+    }
+}
