@@ -220,18 +220,28 @@ mod tests {
     #[test]
     fn every_field_of_the_schema_has_an_access_rule() {
         let fields = schema_fields();
-        assert!(fields.len() > 100, "the SDL walk found too few fields: {}", fields.len());
+        assert!(
+            fields.len() > 100,
+            "the SDL walk found too few fields: {}",
+            fields.len()
+        );
         let missing: Vec<_> = fields
             .iter()
             .filter(|(ty, field)| rule(ty, field).is_none())
             .collect();
-        assert!(missing.is_empty(), "fields without an access rule: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "fields without an access rule: {missing:?}"
+        );
     }
 
     #[test]
     fn unknown_fields_are_refused() {
         assert_eq!(rule("Query", "somethingNew"), None);
         assert!(check(&Identity::Anonymous, "Query", "somethingNew").is_err());
-        assert_eq!(rule("Mutation", "createHost"), Some(Access::Write(Area::Inventory)));
+        assert_eq!(
+            rule("Mutation", "createHost"),
+            Some(Access::Write(Area::Inventory))
+        );
     }
 }
