@@ -5,11 +5,7 @@
 //! `BENCH_DATABASE_URL=mysql://root@127.0.0.1:3306/hector_bench` against MariaDB.
 //! `BENCH_SECS` (default 10) sets the time per side, `BENCH_HOSTS` (default 100000) the seed.
 
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a benchmark fails loudly"
-)]
+#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
