@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{TestApp, config_for, next_event, subscribe};
+use crate::support::{TestApp, TestDb, config_for, next_event, subscribe};
 
 const SUB: &str = "subscription($f: HostFilter, $after: String) { hostEvents(filter: $f, after: $after) { kind hostId cursor host { address names } } }";
 
@@ -68,16 +68,19 @@ async fn host_events_arrive_over_graphql_transport_ws() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_events_and_run_each_job_period_once() {
-    let period = |c: &mut api::config::Config| c.exclusion_job_secs = 1;
-    let first = TestApp::spawn_with(|c| {
-        period(c);
-        c.instance = Some("first".into());
-    })
-    .await;
-    let mut config = config_for(&first.db.url);
-    period(&mut config);
-    config.instance = Some("second".into());
-    let second = TestApp::start_on(config).await;
+    // Both start at once on a fresh database: migrations serialise on their lock.
+    let db = TestDb::new().await;
+    let config = |name: &str| {
+        let mut c = config_for(&db.url);
+        c.exclusion_job_secs = 1;
+        c.instance = Some(name.into());
+        c
+    };
+    let (first, second) = tokio::join!(
+        TestApp::start_on(config("first")),
+        TestApp::start_on(config("second"))
+    );
+    let first = TestApp::around(first, db);
     let second_base = format!("http://{}", second.addr);
 
     let mut sub = subscribe(first.server.addr, SUB, json!({})).await;
@@ -122,4 +125,62 @@ async fn two_instances_share_events_and_run_each_job_period_once() {
     assert!(edges.iter().all(|e| e["node"]["status"] == "SUCCEEDED"));
     second.stop().await.unwrap();
     first.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_graphql_ws_clients_receive_host_events() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let app = TestApp::spawn().await;
+    let mut request = format!("ws://{}/graphql", app.server.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "graphql-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: serde_json::Value| Message::text(v.to_string());
+    ws.send(send(json!({ "type": "connection_init", "payload": {} })))
+        .await
+        .unwrap();
+    ws.send(send(json!({ "id": "1", "type": "start", "payload": { "query": "subscription { hostEvents { kind host { address } } }" } })))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.create_host("192.0.2.77", &[], &[]).await;
+    let data = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = msg {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if v["type"] == "data" {
+                break v["payload"]["data"].clone();
+            }
+        }
+    };
+    assert_eq!(data["hostEvents"]["kind"], "CREATED");
+    assert_eq!(data["hostEvents"]["host"]["address"], "192.0.2.77");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_without_a_graphql_protocol_is_refused() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .header("Upgrade", "websocket")
+        .header("Connection", "Upgrade")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    app.stop().await;
 }
