@@ -39,11 +39,22 @@ pub async fn connect(config: &Config) -> AppResult<DatabaseConnection> {
                 .foreign_keys(true)
         });
     }
-    let db = Database::connect(opts).await.map_err(|e| {
-        tracing::error!(db.url = %url, error = ?e, "cannot connect to the database");
-        AppError::internal(e)
-    })?;
-    Ok(db)
+    // Replicas starting together may find SQLite busy switching to WAL, or MySQL not up yet.
+    let mut attempt = 0;
+    loop {
+        match Database::connect(opts.clone()).await {
+            Ok(db) => return Ok(db),
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                tracing::warn!(db.url = %url, error = ?e, attempt, "database not ready; retrying");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => {
+                tracing::error!(db.url = %url, error = ?e, "cannot connect to the database");
+                return Err(AppError::internal(e));
+            }
+        }
+    }
 }
 
 fn create_sqlite_parent(url: &str) -> AppResult<()> {

