@@ -14,8 +14,8 @@ pub fn id(name: impl IntoIden) -> ColumnDef {
         .to_owned()
 }
 
-/// A UTC instant with microseconds. MySQL `DATETIME(6)` (never `TIMESTAMP`, which ends in
-/// 2038); SQLite keeps its text form.
+/// A UTC instant with microseconds. MySQL `DATETIME(6)`, never the 2038-bounded time type
+/// (see PITFALLS.md); SQLite keeps its text form.
 pub fn instant(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
     let mut col = ColumnDef::new(name);
     match backend {
