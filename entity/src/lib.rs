@@ -1,6 +1,9 @@
 //! SeaORM entities: one file per table, nothing else. Relations are expressed as queries in
 //! the services; the entities only describe rows.
 
+pub mod api_token;
+pub mod app_user;
+pub mod audit_entry;
 pub mod event;
 pub mod host;
 pub mod host_group;
@@ -9,6 +12,10 @@ pub mod host_tag;
 pub mod job_run;
 pub mod job_schedule;
 pub mod location;
+pub mod login_throttle;
+pub mod refresh_token;
+pub mod session;
 pub mod support_group;
 pub mod tag;
 pub mod url;
+pub mod user_support_group;

@@ -15,6 +15,13 @@ mod m20261124_000008_create_url;
 mod m20261124_000009_create_event;
 mod m20261124_000010_create_job_schedule;
 mod m20261124_000011_create_job_run;
+mod m20261124_000012_create_app_user;
+mod m20261124_000013_create_user_support_group;
+mod m20261124_000014_create_session;
+mod m20261124_000015_create_refresh_token;
+mod m20261124_000016_create_api_token;
+mod m20261124_000017_create_audit_entry;
+mod m20261124_000018_create_login_throttle;
 
 pub struct Migrator;
 
@@ -33,6 +40,13 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_create_event::Migration),
             Box::new(m20261124_000010_create_job_schedule::Migration),
             Box::new(m20261124_000011_create_job_run::Migration),
+            Box::new(m20261124_000012_create_app_user::Migration),
+            Box::new(m20261124_000013_create_user_support_group::Migration),
+            Box::new(m20261124_000014_create_session::Migration),
+            Box::new(m20261124_000015_create_refresh_token::Migration),
+            Box::new(m20261124_000016_create_api_token::Migration),
+            Box::new(m20261124_000017_create_audit_entry::Migration),
+            Box::new(m20261124_000018_create_login_throttle::Migration),
         ]
     }
 }

@@ -1,0 +1,22 @@
+//! One audited mutation.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_entry")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub actor_user_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub client_addr: Option<String>,
+    /// `OK` or the error code.
+    pub outcome: String,
+    pub at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
