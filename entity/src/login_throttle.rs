@@ -1,4 +1,4 @@
-//! Failed sign-ins under one key ( or ).
+//! Failed sign-ins under one key (`user:NAME` or `addr:IP`).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
