@@ -15,11 +15,12 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::config::{Cli, Command, Config};
+use crate::auth::rate::RateLimiter;
+use crate::config::{Cli, Command, Config, TokenCommand, UserCommand};
 use crate::error::{AppError, AppResult};
 use crate::events::{self, EventBus};
 use crate::state::AppState;
-use crate::{db, graphql, http, jobs, telemetry};
+use crate::{auth, db, graphql, http, jobs, telemetry};
 
 /// How long open connections get to finish when the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -54,6 +55,8 @@ pub fn main() -> ExitCode {
                 let db = db::connect(&config).await?;
                 db::migrate(&db, &config.instance_name()).await
             }
+            Command::User(cmd) => user_command(config, cmd).await,
+            Command::Token(cmd) => token_command(config, cmd).await,
             Command::Serve | Command::Schema => {
                 let listener = TcpListener::bind(config.bind).map_err(|e| {
                     tracing::error!(bind = %config.bind, error = ?e, "cannot listen");
@@ -67,9 +70,115 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = ?e, "hector stopped with an error");
+            let _ = writeln!(std::io::stderr(), "hector: {}", e.message());
             ExitCode::FAILURE
         }
     }
+}
+
+/// A state for one-off commands: connected, migrated, nothing started.
+async fn command_state(config: Config) -> AppResult<AppState> {
+    let instance: Arc<str> = config.instance_name().into();
+    let db = db::connect(&config).await?;
+    db::migrate(&db, &instance).await?;
+    let rate = config.rate_limit_per_minute;
+    Ok(AppState {
+        db,
+        config: Arc::new(config),
+        events: EventBus::default(),
+        shutdown: CancellationToken::new(),
+        instance,
+        auth_cache: Arc::default(),
+        rate: Arc::new(RateLimiter::new(rate)),
+    })
+}
+
+/// The password for a user command: `HECTOR_NEW_PASSWORD`, or a generated one to print.
+fn new_password() -> (String, bool) {
+    match std::env::var("HECTOR_NEW_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (auth::service::generate_password(), true),
+    }
+}
+
+fn say(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+async fn user_command(config: Config, cmd: UserCommand) -> AppResult<()> {
+    let state = command_state(config).await?;
+    match cmd {
+        UserCommand::Add {
+            username,
+            role,
+            email,
+        } => {
+            let role = auth::Role::parse(&role).ok_or_else(|| {
+                AppError::bad_input("role must be admin, analyst, viewer, sensor or partner")
+            })?;
+            let (password, generated) = new_password();
+            let new = auth::service::NewUser {
+                username: username.clone(),
+                email,
+                display_name: None,
+                role,
+                password: password.clone(),
+                support_group_ids: Vec::new(),
+            };
+            auth::service::create_user(&state, new).await?;
+            say(&format!("created user {username} ({})", role.as_str()));
+            if generated {
+                say(&format!("password (shown once): {password}"));
+            }
+        }
+        UserCommand::ResetPassword { username } => {
+            let (password, generated) = new_password();
+            auth::service::reset_password(&state, &username, &password).await?;
+            say(&format!(
+                "password of {username} reset; their sessions ended"
+            ));
+            if generated {
+                say(&format!("new password (shown once): {password}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token_command(config: Config, cmd: TokenCommand) -> AppResult<()> {
+    let state = command_state(config).await?;
+    let TokenCommand::Create {
+        username,
+        name,
+        scopes,
+        expires_days,
+    } = cmd;
+    let user = auth::service::user_by_name(&state.db, &username)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let scopes = auth::Scopes::parse(&scopes)
+        .ok_or_else(|| AppError::bad_input("scopes are a comma list of read, write, ingest"))?;
+    let (_, secret) =
+        auth::service::create_api_token(&state, user.id, &name, scopes, expires_days).await?;
+    say(&format!(
+        "token {name:?} for {username} (shown once): {secret}"
+    ));
+    Ok(())
+}
+
+/// CORS for the configured origins only; none by default.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
+        .max_age(3600);
+    for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -153,6 +262,7 @@ async fn serve(
     tracing::info!(db.url = %config.database_url, instance = %instance, "starting");
     let db = db::connect(&config).await?;
     db::migrate(&db, &instance).await?;
+    let config_rate = config.rate_limit_per_minute;
 
     let state = AppState {
         db: db.clone(),
@@ -160,7 +270,10 @@ async fn serve(
         events: EventBus::default(),
         shutdown: CancellationToken::new(),
         instance,
+        auth_cache: Arc::default(),
+        rate: Arc::new(RateLimiter::new(config_rate)),
     };
+    auth::service::bootstrap_admin(&state).await?;
     let schema = graphql::build(&state);
 
     let mut background = tokio::task::JoinSet::new();
@@ -181,6 +294,7 @@ async fn serve(
     }
 
     let body_limit = state.config.max_body_bytes;
+    let origins = state.config.cors_origins.clone();
     let app_state = web::Data::new(state.clone());
     let app_schema = web::Data::new(schema);
     let server = HttpServer::new(move || {
@@ -203,6 +317,7 @@ async fn serve(
                     Ok(res)
                 }
             })
+            .wrap(cors(&origins))
             .wrap(TracingLogger::default())
     })
     .listen(listener)

@@ -17,7 +17,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Run the server (the default): migrations, HTTP/GraphQL and the scheduler.
     Serve,
@@ -25,6 +25,45 @@ pub enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from HECTOR_NEW_PASSWORD or generated and printed.
+    Add {
+        username: String,
+        /// admin, analyst, viewer, sensor or partner.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Set a new password (from HECTOR_NEW_PASSWORD, or generated and printed) and end the
+    /// user's sessions.
+    ResetPassword { username: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user; the secret is printed once.
+    Create {
+        username: String,
+        /// A name to recognise the token by.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: read, write, ingest.
+        #[arg(long, default_value = "read")]
+        scopes: String,
+        /// Days until it expires (never, when omitted).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,8 +74,59 @@ pub enum LogFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Local use: the built-in development JWT secret is accepted.
+    Development,
+    /// Refuses to start with the development secret or a short one.
+    Production,
+}
+
+/// The JWT secret shipped for development; production refuses it.
+pub const DEV_JWT_SECRET: &str = "hector-development-secret-do-not-use-in-production";
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
+    /// `development` or `production` (production refuses the development JWT secret).
+    #[arg(long = "env", env = "HECTOR_ENV", value_enum, default_value_t = Environment::Development)]
+    pub environment: Environment,
+
+    /// Secret that signs access tokens (HS256); at least 32 bytes in production.
+    #[arg(long, env = "HECTOR_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true)]
+    pub jwt_secret: Secret,
+
+    /// Minutes an access token lives.
+    #[arg(long, env = "HECTOR_ACCESS_TOKEN_MINUTES", default_value_t = 15)]
+    pub access_token_minutes: u32,
+
+    /// Days a login session (its refresh tokens) lives.
+    #[arg(long, env = "HECTOR_SESSION_DAYS", default_value_t = 30)]
+    pub session_days: u32,
+
+    /// Password of the `admin` user created on first start (else a random one is logged once).
+    #[arg(long, env = "HECTOR_ADMIN_PASSWORD")]
+    pub admin_password: Option<Secret>,
+
+    /// Requests a minute one identity (user, token or anonymous address) may make; 0 is no limit.
+    #[arg(long, env = "HECTOR_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    pub rate_limit_per_minute: u32,
+
+    /// Failed sign-ins allowed (per account and per address) before back-off starts.
+    #[arg(long, env = "HECTOR_LOGIN_FREE_ATTEMPTS", default_value_t = 5)]
+    pub login_free_attempts: u32,
+
+    /// Longest sign-in back-off in seconds (it doubles with each further failure).
+    #[arg(long, env = "HECTOR_LOGIN_MAX_BACKOFF_SECS", default_value_t = 900)]
+    pub login_max_backoff_secs: u64,
+
+    /// Allow schema introspection without signing in.
+    #[arg(long, env = "HECTOR_OPEN_INTROSPECTION", default_value_t = false, action = ArgAction::Set)]
+    pub open_introspection: bool,
+
+    /// Browser origins allowed by CORS, comma-separated (none by default).
+    #[arg(long, env = "HECTOR_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Address and port the HTTP server listens on.
     #[arg(long, env = "HECTOR_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -132,7 +222,49 @@ impl Config {
         if self.exclusion_job_secs == 0 || self.event_poll_ms == 0 {
             return Err("job and poll intervals must be positive".into());
         }
+        if self.access_token_minutes == 0 || self.session_days == 0 {
+            return Err("token lifetimes must be positive".into());
+        }
+        if self.environment == Environment::Production {
+            if self.jwt_secret.expose() == DEV_JWT_SECRET {
+                return Err(
+                    "production refuses the development JWT secret: set HECTOR_JWT_SECRET".into(),
+                );
+            }
+            if self.jwt_secret.expose().len() < 32 {
+                return Err("HECTOR_JWT_SECRET must be at least 32 bytes in production".into());
+            }
+        }
         Ok(())
+    }
+}
+
+/// A secret: its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
     }
 }
 
@@ -201,6 +333,21 @@ mod tests {
         let url: DatabaseUrl = "mysql://root:s3cret@db:3306/hector".parse().unwrap();
         assert_eq!(format!("{url:?}"), "mysql://root:***@db:3306/hector");
         assert!(!url.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn production_refuses_the_development_secret() {
+        let mut config = Config::from_env().unwrap();
+        config.environment = Environment::Production;
+        config.jwt_secret = DEV_JWT_SECRET.parse().unwrap();
+        assert!(config.validate().is_err());
+        config.jwt_secret = "short".parse().unwrap();
+        assert!(config.validate().is_err());
+        config.jwt_secret = "a-long-enough-production-secret-0123456789"
+            .parse()
+            .unwrap();
+        config.validate().unwrap();
+        assert_eq!(format!("{:?}", config.jwt_secret), "***");
     }
 
     #[test]

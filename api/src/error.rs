@@ -25,6 +25,8 @@ pub enum AppError {
     NotFound(String),
     Conflict(String),
     Unauthenticated,
+    /// Sign-in refused: `UNAUTHENTICATED` with a message that says no more than needed.
+    BadCredentials(String),
     Forbidden(String),
     RateLimited(String),
     /// Anything the client cannot fix. Shown as "internal error"; the cause is logged.
@@ -53,6 +55,7 @@ impl AppError {
             | Self::NotFound(m)
             | Self::Conflict(m)
             | Self::Forbidden(m)
+            | Self::BadCredentials(m)
             | Self::RateLimited(m) => m.clone(),
             Self::Unauthenticated => "authentication required".into(),
             Self::Internal(_) => "internal error".into(),
@@ -64,7 +67,7 @@ impl AppError {
             Self::BadUserInput(_) => code::BAD_USER_INPUT,
             Self::NotFound(_) => code::NOT_FOUND,
             Self::Conflict(_) => code::CONFLICT,
-            Self::Unauthenticated => code::UNAUTHENTICATED,
+            Self::Unauthenticated | Self::BadCredentials(_) => code::UNAUTHENTICATED,
             Self::Forbidden(_) => code::FORBIDDEN,
             Self::RateLimited(_) => code::RATE_LIMITED,
             Self::Internal(_) => code::INTERNAL,

@@ -13,7 +13,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::auth::Identity;
+use std::sync::{Arc, Mutex};
+
+use crate::auth::{self, ClientAddr, Identity, Principal};
 use crate::db;
 use crate::error::code;
 use crate::graphql::HectorSchema;
@@ -123,9 +125,77 @@ async fn graphql_post(
             "a batch holds at most 10 requests",
         );
     }
-    let batch = batch.data(Identity::Anonymous);
+    let client = client_addr(&req);
+    let identity = match caller(&req, &state).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    if !state.rate.allow(&identity.rate_key(&client)) {
+        return error_body(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
+            "too many requests; slow down",
+        );
+    }
+    let batch = batch.data(identity).data(ClientAddr(client));
     let response = schema.execute_batch(batch).await;
     HttpResponse::Ok().json(response)
+}
+
+/// The address a request came from (the peer: forwarded headers are not trusted).
+fn client_addr(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The `Bearer` credential of a request, if any.
+fn bearer(req: &HttpRequest) -> Option<Result<&str, ()>> {
+    let value = req.headers().get(header::AUTHORIZATION)?;
+    let Ok(text) = value.to_str() else {
+        return Some(Err(()));
+    };
+    Some(match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
+        _ => Err(()),
+    })
+}
+
+/// Who is calling: anonymous without a credential, refused (401) with a bad one.
+async fn caller(req: &HttpRequest, state: &AppState) -> Result<Identity, HttpResponse> {
+    let unauthorized = |message: &str| {
+        error_body(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            code::UNAUTHENTICATED,
+            message,
+        )
+    };
+    match bearer(req) {
+        None => Ok(Identity::Anonymous),
+        Some(Err(())) => Err(unauthorized(
+            "send credentials as `Authorization: Bearer <token>`",
+        )),
+        Some(Ok(token)) => auth::service::authenticate(state, token)
+            .await
+            .map_err(|_| unauthorized("the credential is invalid, expired or revoked")),
+    }
+}
+
+/// Reads the credential a WebSocket client sends in `connection_init`:
+/// `{"authorization": "Bearer <token>"}` (or `Authorization`, or `token`).
+fn init_credential(payload: &serde_json::Value) -> Option<String> {
+    let raw = ["authorization", "Authorization", "token"]
+        .iter()
+        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))?;
+    let raw = raw.trim();
+    Some(
+        match raw.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token,
+            _ => raw,
+        }
+        .trim()
+        .to_owned(),
+    )
 }
 
 async fn graphql_get(
@@ -180,9 +250,10 @@ fn websocket(
         HeaderValue::from_static(protocol.sec_websocket_protocol()),
     );
     let schema = schema.get_ref().clone();
-    let shutdown = state.shutdown.clone();
+    let state = state.get_ref().clone();
+    let client = client_addr(&req);
     actix_web::rt::spawn(async move {
-        pump(schema, protocol, session, messages, shutdown).await;
+        pump(schema, state, client, protocol, session, messages).await;
     });
     Ok(response)
 }
@@ -191,19 +262,39 @@ fn websocket(
 /// side closes or the server shuts down (clients are told with close code 1001).
 async fn pump(
     schema: HectorSchema,
+    state: AppState,
+    client: String,
     protocol: WebSocketProtocols,
     mut session: actix_ws::Session,
     messages: actix_ws::MessageStream,
-    shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let shutdown = state.shutdown.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(16);
+    // Who signed in on this socket, for the periodic re-check.
+    let signed_in: Arc<Mutex<Option<Principal>>> = Arc::default();
+    let init_state = state.clone();
+    let init_signed_in = signed_in.clone();
     let mut graphql = WebSocket::new(schema, ReceiverStream::new(rx), protocol)
-        .on_connection_init(|_payload| async move {
+        .on_connection_init(move |payload| async move {
+            let identity = match init_credential(&payload) {
+                None => Identity::Anonymous,
+                Some(token) => auth::service::authenticate(&init_state, &token)
+                    .await
+                    .map_err(|_| {
+                        async_graphql::Error::new("the credential is invalid, expired or revoked")
+                    })?,
+            };
+            if let (Some(p), Ok(mut slot)) = (identity.principal(), init_signed_in.lock()) {
+                *slot = Some(p.clone());
+            }
             let mut data = Data::default();
-            data.insert(Identity::Anonymous);
+            data.insert(identity);
+            data.insert(ClientAddr(client));
             Ok(data)
         })
         .keepalive_timeout(Duration::from_secs(30));
+    let mut recheck = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks: u64 = 0;
     let mut messages = messages
         .max_frame_size(MAX_WS_MESSAGE)
         .aggregate_continuations()
@@ -261,6 +352,20 @@ async fn pump(
             _ = heartbeat.tick() => {
                 if session.ping(b"").await.is_err() {
                     return;
+                }
+            }
+            _ = recheck.tick() => {
+                ticks += 1;
+                let principal = signed_in.lock().ok().and_then(|p| p.clone());
+                if let Some(p) = principal {
+                    let expired = p.expires_at.is_some_and(|at| at <= crate::db::now());
+                    // The expiry is checked every second, revocation every five.
+                    let revoked = ticks % 5 == 0 && !auth::service::still_valid(&state, &p).await;
+                    if expired || revoked {
+                        let reason = close(CloseCode::Other(4401), "credential expired or revoked");
+                        let _ = session.close(reason).await;
+                        return;
+                    }
                 }
             }
         }

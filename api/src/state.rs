@@ -5,6 +5,8 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::rate::RateLimiter;
+use crate::auth::service::AuthCache;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::page::PageLimits;
@@ -18,6 +20,10 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// This process's name in job runs and logs.
     pub instance: Arc<str>,
+    /// Recently verified credentials (cleared on every revocation).
+    pub auth_cache: Arc<AuthCache>,
+    /// Per-identity request budgets.
+    pub rate: Arc<RateLimiter>,
 }
 
 impl AppState {

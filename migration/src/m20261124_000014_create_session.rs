@@ -20,13 +20,20 @@ impl MigrationTrait for Migration {
                     .col(cols::instant(b, "expires_at").not_null())
                     .col(cols::instant(b, "revoked_at").null())
                     .col(cols::short("revoked_reason", 64).null())
-                    .foreign_key(&mut cols::fk("session", "user_id", "app_user", ForeignKeyAction::Cascade))
+                    .foreign_key(&mut cols::fk(
+                        "session",
+                        "user_id",
+                        "app_user",
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table("session").to_owned()).await
+        manager
+            .drop_table(Table::drop().table("session").to_owned())
+            .await
     }
 }

@@ -24,13 +24,20 @@ impl MigrationTrait for Migration {
                     .col(cols::instant(b, "last_used_at").null())
                     .col(cols::instant(b, "revoked_at").null())
                     .col(cols::instant(b, "created_at").not_null())
-                    .foreign_key(&mut cols::fk("api_token", "user_id", "app_user", ForeignKeyAction::Cascade))
+                    .foreign_key(&mut cols::fk(
+                        "api_token",
+                        "user_id",
+                        "app_user",
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table("api_token").to_owned()).await
+        manager
+            .drop_table(Table::drop().table("api_token").to_owned())
+            .await
     }
 }

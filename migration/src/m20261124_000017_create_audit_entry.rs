@@ -30,12 +30,16 @@ impl MigrationTrait for Migration {
             ("idx_audit_entry_actor", &["actor_user_id", "id"][..]),
             ("idx_audit_entry_action", &["action", "id"][..]),
         ] {
-            manager.create_index(cols::index(name, "audit_entry", columns)).await?;
+            manager
+                .create_index(cols::index(name, "audit_entry", columns))
+                .await?;
         }
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table("audit_entry").to_owned()).await
+        manager
+            .drop_table(Table::drop().table("audit_entry").to_owned())
+            .await
     }
 }

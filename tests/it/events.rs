@@ -11,9 +11,10 @@ const SUB: &str = "subscription($f: HostFilter, $after: String) { hostEvents(fil
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_events_arrive_over_graphql_transport_ws() {
     let app = TestApp::spawn().await;
-    let mut all = subscribe(app.server.addr, SUB, json!({})).await;
+    let mut all = subscribe(app.server.addr, &app.token, SUB, json!({})).await;
     let mut v6_only = subscribe(
         app.server.addr,
+        &app.token,
         SUB,
         json!({ "f": { "within": "2001:db8::/32" } }),
     )
@@ -53,7 +54,7 @@ async fn host_events_arrive_over_graphql_transport_ws() {
     assert_eq!(first["hostEvents"]["hostId"], v6.as_str());
 
     // Resuming after the first event replays the rest, in order.
-    let mut resumed = subscribe(app.server.addr, SUB, json!({ "after": cursor })).await;
+    let mut resumed = subscribe(app.server.addr, &app.token, SUB, json!({ "after": cursor })).await;
     let kinds: Vec<_> = [
         next_event(&mut resumed).await,
         next_event(&mut resumed).await,
@@ -80,13 +81,14 @@ async fn two_instances_share_events_and_run_each_job_period_once() {
         TestApp::start_on(config("first")),
         TestApp::start_on(config("second"))
     );
-    let first = TestApp::around(first, db);
+    let first = TestApp::around(first, db).await;
     let second_base = format!("http://{}", second.addr);
 
-    let mut sub = subscribe(first.server.addr, SUB, json!({})).await;
+    let mut sub = subscribe(first.server.addr, &first.token, SUB, json!({})).await;
     let res: serde_json::Value = first
         .client
         .post(format!("{second_base}/graphql"))
+        .bearer_auth(&first.token)
         .json(&json!({ "query": "mutation { createHost(input: {address: \"203.0.113.7\"}) { host { id } } }" }))
         .send()
         .await
@@ -146,7 +148,7 @@ async fn legacy_graphql_ws_clients_receive_host_events() {
         .insert("Sec-WebSocket-Protocol", "graphql-ws".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let send = |v: serde_json::Value| Message::text(v.to_string());
-    ws.send(send(json!({ "type": "connection_init", "payload": {} })))
+    ws.send(send(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", app.token) } })))
         .await
         .unwrap();
     ws.send(send(json!({ "id": "1", "type": "start", "payload": { "query": "subscription { hostEvents { kind host { address } } }" } })))

@@ -130,7 +130,7 @@ async fn readyz_answers_503_while_the_database_is_gone_and_200_when_it_is_back()
     let proxy = Proxy::start(hostport.to_owned()).await;
     let url = format!("mysql://{userinfo}@127.0.0.1:{}/{name}", proxy.port);
     let server = TestApp::start_on(config_for(&url)).await;
-    let app = TestApp::around(server, db);
+    let app = TestApp::around(server, db).await;
     assert_eq!(status(&app, "/readyz").await, 200);
     proxy.cut();
     wait_for_status(&app, "/readyz", 503).await;
@@ -147,6 +147,7 @@ async fn shutdown_completes_within_five_seconds_with_a_subscription_open() {
     let app = TestApp::spawn().await;
     let mut ws = subscribe(
         app.server.addr,
+        &app.token,
         "subscription { hostEvents { kind } }",
         json!({}),
     )

@@ -56,10 +56,14 @@ impl TestDb {
     }
 }
 
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
 pub fn config_for(url: &str) -> Config {
     let mut config = Config::from_env().expect("default config");
     config.database_url = url.parse().expect("database url");
     config.event_poll_ms = 50;
+    config.admin_password = Some(ADMIN_PASSWORD.parse().unwrap());
+    config.rate_limit_per_minute = 0;
     config.log = std::env::var("HECTOR_TEST_LOG").unwrap_or_else(|_| "warn".into());
     config
 }
@@ -69,6 +73,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: TestDb,
+    /// The access token of the first admin, which [`gql`] sends.
+    pub token: String,
 }
 
 impl TestApp {
@@ -82,7 +88,7 @@ impl TestApp {
         let mut config = config_for(&db.url);
         tweak(&mut config);
         let server = Self::start_on(config).await;
-        Self::around(server, db)
+        Self::around(server, db).await
     }
 
     pub async fn start_on(config: Config) -> Server {
@@ -91,31 +97,59 @@ impl TestApp {
         start(listener, config).await.expect("server starts")
     }
 
-    pub fn around(server: Server, db: TestDb) -> Self {
+    /// Wraps a running server and signs in as the first admin.
+    pub async fn around(server: Server, db: TestDb) -> Self {
         let base = format!("http://{}", server.addr);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        Self {
+        let mut app = Self {
             server,
             base,
             client,
             db,
-        }
+            token: String::new(),
+        };
+        let login = app.login("admin", ADMIN_PASSWORD).await;
+        app.token = login["data"]["login"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("admin signs in: {login}"))
+            .to_owned();
+        app
     }
 
-    /// Posts a GraphQL request and returns the whole JSON response.
-    pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let res = self
+    /// Calls `login` and returns the whole response.
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        let (_, body) = self
+            .gql_as(
+                None,
+                "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { accessToken refreshToken expiresAt user { id username role } } }",
+                json!({ "u": username, "p": password }),
+            )
+            .await;
+        body
+    }
+
+    /// Posts a GraphQL request with `token` (if any); returns the HTTP status and the body.
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut req = self
             .client
             .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(res.status(), 200, "GraphQL over HTTP answers 200");
-        res.json().await.expect("json body")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("json body"))
+    }
+
+    /// Posts a GraphQL request as the admin and returns the whole JSON response.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self.gql_as(Some(&self.token), query, variables).await;
+        assert_eq!(status, 200, "GraphQL over HTTP answers 200: {body}");
+        body
     }
 
     /// Like [`gql`], but fails the test on any error and returns `data`.
@@ -179,8 +213,14 @@ pub fn addresses(conn: &Value) -> Vec<String> {
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens a `graphql-transport-ws` connection and starts `query` as subscription `1`.
-pub async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value) -> Ws {
+/// Opens a `graphql-transport-ws` connection signed in with `token` and starts `query` as
+/// subscription `1`.
+pub async fn subscribe(
+    addr: std::net::SocketAddr,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Ws {
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -200,7 +240,7 @@ pub async fn subscribe(addr: std::net::SocketAddr, query: &str, variables: Value
         "graphql-transport-ws"
     );
     ws.send(Message::text(
-        json!({ "type": "connection_init", "payload": {} }).to_string(),
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }).to_string(),
     ))
     .await
     .unwrap();

@@ -10,8 +10,9 @@ use async_graphql::extensions::{
 };
 use async_graphql::{ErrorExtensions, ServerResult, Value};
 
-use crate::auth::Identity;
+use crate::auth::{Credential, Identity, Role, Scopes};
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Parts of Hector that access is granted to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,15 +21,26 @@ pub enum Area {
     Inventory,
     /// Scheduled jobs and their runs.
     Jobs,
+    /// Users and their roles (admins).
+    Users,
+    /// The audit log (admins).
+    Audit,
 }
 
 /// What a field needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Structure only (page info, edges, payload wrappers): what they hold is guarded itself.
+    /// Anyone, signed in or not (sign-in itself), and structure (page info, edges, payload
+    /// wrappers) whose contents are guarded by their own types.
     Public,
+    /// Any signed-in identity (an API token needs the `read` scope).
+    Anyone,
+    /// A signed-in person managing their own account (not an API token).
+    Account,
     Read(Area),
     Write(Area),
+    /// Sending sensor data.
+    Ingest,
 }
 
 /// The rule of one field, `None` when the field has none (and is therefore refused).
@@ -43,6 +55,9 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             | "osBreakdown",
         ) => Read(Inventory),
         ("Query", "jobRuns" | "jobRun") => Read(Jobs),
+        ("Query", "me" | "apiTokens") => Anyone,
+        ("Query", "users" | "user") => Read(Users),
+        ("Query", "auditLog") => Read(Audit),
         (
             "Mutation",
             "createHost"
@@ -71,6 +86,12 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             | "updateUrl"
             | "deleteUrl",
         ) => Write(Inventory),
+        ("Mutation", "login" | "refreshSession") => Public,
+        (
+            "Mutation",
+            "logout" | "changePassword" | "revokeSessions" | "createApiToken" | "revokeApiToken",
+        ) => Account,
+        ("Mutation", "createUser" | "updateUser") => Write(Users),
         ("Subscription", "hostEvents") => Read(Inventory),
         ("Query" | "Mutation" | "Subscription", _) => return None,
         (
@@ -79,6 +100,8 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             _,
         ) => Read(Inventory),
         ("JobRun", _) => Read(Jobs),
+        ("User" | "ApiToken", _) => Anyone,
+        ("AuditEntry", _) => Read(Audit),
         // The id of an object the query already reached through a guarded field.
         ("Node", "id") => Public,
         (t, _)
@@ -93,21 +116,49 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
     })
 }
 
-/// Whether `identity` may do what `access` names.
-///
-/// Until the identity issue lands there is one anonymous identity and it may do everything
-/// the schema offers; this function is the single place that decision changes.
-pub fn permits(identity: &Identity, access: Access) -> bool {
-    match (identity, access) {
-        (_, Access::Public) => true,
-        (Identity::Anonymous, Access::Read(_) | Access::Write(_)) => true,
+fn role_reads(role: Role, area: Area) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Analyst | Role::Viewer => matches!(area, Area::Inventory | Area::Jobs),
+        Role::Sensor | Role::Partner => false,
     }
 }
 
-/// Checks one field for the caller; `FORBIDDEN` when refused.
+fn role_writes(role: Role, area: Area) -> bool {
+    match role {
+        Role::Admin => true,
+        Role::Analyst => area == Area::Inventory,
+        Role::Viewer | Role::Sensor | Role::Partner => false,
+    }
+}
+
+/// Whether `identity` may do what `access` names: the role decides, and an API token is
+/// further held to its scopes.
+pub fn permits(identity: &Identity, access: Access) -> bool {
+    let Identity::User(p) = identity else {
+        return access == Access::Public;
+    };
+    let scopes = match p.credential {
+        Credential::ApiToken { scopes, .. } => Some(scopes),
+        Credential::Session { .. } => None,
+    };
+    let scoped = |want: fn(&Scopes) -> bool| scopes.as_ref().is_none_or(want);
+    match access {
+        Access::Public => true,
+        Access::Anyone => scoped(|s| s.read),
+        Access::Account => scopes.is_none(),
+        Access::Read(area) => role_reads(p.role, area) && scoped(|s| s.read),
+        Access::Write(area) => role_writes(p.role, area) && scoped(|s| s.write),
+        Access::Ingest => matches!(p.role, Role::Admin | Role::Sensor) && scoped(|s| s.ingest),
+    }
+}
+
+/// Checks one field for the caller: `UNAUTHENTICATED` without an identity, `FORBIDDEN` when
+/// the identity may not.
 pub fn check(identity: &Identity, parent: &str, field: &str) -> Result<(), AppError> {
     match rule(parent, field) {
         Some(access) if permits(identity, access) => Ok(()),
+        Some(_) if *identity == Identity::Anonymous => Err(AppError::Unauthenticated),
         Some(_) => Err(AppError::Forbidden(format!(
             "not allowed to use `{parent}.{field}`"
         ))),
@@ -122,6 +173,13 @@ pub fn check(identity: &Identity, parent: &str, field: &str) -> Result<(), AppEr
             )))
         }
     }
+}
+
+fn refusal(e: AppError) -> async_graphql::ServerError {
+    let code = e.code();
+    async_graphql::Error::new(e.message())
+        .extend_with(|_, ext| ext.set("code", code))
+        .into_server_error(async_graphql::Pos::default())
 }
 
 /// The extension that runs [`check`] on every resolved field.
@@ -145,9 +203,19 @@ impl Extension for FieldGuardExtension {
     ) -> ServerResult<Option<Value>> {
         // A list's items come through here too, with the list as "parent": the field that
         // returned the list was already checked at its real parent.
+        let identity = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
+        // Introspection needs a signed-in caller unless configured open.
+        if info.parent_type == "Query" && matches!(info.name, "__schema" | "__type") {
+            let open = ctx
+                .data_opt::<AppState>()
+                .is_some_and(|s| s.config.open_introspection);
+            if !open && *identity == Identity::Anonymous {
+                return Err(refusal(AppError::Unauthenticated));
+            }
+            return next.run(ctx, info).await;
+        }
         let structural = info.parent_type.starts_with('[') || info.parent_type.starts_with("__");
         if !info.is_for_introspection && !structural {
-            let identity = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
             // Merged subscription roots report their own type name here.
             let parent = if info.parent_type.ends_with("Subscription") {
                 "Subscription"
@@ -155,10 +223,7 @@ impl Extension for FieldGuardExtension {
                 info.parent_type
             };
             if let Err(e) = check(identity, parent, info.name) {
-                let code = e.code();
-                let err = async_graphql::Error::new(e.message())
-                    .extend_with(|_, ext| ext.set("code", code));
-                return Err(err.into_server_error(async_graphql::Pos::default()));
+                return Err(refusal(e));
             }
         }
         next.run(ctx, info).await
@@ -239,6 +304,11 @@ mod tests {
     fn unknown_fields_are_refused() {
         assert_eq!(rule("Query", "somethingNew"), None);
         assert!(check(&Identity::Anonymous, "Query", "somethingNew").is_err());
+        assert!(check(&Identity::Anonymous, "Mutation", "login").is_ok());
+        assert!(matches!(
+            check(&Identity::Anonymous, "Query", "hosts"),
+            Err(AppError::Unauthenticated)
+        ));
         assert_eq!(
             rule("Mutation", "createHost"),
             Some(Access::Write(Area::Inventory))

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{location, support_group, tag, url};
 
+use crate::auth::HostScope;
 use crate::error::AppError;
 use crate::host::catalog;
 use crate::state::AppState;
@@ -56,8 +57,9 @@ pub struct UrlsOfHost(pub i64);
 pub struct SupportGroupId(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LocationId(pub i64);
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TagUsage(pub i64);
+/// A tag, counted over the hosts a scope sees.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TagUsage(pub i64, pub HostScope);
 
 impl Loader<TagsOfHost> for Batch {
     type Value = Vec<tag::Model>;
@@ -123,8 +125,20 @@ impl Loader<TagUsage> for Batch {
     type Error = BatchError;
 
     async fn load(&self, keys: &[TagUsage]) -> Result<HashMap<TagUsage, Self::Value>, Self::Error> {
-        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let found = catalog::tag_usage(&self.state.db, &ids).await?;
-        Ok(found.into_iter().map(|(k, v)| (TagUsage(k), v)).collect())
+        // One request has one scope; group by scope anyway, so a batch never mixes callers.
+        let mut out = HashMap::new();
+        let mut scopes: Vec<&HostScope> = keys.iter().map(|k| &k.1).collect();
+        scopes.dedup();
+        for scope in scopes {
+            let ids: Vec<i64> = keys.iter().filter(|k| &k.1 == scope).map(|k| k.0).collect();
+            let found = catalog::tag_usage(&self.state.db, scope, &ids).await?;
+            for id in ids {
+                out.insert(
+                    TagUsage(id, scope.clone()),
+                    found.get(&id).copied().unwrap_or(0),
+                );
+            }
+        }
+        Ok(out)
     }
 }

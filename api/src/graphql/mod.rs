@@ -1,6 +1,7 @@
 //! Schema assembly and the pieces every domain's GraphQL shares: scalars, global ids,
 //! connections, the field guard and error codes.
 
+pub mod audit;
 pub mod connection;
 pub mod errors;
 pub mod guard;
@@ -9,15 +10,16 @@ pub mod scalars;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 
+use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::host::graphql::{HostMutation, HostQuery, HostSubscription};
 use crate::jobs::graphql::JobQuery;
 use crate::state::AppState;
 
 #[derive(MergedObject, Default)]
-pub struct Query(node::NodeQuery, HostQuery, JobQuery);
+pub struct Query(node::NodeQuery, HostQuery, JobQuery, AuthQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(HostMutation);
+pub struct Mutation(HostMutation, AuthMutation);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(HostSubscription);
@@ -56,6 +58,17 @@ pub fn sdl() -> String {
             .sorted_fields()
             .sorted_enum_items(),
     )
+}
+
+/// The caller of a resolver.
+pub fn identity<'a>(ctx: &Context<'a>) -> &'a crate::auth::Identity {
+    ctx.data_opt::<crate::auth::Identity>()
+        .unwrap_or(&crate::auth::Identity::Anonymous)
+}
+
+/// Which hosts the caller of a resolver sees.
+pub fn scope(ctx: &Context<'_>) -> crate::auth::HostScope {
+    identity(ctx).host_scope()
 }
 
 /// The shared state of a resolver.

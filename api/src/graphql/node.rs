@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use async_graphql::Context;
 use entity::{host_group, location, support_group, tag};
 
+use crate::auth::HostScope;
 use crate::error::{AppError, AppResult};
 use crate::graphql::state;
 use crate::host::catalog;
@@ -26,10 +27,13 @@ pub enum Kind {
     Location,
     Url,
     JobRun,
+    User,
+    ApiToken,
+    AuditEntry,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 10] = [
         Kind::Host,
         Kind::HostGroup,
         Kind::Tag,
@@ -37,6 +41,9 @@ impl Kind {
         Kind::Location,
         Kind::Url,
         Kind::JobRun,
+        Kind::User,
+        Kind::ApiToken,
+        Kind::AuditEntry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +55,9 @@ impl Kind {
             Kind::Location => "Location",
             Kind::Url => "Url",
             Kind::JobRun => "JobRun",
+            Kind::User => "User",
+            Kind::ApiToken => "ApiToken",
+            Kind::AuditEntry => "AuditEntry",
         }
     }
 }
@@ -105,11 +115,11 @@ pub enum Node {
 }
 
 /// Fetches any object by its global id; `None` when it does not exist.
-async fn fetch(state: &AppState, id: &ID) -> AppResult<Option<Node>> {
+async fn fetch(state: &AppState, scope: &HostScope, id: &ID) -> AppResult<Option<Node>> {
     let db = &state.db;
     let (kind, id) = decode_any(id)?;
     Ok(match kind {
-        Kind::Host => host_service::get(db, id)
+        Kind::Host => host_service::get(db, scope, id)
             .await?
             .map(|m| Node::Host(Box::new(m.into()))),
         Kind::HostGroup => catalog::get::<host_group::Entity>(db, id)
@@ -124,7 +134,11 @@ async fn fetch(state: &AppState, id: &ID) -> AppResult<Option<Node>> {
         Kind::Location => catalog::get::<location::Entity>(db, id)
             .await?
             .map(|m| Node::Location(m.into())),
-        Kind::Url => catalog::url(db, id).await?.map(|m| Node::Url(m.into())),
+        Kind::Url => catalog::url(db, scope, id)
+            .await?
+            .map(|m| Node::Url(m.into())),
+        // People, tokens and audit entries are reached through their own guarded queries.
+        Kind::User | Kind::ApiToken | Kind::AuditEntry => None,
         Kind::JobRun => jobs_service::run_by_id(db, id)
             .await?
             .map(|m| Node::JobRun(m.into())),
@@ -138,7 +152,7 @@ pub struct NodeQuery;
 impl NodeQuery {
     /// Any object by its global id.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
-        Ok(fetch(state(ctx), &id).await?)
+        Ok(fetch(state(ctx), &crate::graphql::scope(ctx), &id).await?)
     }
 
     /// Several objects by global id, in the order asked; null where one does not exist.
@@ -150,9 +164,10 @@ impl NodeQuery {
         if ids.len() > 100 {
             return Err(AppError::bad_input("`nodes` takes at most 100 ids").into());
         }
+        let scope = crate::graphql::scope(ctx);
         let mut out = Vec::with_capacity(ids.len());
         for id in &ids {
-            out.push(fetch(state(ctx), id).await?);
+            out.push(fetch(state(ctx), &scope, id).await?);
         }
         Ok(out)
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use entity::{host_group, host_tag, location, support_group, tag, url};
+use entity::{host, host_group, host_tag, location, support_group, tag, url};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, IntoIden, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use super::validate;
+use crate::auth::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
@@ -281,15 +282,25 @@ pub async fn find_or_create_tags(
         .collect())
 }
 
-/// How many hosts carry each tag.
-pub async fn tag_usage(db: &impl ConnectionTrait, tag_ids: &[i64]) -> AppResult<HashMap<i64, i64>> {
+/// How many hosts that `scope` sees carry each tag.
+pub async fn tag_usage(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    tag_ids: &[i64],
+) -> AppResult<HashMap<i64, i64>> {
     let mut out = HashMap::new();
+    let visible = Query::select()
+        .column((host::Entity, host::Column::Id))
+        .from(host::Entity)
+        .cond_where(super::service::scope_condition(scope))
+        .to_owned();
     for chunk in tag_ids.chunks(1000) {
         let rows: Vec<(i64, i64)> = host_tag::Entity::find()
             .select_only()
             .column(host_tag::Column::TagId)
             .column_as(Expr::col(host_tag::Column::HostId).count(), "uses")
             .filter(host_tag::Column::TagId.is_in(chunk.to_vec()))
+            .filter(Expr::col(host_tag::Column::HostId).in_subquery(visible.clone()))
             .group_by(host_tag::Column::TagId)
             .into_tuple()
             .all(db)
@@ -299,8 +310,17 @@ pub async fn tag_usage(db: &impl ConnectionTrait, tag_ids: &[i64]) -> AppResult<
     Ok(out)
 }
 
+/// Fails with `NOT_FOUND` unless `scope` sees host `host_id`.
+async fn require_host(db: &impl ConnectionTrait, scope: &HostScope, host_id: i64) -> AppResult<()> {
+    match super::service::get(db, scope, host_id).await? {
+        Some(_) => Ok(()),
+        None => Err(AppError::not_found("host")),
+    }
+}
+
 pub async fn create_url(
     db: &impl ConnectionTrait,
+    scope: &HostScope,
     host_id: i64,
     address: &str,
     screenshot: Option<&str>,
@@ -308,6 +328,7 @@ pub async fn create_url(
     let address = validate::link("url", Some(address), validate::MAX_URL_LEN)?
         .ok_or_else(|| AppError::bad_input("`url` must not be empty"))?;
     let screenshot = validate::optional_line("screenshot", screenshot, 255)?;
+    require_host(db, scope, host_id).await?;
     let now = db::now();
     let row = url::ActiveModel {
         host_id: Set(host_id),
@@ -333,12 +354,12 @@ pub async fn create_url(
 
 pub async fn update_url(
     db: &impl ConnectionTrait,
+    scope: &HostScope,
     id: i64,
     address: Option<&str>,
     screenshot: Option<Option<&str>>,
 ) -> AppResult<url::Model> {
-    let found = url::Entity::find_by_id(id)
-        .one(db)
+    let found = url(db, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("url"))?;
     let mut row: url::ActiveModel = found.into();
@@ -356,17 +377,30 @@ pub async fn update_url(
         .map_err(|e| AppError::conflict_on_unique(e, "the host already has that URL"))
 }
 
-pub async fn delete_url(db: &impl ConnectionTrait, id: i64) -> AppResult<url::Model> {
-    let found = url::Entity::find_by_id(id)
-        .one(db)
+pub async fn delete_url(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    id: i64,
+) -> AppResult<url::Model> {
+    let found = url(db, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("url"))?;
     url::Entity::delete_by_id(id).exec(db).await?;
     Ok(found)
 }
 
-pub async fn url(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<url::Model>> {
-    Ok(url::Entity::find_by_id(id).one(db).await?)
+/// URL `id`, if `scope` sees its host.
+pub async fn url(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    id: i64,
+) -> AppResult<Option<url::Model>> {
+    let Some(found) = url::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(super::service::get(db, scope, found.host_id)
+        .await?
+        .map(|_| found))
 }
 
 /// The URLs of each host.

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::catalog::{self, like_pattern};
 use super::{TOPIC, validate};
+use crate::auth::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::events::{self, NewEvent};
@@ -123,6 +124,21 @@ pub struct HostFilter {
     pub and: Vec<HostFilter>,
     pub or: Vec<HostFilter>,
     pub not: Option<Box<HostFilter>>,
+    /// Who is asking: only hosts of these support groups (set on the outermost filter).
+    pub scope: HostScope,
+}
+
+/// The hosts `scope` sees.
+pub fn scope_condition(scope: &HostScope) -> Condition {
+    match scope {
+        HostScope::All => Condition::all(),
+        HostScope::SupportGroups(groups) if groups.is_empty() => {
+            Condition::all().add(Expr::val(1).eq(0))
+        }
+        HostScope::SupportGroups(groups) => {
+            Condition::all().add(col(host::Column::SupportGroupId).is_in(groups.clone()))
+        }
+    }
 }
 
 /// Deepest nesting of `and`/`or`/`not` accepted, and most conditions in one filter.
@@ -137,7 +153,18 @@ impl HostFilter {
     /// The SQL condition of this filter, checked for size.
     pub fn condition(&self) -> AppResult<Condition> {
         let mut terms = 0;
-        self.build(0, &mut terms)
+        Ok(Condition::all()
+            .add(scope_condition(&self.scope))
+            .add(self.build(0, &mut terms)?))
+    }
+
+    /// No condition but the scope.
+    pub fn is_unfiltered(&self) -> bool {
+        *self
+            == Self {
+                scope: self.scope.clone(),
+                ..Default::default()
+            }
     }
 
     fn build(&self, depth: usize, terms: &mut usize) -> AppResult<Condition> {
@@ -391,16 +418,30 @@ pub async fn matches(db: &impl ConnectionTrait, id: i64, filter: &HostFilter) ->
         > 0)
 }
 
-pub async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<host::Model>> {
-    Ok(host::Entity::find_by_id(id).one(db).await?)
+/// Host `id`, if `scope` sees it.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    id: i64,
+) -> AppResult<Option<host::Model>> {
+    Ok(host::Entity::find()
+        .filter(col(host::Column::Id).eq(id))
+        .filter(scope_condition(scope))
+        .one(db)
+        .await?)
 }
 
-pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<host::Model>> {
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    ids: &[i64],
+) -> AppResult<Vec<host::Model>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
         out.extend(
             host::Entity::find()
                 .filter(host::Column::Id.is_in(chunk.to_vec()))
+                .filter(scope_condition(scope))
                 .all(db)
                 .await?,
         );
@@ -408,9 +449,15 @@ pub async fn by_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<hos
     Ok(out)
 }
 
-pub async fn by_address(db: &impl ConnectionTrait, addr: IpAddr) -> AppResult<Option<host::Model>> {
+/// The host at `addr`, if `scope` sees it.
+pub async fn by_address(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    addr: IpAddr,
+) -> AppResult<Option<host::Model>> {
     Ok(host::Entity::find()
         .filter(host::Column::Address.eq(net::ip_key(addr)))
+        .filter(scope_condition(scope))
         .one(db)
         .await?)
 }
@@ -420,7 +467,10 @@ fn host_event(kind: &'static str, h: &host::Model) -> NewEvent {
         topic: TOPIC,
         kind,
         entity_id: h.id,
-        payload: json!({ "address": net::ip_from_key(&h.address).map(|a| a.to_string()) }),
+        payload: json!({
+            "address": net::ip_from_key(&h.address).map(|a| a.to_string()),
+            "supportGroupId": h.support_group_id,
+        }),
     }
 }
 
@@ -461,8 +511,24 @@ fn os_field(field: &str, v: Option<&str>) -> AppResult<Option<String>> {
     validate::optional_line(field, v, 100)
 }
 
+/// A non-admin may only place hosts in their own support groups (else they could not see them).
+fn check_placement(scope: &HostScope, support_group_id: Option<i64>) -> AppResult<()> {
+    if scope.sees(support_group_id) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "hosts you add must belong to one of your support groups".into(),
+        ))
+    }
+}
+
 /// Creates a host with its tags and groups, and its `CREATED` event, in one transaction.
-pub async fn create(db: &DatabaseConnection, new: NewHost) -> AppResult<host::Model> {
+pub async fn create(
+    db: &DatabaseConnection,
+    scope: &HostScope,
+    new: NewHost,
+) -> AppResult<host::Model> {
+    check_placement(scope, new.support_group_id)?;
     let names = validate::names(&new.names)?;
     let (names, name_key) = names_text(&names);
     validate::bounded("groups", &new.group_ids, 100)?;
@@ -542,6 +608,7 @@ fn set_opt<T: Clone + Into<sea_orm::Value>>(
 /// Applies `changes` to host `id` and records an `UPDATED` event.
 pub async fn update(
     db: &DatabaseConnection,
+    scope: &HostScope,
     id: i64,
     changes: HostChanges,
 ) -> AppResult<host::Model> {
@@ -567,7 +634,7 @@ pub async fn update(
     let technical = line("technicalContact", changes.technical_contact, 255)?;
 
     let txn = db::begin_write(db).await?;
-    let found = get(&txn, id)
+    let found = get(&txn, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     check_refs(
@@ -576,6 +643,9 @@ pub async fn update(
         changes.location_id.flatten(),
     )
     .await?;
+    if let Some(group) = changes.support_group_id {
+        check_placement(scope, group)?;
+    }
     let mut row: host::ActiveModel = found.into();
     if let Some(addr) = changes.address {
         row.address = Set(net::ip_key(addr));
@@ -611,9 +681,9 @@ pub async fn update(
 }
 
 /// Deletes host `id` (its links and URLs go with it) and records a `DELETED` event.
-pub async fn delete(db: &DatabaseConnection, id: i64) -> AppResult<host::Model> {
+pub async fn delete(db: &DatabaseConnection, scope: &HostScope, id: i64) -> AppResult<host::Model> {
     let txn = db::begin_write(db).await?;
-    let found = get(&txn, id)
+    let found = get(&txn, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     host::Entity::delete_by_id(id).exec(&txn).await?;
@@ -647,6 +717,7 @@ impl ExclusionLength {
 /// Excludes host `id` from port scans for `length`, recording who asked and why.
 pub async fn set_exclusion(
     db: &DatabaseConnection,
+    scope: &HostScope,
     id: i64,
     reason: &str,
     length: ExclusionLength,
@@ -655,7 +726,7 @@ pub async fn set_exclusion(
     let reason = validate::text("reason", reason, 2000)?;
     let now = db::now();
     let txn = db::begin_write(db).await?;
-    let found = get(&txn, id)
+    let found = get(&txn, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     let mut row: host::ActiveModel = found.into();
@@ -671,9 +742,13 @@ pub async fn set_exclusion(
 }
 
 /// Lifts the port-scan exclusion of host `id`.
-pub async fn clear_exclusion(db: &DatabaseConnection, id: i64) -> AppResult<host::Model> {
+pub async fn clear_exclusion(
+    db: &DatabaseConnection,
+    scope: &HostScope,
+    id: i64,
+) -> AppResult<host::Model> {
     let txn = db::begin_write(db).await?;
-    let found = get(&txn, id)
+    let found = get(&txn, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     let mut row: host::ActiveModel = found.into();
@@ -719,6 +794,8 @@ pub async fn lift_expired_exclusions(db: &DatabaseConnection) -> AppResult<u64> 
 #[derive(Debug, Clone, Default)]
 pub struct BulkAdd {
     pub network: Option<IpNet>,
+    /// The support group new hosts get.
+    pub support_group_id: Option<i64>,
     pub addresses: Vec<IpAddr>,
     pub group_ids: Vec<i64>,
     pub tags: Vec<String>,
@@ -771,14 +848,29 @@ pub fn expand(add: &BulkAdd, max: u32) -> AppResult<Vec<IpAddr>> {
 /// Adds many hosts at once: creates the missing ones, skips those present, links all of them
 /// to the groups and tags, and records one `CREATED` event per new host, all in one
 /// transaction.
-pub async fn add_many(db: &DatabaseConnection, add: BulkAdd, max: u32) -> AppResult<BulkOutcome> {
+pub async fn add_many(
+    db: &DatabaseConnection,
+    scope: &HostScope,
+    add: BulkAdd,
+    max: u32,
+) -> AppResult<BulkOutcome> {
+    check_placement(scope, add.support_group_id)?;
     let addresses = expand(&add, max)?;
     validate::bounded("groupIds", &add.group_ids, 100)?;
     let txn = db::begin_write(db).await?;
     catalog::require_all::<host_group::Entity>(&txn, &add.group_ids).await?;
+    check_refs(&txn, add.support_group_id, None).await?;
     let tags = catalog::find_or_create_tags(&txn, &add.tags).await?;
     let keys: Vec<Vec<u8>> = addresses.iter().map(|a| net::ip_key(*a)).collect();
     let existing = ids_by_key(&txn, &keys).await?;
+    if *scope != HostScope::All && !existing.is_empty() {
+        let ids: Vec<i64> = existing.values().copied().collect();
+        if by_ids(&txn, scope, &ids).await?.len() != ids.len() {
+            return Err(AppError::Forbidden(
+                "some of these addresses belong to hosts outside your support groups".into(),
+            ));
+        }
+    }
     let now = db::now();
     let fresh: Vec<host::ActiveModel> = keys
         .iter()
@@ -788,6 +880,7 @@ pub async fn add_many(db: &DatabaseConnection, add: BulkAdd, max: u32) -> AppRes
             names: Set(String::new()),
             name_key: Set(String::new()),
             confidential_data: Set(false),
+            support_group_id: Set(add.support_group_id),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
@@ -818,7 +911,7 @@ pub async fn add_many(db: &DatabaseConnection, add: BulkAdd, max: u32) -> AppRes
                 topic: TOPIC,
                 kind: "CREATED",
                 entity_id: id,
-                payload: json!({ "address": net::ip_from_key(key).map(|a| a.to_string()) }),
+                payload: json!({ "address": net::ip_from_key(key).map(|a| a.to_string()), "supportGroupId": add.support_group_id }),
             });
         }
     }
@@ -923,9 +1016,13 @@ pub enum LinkChange {
     Remove,
 }
 
-async fn require_hosts(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<host::Model>> {
+async fn require_hosts(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    ids: &[i64],
+) -> AppResult<Vec<host::Model>> {
     validate::bounded("hostIds", ids, validate::MAX_LIST)?;
-    let found = by_ids(db, ids).await?;
+    let found = by_ids(db, scope, ids).await?;
     if found.len() != ids.iter().collect::<HashSet<_>>().len() {
         return Err(AppError::bad_input("some host ids do not exist"));
     }
@@ -935,12 +1032,13 @@ async fn require_hosts(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<
 /// Adds or removes tags on many hosts; returns the hosts, each with an `UPDATED` event.
 pub async fn retag(
     db: &DatabaseConnection,
+    scope: &HostScope,
     host_ids: &[i64],
     tag_names: &[String],
     change: LinkChange,
 ) -> AppResult<Vec<host::Model>> {
     let txn = db::begin_write(db).await?;
-    let hosts = require_hosts(&txn, host_ids).await?;
+    let hosts = require_hosts(&txn, scope, host_ids).await?;
     let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
     match change {
         LinkChange::Add => {
@@ -971,13 +1069,14 @@ pub async fn retag(
 /// Adds or removes many hosts to or from host groups.
 pub async fn regroup(
     db: &DatabaseConnection,
+    scope: &HostScope,
     host_ids: &[i64],
     group_ids: &[i64],
     change: LinkChange,
 ) -> AppResult<Vec<host::Model>> {
     validate::bounded("groupIds", group_ids, 100)?;
     let txn = db::begin_write(db).await?;
-    let hosts = require_hosts(&txn, host_ids).await?;
+    let hosts = require_hosts(&txn, scope, host_ids).await?;
     catalog::require_all::<host_group::Entity>(&txn, group_ids).await?;
     let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
     match change {

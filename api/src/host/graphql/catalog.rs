@@ -8,7 +8,7 @@ use sea_orm::Value;
 use super::types::{HostGroup, Location, SupportGroup, Tag, Url};
 use crate::error::{AppError, AppResult};
 use crate::graphql::node::{self, Kind};
-use crate::graphql::state;
+use crate::graphql::{scope, state};
 use crate::host::{catalog, validate};
 
 #[derive(Default)]
@@ -272,6 +272,7 @@ impl CatalogMutation {
         let host_id = node::decode(&input.host_id, Kind::Host)?;
         let url = catalog::create_url(
             &state(ctx).db,
+            &scope(ctx),
             host_id,
             &input.url,
             input.screenshot.as_deref(),
@@ -283,13 +284,20 @@ impl CatalogMutation {
     async fn update_url(&self, ctx: &Context<'_>, input: UpdateUrlInput) -> Result<UrlPayload> {
         let id = node::decode(&input.id, Kind::Url)?;
         let screenshot = input.screenshot.as_opt_ref().map(|v| v.map(String::as_str));
-        let url = catalog::update_url(&state(ctx).db, id, input.url.as_deref(), screenshot).await?;
+        let url = catalog::update_url(
+            &state(ctx).db,
+            &scope(ctx),
+            id,
+            input.url.as_deref(),
+            screenshot,
+        )
+        .await?;
         Ok(UrlPayload { url: url.into() })
     }
 
     async fn delete_url(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletedPayload> {
         let id = node::decode(&input.id, Kind::Url)?;
-        catalog::delete_url(&state(ctx).db, id).await?;
+        catalog::delete_url(&state(ctx).db, &scope(ctx), id).await?;
         Ok(deleted(Kind::Url, id))
     }
 }

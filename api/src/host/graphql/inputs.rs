@@ -66,15 +66,22 @@ impl HostFilterInput {
                 .map(|f| f.into_service())
                 .transpose()?
                 .map(Box::new),
+            scope: Default::default(),
         })
     }
 }
 
-pub fn filter(input: Option<HostFilterInput>) -> AppResult<HostFilter> {
-    input
+/// The caller's filter, held to the hosts the caller may see.
+pub fn filter(
+    ctx: &async_graphql::Context<'_>,
+    input: Option<HostFilterInput>,
+) -> AppResult<HostFilter> {
+    let mut filter = input
         .map(HostFilterInput::into_service)
-        .transpose()
-        .map(Option::unwrap_or_default)
+        .transpose()?
+        .unwrap_or_default();
+    filter.scope = crate::graphql::scope(ctx);
+    Ok(filter)
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
@@ -262,6 +269,8 @@ pub struct AddHostsInput {
     /// Tags put on every listed address; missing tags are created.
     #[graphql(default)]
     pub tags: Vec<String>,
+    /// The support group new hosts get (required for non-admins: one of theirs).
+    pub support_group_id: Option<ID>,
 }
 
 impl AddHostsInput {
@@ -269,6 +278,10 @@ impl AddHostsInput {
         crate::host::validate::bounded("addresses", &self.addresses, 65_536)?;
         Ok(service::BulkAdd {
             network: self.cidr.map(|c| c.0),
+            support_group_id: self
+                .support_group_id
+                .map(|id| node::decode(&id, Kind::SupportGroup))
+                .transpose()?,
             addresses: self.addresses.into_iter().map(|a| a.0).collect(),
             group_ids: node::decode_many(&self.group_ids, Kind::HostGroup)?,
             tags: self.tags,

@@ -5,9 +5,8 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use super::catalog::CatalogMutation;
 use super::inputs::*;
 use super::types::Host;
-use crate::auth::Identity;
 use crate::graphql::node::{self, Kind};
-use crate::graphql::state;
+use crate::graphql::{scope, state};
 use crate::host::service::{self, LinkChange};
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -61,7 +60,7 @@ impl HostOnlyMutation {
         ctx: &Context<'_>,
         input: CreateHostInput,
     ) -> Result<CreateHostPayload> {
-        let host = service::create(&state(ctx).db, input.into_service()?).await?;
+        let host = service::create(&state(ctx).db, &scope(ctx), input.into_service()?).await?;
         Ok(CreateHostPayload { host: host.into() })
     }
 
@@ -71,7 +70,7 @@ impl HostOnlyMutation {
         input: UpdateHostInput,
     ) -> Result<UpdateHostPayload> {
         let (id, changes) = input.into_service()?;
-        let host = service::update(&state(ctx).db, id, changes).await?;
+        let host = service::update(&state(ctx).db, &scope(ctx), id, changes).await?;
         Ok(UpdateHostPayload { host: host.into() })
     }
 
@@ -81,7 +80,7 @@ impl HostOnlyMutation {
         input: DeleteHostInput,
     ) -> Result<DeleteHostPayload> {
         let id = node::decode(&input.id, Kind::Host)?;
-        let host = service::delete(&state(ctx).db, id).await?;
+        let host = service::delete(&state(ctx).db, &scope(ctx), id).await?;
         Ok(DeleteHostPayload {
             deleted_host_id: node::encode(Kind::Host, host.id),
         })
@@ -92,6 +91,7 @@ impl HostOnlyMutation {
         let state = state(ctx);
         let outcome = service::add_many(
             &state.db,
+            &scope(ctx),
             input.into_service()?,
             state.config.max_bulk_hosts,
         )
@@ -104,7 +104,14 @@ impl HostOnlyMutation {
 
     async fn tag_hosts(&self, ctx: &Context<'_>, input: TagHostsInput) -> Result<TagHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
-        let hosts = service::retag(&state(ctx).db, &ids, &input.tags, LinkChange::Add).await?;
+        let hosts = service::retag(
+            &state(ctx).db,
+            &scope(ctx),
+            &ids,
+            &input.tags,
+            LinkChange::Add,
+        )
+        .await?;
         Ok(TagHostsPayload {
             hosts: hosts.into_iter().map(Host).collect(),
         })
@@ -116,7 +123,14 @@ impl HostOnlyMutation {
         input: TagHostsInput,
     ) -> Result<TagHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
-        let hosts = service::retag(&state(ctx).db, &ids, &input.tags, LinkChange::Remove).await?;
+        let hosts = service::retag(
+            &state(ctx).db,
+            &scope(ctx),
+            &ids,
+            &input.tags,
+            LinkChange::Remove,
+        )
+        .await?;
         Ok(TagHostsPayload {
             hosts: hosts.into_iter().map(Host).collect(),
         })
@@ -129,7 +143,8 @@ impl HostOnlyMutation {
     ) -> Result<GroupHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
         let groups = node::decode_many(&input.group_ids, Kind::HostGroup)?;
-        let hosts = service::regroup(&state(ctx).db, &ids, &groups, LinkChange::Add).await?;
+        let hosts =
+            service::regroup(&state(ctx).db, &scope(ctx), &ids, &groups, LinkChange::Add).await?;
         Ok(GroupHostsPayload {
             hosts: hosts.into_iter().map(Host).collect(),
         })
@@ -142,7 +157,14 @@ impl HostOnlyMutation {
     ) -> Result<GroupHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
         let groups = node::decode_many(&input.group_ids, Kind::HostGroup)?;
-        let hosts = service::regroup(&state(ctx).db, &ids, &groups, LinkChange::Remove).await?;
+        let hosts = service::regroup(
+            &state(ctx).db,
+            &scope(ctx),
+            &ids,
+            &groups,
+            LinkChange::Remove,
+        )
+        .await?;
         Ok(GroupHostsPayload {
             hosts: hosts.into_iter().map(Host).collect(),
         })
@@ -155,9 +177,10 @@ impl HostOnlyMutation {
         input: SetScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
         let id = node::decode(&input.host_id, Kind::Host)?;
-        let who = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
+        let who = crate::graphql::identity(ctx);
         let host = service::set_exclusion(
             &state(ctx).db,
+            &scope(ctx),
             id,
             &input.reason,
             input.duration.into(),
@@ -173,7 +196,7 @@ impl HostOnlyMutation {
         input: ClearScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
         let id = node::decode(&input.host_id, Kind::Host)?;
-        let host = service::clear_exclusion(&state(ctx).db, id).await?;
+        let host = service::clear_exclusion(&state(ctx).db, &scope(ctx), id).await?;
         Ok(ScanExclusionPayload { host: host.into() })
     }
 }

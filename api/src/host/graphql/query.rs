@@ -9,7 +9,7 @@ use super::types::*;
 use crate::graphql::connection::TotalCount;
 use crate::graphql::node::{self, Kind};
 use crate::graphql::scalars::IpAddr;
-use crate::graphql::state;
+use crate::graphql::{scope, state};
 use crate::host::{catalog, service};
 use crate::page::PageRequest;
 
@@ -41,12 +41,14 @@ impl HostQuery {
     /// One host by id.
     async fn host(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Host>> {
         let id = node::decode(&id, Kind::Host)?;
-        Ok(service::get(&state(ctx).db, id).await?.map(Host))
+        Ok(service::get(&state(ctx).db, &scope(ctx), id)
+            .await?
+            .map(Host))
     }
 
     /// The host at an address, if there is one.
     async fn host_by_address(&self, ctx: &Context<'_>, address: IpAddr) -> Result<Option<Host>> {
-        Ok(service::by_address(&state(ctx).db, address.0)
+        Ok(service::by_address(&state(ctx).db, &scope(ctx), address.0)
             .await?
             .map(Host))
     }
@@ -65,7 +67,13 @@ impl HostQuery {
         order_by: Option<HostOrderInput>,
     ) -> Result<HostConnection> {
         let page = page(ctx, first, after, last, before)?;
-        host_connection(ctx, inputs::filter(filter)?, inputs::order(order_by), page).await
+        host_connection(
+            ctx,
+            inputs::filter(ctx, filter)?,
+            inputs::order(order_by),
+            page,
+        )
+        .await
     }
 
     /// Hosts per operating system, most first (HECTOR's OS breakdown).
@@ -74,7 +82,7 @@ impl HostQuery {
         ctx: &Context<'_>,
         filter: Option<HostFilterInput>,
     ) -> Result<Vec<OsCount>> {
-        let rows = service::os_breakdown(&state(ctx).db, &inputs::filter(filter)?).await?;
+        let rows = service::os_breakdown(&state(ctx).db, &inputs::filter(ctx, filter)?).await?;
         Ok(rows
             .into_iter()
             .map(|(os, hosts)| OsCount { os, hosts })
@@ -174,6 +182,8 @@ impl HostQuery {
 
     async fn url(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Url>> {
         let id = node::decode(&id, Kind::Url)?;
-        Ok(catalog::url(&state(ctx).db, id).await?.map(Url))
+        Ok(catalog::url(&state(ctx).db, &scope(ctx), id)
+            .await?
+            .map(Url))
     }
 }

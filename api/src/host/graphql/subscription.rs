@@ -6,7 +6,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::inputs::{self, HostFilterInput};
 use super::types::Host;
-use crate::auth::Identity;
+use crate::auth::HostScope;
 use crate::events::{self, Event};
 use crate::graphql::node::{self, Kind};
 use crate::graphql::{guard, state};
@@ -60,7 +60,8 @@ impl HostEvent {
 
     /// The host as it is now; null once deleted.
     async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
-        Ok(service::get(&state(ctx).db, self.event.entity_id)
+        let scope = crate::graphql::scope(ctx);
+        Ok(service::get(&state(ctx).db, &scope, self.event.entity_id)
             .await?
             .map(Host))
     }
@@ -78,16 +79,15 @@ impl HostSubscription {
         filter: Option<HostFilterInput>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = HostEvent> + use<>> {
-        let identity = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
-        guard::check(identity, "Subscription", "hostEvents")?;
-        let filter = inputs::filter(filter)?;
+        guard::check(crate::graphql::identity(ctx), "Subscription", "hostEvents")?;
+        let filter = inputs::filter(ctx, filter)?;
         let resume = after
             .map(|c| Cursor::decode(&c, EVENT_ORDERING).map(|c| c.id))
             .transpose()?;
         let st = state(ctx).clone();
         let db = st.db.clone();
         filter.condition()?; // refuse a bad filter now, not at the first event
-        let unfiltered = filter == service::HostFilter::default();
+        let unfiltered = filter.is_unfiltered() && filter.scope == HostScope::All;
         let stream = events::subscribe(
             st.db.clone(),
             &st.events,

@@ -273,9 +273,10 @@ impl Tag {
 
     /// How many hosts carry the tag.
     async fn usage(&self, ctx: &Context<'_>) -> Result<i64> {
+        let scope = crate::graphql::scope(ctx);
         let n = ctx
             .data_unchecked::<Loaders>()
-            .load_one(TagUsage(self.0.id))
+            .load_one(TagUsage(self.0.id, scope))
             .await?;
         Ok(n.unwrap_or(0))
     }
@@ -329,6 +330,7 @@ macro_rules! catalog_type {
                 let page = page(ctx, first, after, last, before)?;
                 let filter = HostFilter {
                     $filter_field: Some(self.0.id),
+                    scope: $crate::graphql::scope(ctx),
                     ..Default::default()
                 };
                 host_connection(ctx, filter, HostOrder::default(), page).await
@@ -383,9 +385,11 @@ impl Url {
     }
 
     async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
-        Ok(service::get(&state(ctx).db, self.0.host_id)
-            .await?
-            .map(Host))
+        Ok(
+            service::get(&state(ctx).db, &crate::graphql::scope(ctx), self.0.host_id)
+                .await?
+                .map(Host),
+        )
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -1,0 +1,623 @@
+//! Sign-in, sessions, users, API tokens and the audit log in GraphQL.
+
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{api_token, app_user, audit_entry};
+use futures_util::FutureExt;
+
+use super::audit::{self, AuditFilter};
+use super::service::{self, NewUser, Tokens, UserChanges};
+use super::{ClientAddr, Principal, Role, Scopes};
+use crate::error::AppError;
+use crate::graphql::connection::{TotalCount, connection};
+use crate::graphql::node::{self, Kind};
+use crate::graphql::{identity, state};
+use crate::host::graphql::{SupportGroup, page_cost};
+use crate::page::PageRequest;
+
+/// A role, as the API names it.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "Role")]
+pub enum RoleName {
+    Admin,
+    Analyst,
+    Viewer,
+    Sensor,
+    Partner,
+}
+
+impl From<RoleName> for Role {
+    fn from(r: RoleName) -> Self {
+        match r {
+            RoleName::Admin => Role::Admin,
+            RoleName::Analyst => Role::Analyst,
+            RoleName::Viewer => Role::Viewer,
+            RoleName::Sensor => Role::Sensor,
+            RoleName::Partner => Role::Partner,
+        }
+    }
+}
+
+impl From<Role> for RoleName {
+    fn from(r: Role) -> Self {
+        match r {
+            Role::Admin => RoleName::Admin,
+            Role::Analyst => RoleName::Analyst,
+            Role::Viewer => RoleName::Viewer,
+            Role::Sensor => RoleName::Sensor,
+            Role::Partner => RoleName::Partner,
+        }
+    }
+}
+
+/// What an API token may do, within its owner's role.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScope {
+    Read,
+    Write,
+    Ingest,
+}
+
+/// A person who signs in. The password hash is never exposed.
+pub struct User(pub app_user::Model);
+
+impl From<app_user::Model> for User {
+    fn from(m: app_user::Model) -> Self {
+        Self(m)
+    }
+}
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        node::encode(Kind::User, self.0.id)
+    }
+
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+
+    async fn display_name(&self) -> Option<&str> {
+        self.0.display_name.as_deref()
+    }
+
+    async fn role(&self) -> Option<RoleName> {
+        Role::parse(&self.0.role).map(RoleName::from)
+    }
+
+    async fn disabled(&self) -> bool {
+        self.0.disabled
+    }
+
+    /// The support groups whose hosts a non-admin sees.
+    async fn support_groups(&self, ctx: &Context<'_>) -> Result<Vec<SupportGroup>> {
+        let db = &state(ctx).db;
+        let ids = service::support_groups_of(db, self.0.id).await?;
+        let groups =
+            crate::host::catalog::by_ids::<entity::support_group::Entity>(db, &ids).await?;
+        Ok(groups.into_iter().map(SupportGroup).collect())
+    }
+
+    async fn last_login_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_login_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// An API token. Its secret was shown once, at creation.
+pub struct ApiToken(pub api_token::Model);
+
+impl From<api_token::Model> for ApiToken {
+    fn from(m: api_token::Model) -> Self {
+        Self(m)
+    }
+}
+
+#[Object]
+impl ApiToken {
+    async fn id(&self) -> ID {
+        node::encode(Kind::ApiToken, self.0.id)
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The first characters of the secret, to recognise it.
+    async fn prefix(&self) -> &str {
+        &self.0.prefix
+    }
+
+    async fn owner_id(&self) -> ID {
+        node::encode(Kind::User, self.0.user_id)
+    }
+
+    async fn scopes(&self) -> Vec<TokenScope> {
+        let s = Scopes::parse(&self.0.scopes).unwrap_or_default();
+        let mut out = Vec::new();
+        if s.read {
+            out.push(TokenScope::Read);
+        }
+        if s.write {
+            out.push(TokenScope::Write);
+        }
+        if s.ingest {
+            out.push(TokenScope::Ingest);
+        }
+        out
+    }
+
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_used_at
+    }
+
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// One audited action.
+pub struct AuditEntry(pub audit_entry::Model);
+
+impl From<audit_entry::Model> for AuditEntry {
+    fn from(m: audit_entry::Model) -> Self {
+        Self(m)
+    }
+}
+
+#[Object]
+impl AuditEntry {
+    async fn id(&self) -> ID {
+        node::encode(Kind::AuditEntry, self.0.id)
+    }
+
+    /// Who: a username, or what was typed at a failed sign-in.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+
+    async fn actor_id(&self) -> Option<ID> {
+        self.0.actor_user_id.map(|id| node::encode(Kind::User, id))
+    }
+
+    /// The mutation, e.g. `createHost`, or `login`.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+
+    /// The id of what it acted on, when known.
+    async fn target(&self) -> Option<&str> {
+        self.0.target.as_deref()
+    }
+
+    async fn client_addr(&self) -> Option<&str> {
+        self.0.client_addr.as_deref()
+    }
+
+    /// `OK`, or the error code it ended with.
+    async fn outcome(&self) -> &str {
+        &self.0.outcome
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+}
+
+connection!(UserConnection, UserEdge, User);
+connection!(ApiTokenConnection, ApiTokenEdge, ApiToken);
+connection!(AuditEntryConnection, AuditEntryEdge, AuditEntry);
+
+#[derive(InputObject, Default)]
+pub struct AuditFilterInput {
+    pub actor_id: Option<ID>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal> {
+    identity(ctx)
+        .principal()
+        .ok_or_else(|| AppError::Unauthenticated.into())
+}
+
+fn page(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> Result<PageRequest> {
+    Ok(PageRequest::new(
+        first,
+        after,
+        last,
+        before,
+        state(ctx).page_limits(),
+    )?)
+}
+
+fn no_total() -> TotalCount {
+    TotalCount::new(|| {
+        async {
+            Err(AppError::bad_input(
+                "totalCount is not offered on this list",
+            ))
+        }
+        .boxed()
+    })
+}
+
+#[derive(Default)]
+pub struct AuthQuery;
+
+#[Object]
+impl AuthQuery {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
+        let p = principal(ctx)?;
+        let found = service::user(&state(ctx).db, p.user_id).await?;
+        Ok(found.ok_or(AppError::Unauthenticated)?.into())
+    }
+
+    /// Users (admins).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<UserConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let found = service::users(&state(ctx).db, &page).await?;
+        Ok(UserConnection::new(found, no_total()))
+    }
+
+    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+        let id = node::decode(&id, Kind::User)?;
+        Ok(service::user(&state(ctx).db, id).await?.map(User))
+    }
+
+    /// Your API tokens; admins see everyone's.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn api_tokens(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<ApiTokenConnection> {
+        let p = principal(ctx)?;
+        let page = page(ctx, first, after, last, before)?;
+        let owner = (p.role != Role::Admin).then_some(p.user_id);
+        let found = service::api_tokens(&state(ctx).db, owner, &page).await?;
+        Ok(ApiTokenConnection::new(found, no_total()))
+    }
+
+    /// The audit log, newest first (admins).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<AuditFilterInput>,
+    ) -> Result<AuditEntryConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let f = filter.unwrap_or_default();
+        let filter = AuditFilter {
+            actor_user_id: f
+                .actor_id
+                .map(|id| node::decode(&id, Kind::User))
+                .transpose()?,
+            action: f.action,
+            outcome: f.outcome,
+            since: f.since,
+            until: f.until,
+        };
+        let found = audit::list(&state(ctx).db, &filter, &page).await?;
+        Ok(AuditEntryConnection::new(found, no_total()))
+    }
+}
+
+/// Tokens of a signed-in session.
+#[derive(SimpleObject)]
+pub struct LoginPayload {
+    /// Send as `Authorization: Bearer <accessToken>`.
+    pub access_token: String,
+    /// Exchange with `refreshSession` for new tokens; each works once.
+    pub refresh_token: String,
+    /// When the access token expires.
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+impl From<Tokens> for LoginPayload {
+    fn from(t: Tokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            refresh_token: t.refresh_token,
+            expires_at: t.expires_at,
+            user: t.user.into(),
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct LoginInput {
+    pub username: String,
+    #[graphql(secret)]
+    pub password: String,
+}
+
+#[derive(InputObject)]
+pub struct RefreshSessionInput {
+    #[graphql(secret)]
+    pub refresh_token: String,
+}
+
+#[derive(InputObject)]
+pub struct LogoutInput {
+    #[graphql(secret)]
+    pub refresh_token: String,
+}
+
+#[derive(SimpleObject)]
+pub struct LogoutPayload {
+    pub ok: bool,
+}
+
+#[derive(InputObject, Default)]
+pub struct RevokeSessionsInput {
+    /// Whose sessions (admins only; yourself when omitted).
+    pub user_id: Option<ID>,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokeSessionsPayload {
+    pub revoked: u64,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    #[graphql(secret)]
+    pub current_password: String,
+    #[graphql(secret)]
+    pub new_password: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ChangePasswordPayload {
+    pub ok: bool,
+}
+
+#[derive(InputObject)]
+pub struct CreateUserInput {
+    pub username: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub role: RoleName,
+    #[graphql(secret)]
+    pub password: String,
+    #[graphql(default)]
+    pub support_group_ids: Vec<ID>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateUserInput {
+    pub id: ID,
+    pub email: MaybeUndefined<String>,
+    pub display_name: MaybeUndefined<String>,
+    pub role: Option<RoleName>,
+    /// Disabling ends every session of the user at once.
+    pub disabled: Option<bool>,
+    pub support_group_ids: Option<Vec<ID>>,
+}
+
+#[derive(SimpleObject)]
+pub struct UserPayload {
+    pub user: User,
+}
+
+#[derive(InputObject)]
+pub struct CreateApiTokenInput {
+    pub name: String,
+    pub scopes: Vec<TokenScope>,
+    /// Days until it expires; never when omitted.
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(SimpleObject)]
+pub struct CreateApiTokenPayload {
+    /// The secret: shown here once, never again. Send as `Authorization: Bearer <secret>`.
+    pub secret: String,
+    pub api_token: ApiToken,
+}
+
+#[derive(InputObject)]
+pub struct RevokeApiTokenInput {
+    pub id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RevokeApiTokenPayload {
+    pub api_token: ApiToken,
+}
+
+fn client_addr(ctx: &Context<'_>) -> String {
+    ctx.data_opt::<ClientAddr>()
+        .map(|a| a.0.clone())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[Object]
+impl AuthMutation {
+    /// Signs in with a username and password.
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<LoginPayload> {
+        let tokens = service::login(
+            state(ctx),
+            &input.username,
+            &input.password,
+            &client_addr(ctx),
+        )
+        .await?;
+        Ok(tokens.into())
+    }
+
+    /// Exchanges a refresh token for new tokens. Each refresh token works once; using one
+    /// twice ends the session.
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        input: RefreshSessionInput,
+    ) -> Result<LoginPayload> {
+        Ok(service::refresh(state(ctx), &input.refresh_token)
+            .await?
+            .into())
+    }
+
+    /// Ends the session of a refresh token.
+    async fn logout(&self, ctx: &Context<'_>, input: LogoutInput) -> Result<LogoutPayload> {
+        service::logout(state(ctx), &input.refresh_token).await?;
+        Ok(LogoutPayload { ok: true })
+    }
+
+    /// Ends every session of yourself or (admins) of another user.
+    async fn revoke_sessions(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeSessionsInput,
+    ) -> Result<RevokeSessionsPayload> {
+        let p = principal(ctx)?;
+        let target = match input.user_id {
+            Some(id) => node::decode(&id, Kind::User)?,
+            None => p.user_id,
+        };
+        if target != p.user_id && p.role != Role::Admin {
+            return Err(AppError::Forbidden("only admins end other users' sessions".into()).into());
+        }
+        let revoked = service::revoke_sessions(state(ctx), target, None, "revoked").await?;
+        Ok(RevokeSessionsPayload { revoked })
+    }
+
+    /// Changes your password; your other sessions end.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> Result<ChangePasswordPayload> {
+        let p = principal(ctx)?;
+        service::change_password(state(ctx), p, &input.current_password, &input.new_password)
+            .await?;
+        Ok(ChangePasswordPayload { ok: true })
+    }
+
+    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<UserPayload> {
+        let new = NewUser {
+            username: input.username,
+            email: input.email,
+            display_name: input.display_name,
+            role: input.role.into(),
+            password: input.password,
+            support_group_ids: node::decode_many(&input.support_group_ids, Kind::SupportGroup)?,
+        };
+        let user = service::create_user(state(ctx), new).await?;
+        Ok(UserPayload { user: user.into() })
+    }
+
+    async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> Result<UserPayload> {
+        let id = node::decode(&input.id, Kind::User)?;
+        let changes = UserChanges {
+            email: maybe(input.email),
+            display_name: maybe(input.display_name),
+            role: input.role.map(Role::from),
+            disabled: input.disabled,
+            support_group_ids: input
+                .support_group_ids
+                .map(|ids| node::decode_many(&ids, Kind::SupportGroup))
+                .transpose()?,
+        };
+        let user = service::update_user(state(ctx), id, changes).await?;
+        Ok(UserPayload { user: user.into() })
+    }
+
+    /// Creates an API token owned by you. The secret is in the answer and nowhere else.
+    async fn create_api_token(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiTokenInput,
+    ) -> Result<CreateApiTokenPayload> {
+        let p = principal(ctx)?;
+        let mut scopes = Scopes::default();
+        for s in &input.scopes {
+            match s {
+                TokenScope::Read => scopes.read = true,
+                TokenScope::Write => scopes.write = true,
+                TokenScope::Ingest => scopes.ingest = true,
+            }
+        }
+        if scopes == Scopes::default() {
+            return Err(AppError::bad_input("give the token at least one scope").into());
+        }
+        let (token, secret) = service::create_api_token(
+            state(ctx),
+            p.user_id,
+            &input.name,
+            scopes,
+            input.expires_in_days,
+        )
+        .await?;
+        Ok(CreateApiTokenPayload {
+            secret,
+            api_token: token.into(),
+        })
+    }
+
+    /// Revokes one of your tokens (admins: any token).
+    async fn revoke_api_token(
+        &self,
+        ctx: &Context<'_>,
+        input: RevokeApiTokenInput,
+    ) -> Result<RevokeApiTokenPayload> {
+        let p = principal(ctx)?;
+        let id = node::decode(&input.id, Kind::ApiToken)?;
+        let token = service::revoke_api_token(state(ctx), id, p).await?;
+        Ok(RevokeApiTokenPayload {
+            api_token: token.into(),
+        })
+    }
+}

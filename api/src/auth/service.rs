@@ -1,0 +1,755 @@
+//! Users, sessions, tokens and sign-in. No GraphQL here.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use entity::{api_token, app_user, refresh_token, session, support_group, user_support_group};
+use rand::RngCore;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::audit::{self, NewEntry};
+use super::throttle::{self, Policy};
+use super::{Credential, Identity, Principal, Role, Scopes, jwt, password};
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::host::{catalog, validate};
+use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
+use crate::state::AppState;
+
+pub const API_TOKEN_PREFIX: &str = "hct_";
+const REFRESH_PREFIX: &str = "hcr_";
+/// How long a verified credential is trusted before it is looked up again. Revocations made
+/// on this replica take effect at once (the cache is cleared); on others within this time.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+const INVALID_LOGIN: &str = "invalid username or password";
+
+/// Verified credentials, by the SHA-256 of the bearer string.
+#[derive(Default)]
+pub struct AuthCache {
+    entries: Mutex<HashMap<String, (Identity, Instant)>>,
+}
+
+impl AuthCache {
+    fn get(&self, key: &str) -> Option<Identity> {
+        let entries = self.entries.lock().ok()?;
+        let (identity, at) = entries.get(key)?;
+        (at.elapsed() < CACHE_TTL).then(|| identity.clone())
+    }
+
+    fn put(&self, key: String, identity: Identity) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 50_000 {
+                entries.clear();
+            }
+            entries.insert(key, (identity, Instant::now()));
+        }
+    }
+
+    /// Forgets everything: called on every revocation, disabling and role change.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn random_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+pub fn generate_password() -> String {
+    let mut bytes = [0u8; 18];
+    rand::rng().fill_bytes(&mut bytes);
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn policy(state: &AppState) -> Policy {
+    Policy {
+        free: state.config.login_free_attempts,
+        max: Duration::from_secs(state.config.login_max_backoff_secs),
+    }
+}
+
+/// What a successful sign-in or refresh hands out.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: app_user::Model,
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    user: app_user::Model,
+    session_id: i64,
+) -> AppResult<Tokens> {
+    let refresh = random_secret(REFRESH_PREFIX);
+    refresh_token::ActiveModel {
+        session_id: Set(session_id),
+        token_hash: Set(sha256_hex(&refresh)),
+        created_at: Set(db::now()),
+        used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await?;
+    let expires_at =
+        db::now() + chrono::Duration::minutes(i64::from(state.config.access_token_minutes));
+    let access_token = jwt::issue(
+        state.config.jwt_secret.expose(),
+        user.id,
+        session_id,
+        expires_at,
+    )?;
+    Ok(Tokens {
+        access_token,
+        refresh_token: refresh,
+        expires_at,
+        user,
+    })
+}
+
+pub async fn user_by_name(
+    db: &impl ConnectionTrait,
+    username: &str,
+) -> AppResult<Option<app_user::Model>> {
+    Ok(app_user::Entity::find()
+        .filter(app_user::Column::UsernameKey.eq(username.trim().to_lowercase()))
+        .one(db)
+        .await?)
+}
+
+pub async fn user(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<app_user::Model>> {
+    Ok(app_user::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Signs in. Unknown users, wrong passwords and disabled accounts get the same answer in
+/// about the same time; repeated failures per account and per address back off.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    client_addr: &str,
+) -> AppResult<Tokens> {
+    let db = &state.db;
+    if username.len() > 64 || password.len() > password::MAX_LEN * 4 {
+        return Err(AppError::Unauthenticated);
+    }
+    let account_key = format!("user:{}", username.trim().to_lowercase());
+    let keys = vec![account_key.clone(), format!("addr:{client_addr}")];
+    let audit_entry = |outcome: &str, user_id: Option<i64>| NewEntry {
+        actor_user_id: user_id,
+        actor: username.chars().take(64).collect(),
+        action: "login".into(),
+        target: None,
+        client_addr: Some(client_addr.to_owned()),
+        outcome: outcome.into(),
+    };
+    if let Some(wait) = throttle::blocked_for(db, &keys).await? {
+        audit::record(db, audit_entry("RATE_LIMITED", None)).await;
+        return Err(AppError::RateLimited(format!(
+            "too many failed sign-ins; try again in {} s",
+            wait.as_secs().max(1)
+        )));
+    }
+    let found = user_by_name(db, username).await?;
+    let matches =
+        password::verify(password, found.as_ref().map(|u| u.password_hash.as_str())).await?;
+    let user = match found {
+        Some(user) if matches && !user.disabled => user,
+        other => {
+            throttle::fail(db, &keys, policy(state)).await?;
+            audit::record(db, audit_entry("UNAUTHENTICATED", other.map(|u| u.id))).await;
+            return Err(AppError::BadCredentials(INVALID_LOGIN.into()));
+        }
+    };
+    throttle::succeed(db, &account_key).await?;
+    let now = db::now();
+    let session = session::ActiveModel {
+        user_id: Set(user.id),
+        created_at: Set(now),
+        expires_at: Set(now + chrono::Duration::days(i64::from(state.config.session_days))),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    let mut seen: app_user::ActiveModel = user.clone().into();
+    seen.last_login_at = Set(Some(now));
+    let user = seen.update(db).await?;
+    audit::record(db, audit_entry("OK", Some(user.id))).await;
+    tracing::info!(user.id = user.id, "signed in");
+    issue_tokens(state, user, session.id).await
+}
+
+/// Exchanges a refresh token for new tokens. A token used twice means it leaked: the whole
+/// session is revoked.
+pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
+    let db = &state.db;
+    if !token.starts_with(REFRESH_PREFIX) || token.len() > 100 {
+        return Err(AppError::Unauthenticated);
+    }
+    let hash = sha256_hex(token);
+    let row = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(hash.clone()))
+        .one(db)
+        .await?
+        .filter(|r| bool::from(r.token_hash.as_bytes().ct_eq(hash.as_bytes())))
+        .ok_or(AppError::Unauthenticated)?;
+    let session = live_session(db, row.session_id).await?;
+    if row.used_at.is_some() {
+        revoke_session(state, session.id, "refresh token reused").await?;
+        tracing::warn!(
+            session.id = session.id,
+            "a rotated refresh token was reused; session revoked"
+        );
+        return Err(AppError::Unauthenticated);
+    }
+    let claimed = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::val(db::now()))
+        .filter(refresh_token::Column::Id.eq(row.id))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    if claimed.rows_affected != 1 {
+        revoke_session(state, session.id, "refresh token reused").await?;
+        return Err(AppError::Unauthenticated);
+    }
+    let user = user(db, session.user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if user.disabled {
+        revoke_session(state, session.id, "user disabled").await?;
+        return Err(AppError::Unauthenticated);
+    }
+    issue_tokens(state, user, session.id).await
+}
+
+async fn live_session(db: &impl ConnectionTrait, id: i64) -> AppResult<session::Model> {
+    let found = session::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if found.revoked_at.is_some() || found.expires_at <= db::now() {
+        return Err(AppError::Unauthenticated);
+    }
+    Ok(found)
+}
+
+pub async fn revoke_session(state: &AppState, id: i64, reason: &str) -> AppResult<()> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::val(db::now()))
+        .col_expr(session::Column::RevokedReason, Expr::val(reason))
+        .filter(session::Column::Id.eq(id))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(&state.db)
+        .await?;
+    state.auth_cache.clear();
+    Ok(())
+}
+
+/// Ends the session a refresh token belongs to.
+pub async fn logout(state: &AppState, token: &str) -> AppResult<()> {
+    let row = refresh_token::Entity::find()
+        .filter(refresh_token::Column::TokenHash.eq(sha256_hex(token)))
+        .one(&state.db)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    revoke_session(state, row.session_id, "logout").await
+}
+
+/// Ends every session of a user, except `keep`; returns how many.
+pub async fn revoke_sessions(
+    state: &AppState,
+    user_id: i64,
+    keep: Option<i64>,
+    reason: &str,
+) -> AppResult<u64> {
+    let mut query = session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::val(db::now()))
+        .col_expr(session::Column::RevokedReason, Expr::val(reason))
+        .filter(session::Column::UserId.eq(user_id))
+        .filter(session::Column::RevokedAt.is_null());
+    if let Some(keep) = keep {
+        query = query.filter(session::Column::Id.ne(keep));
+    }
+    let done = query.exec(&state.db).await?;
+    state.auth_cache.clear();
+    Ok(done.rows_affected)
+}
+
+/// Who a bearer credential (an access JWT or an API token) belongs to.
+pub async fn authenticate(state: &AppState, bearer: &str) -> AppResult<Identity> {
+    let bearer = bearer.trim();
+    if bearer.is_empty() || bearer.len() > 4096 {
+        return Err(AppError::Unauthenticated);
+    }
+    let key = sha256_hex(bearer);
+    if let Some(identity) = state.auth_cache.get(&key) {
+        return Ok(identity);
+    }
+    let identity = if bearer.starts_with(API_TOKEN_PREFIX) {
+        authenticate_token(state, &key).await?
+    } else {
+        authenticate_jwt(state, bearer).await?
+    };
+    state.auth_cache.put(key, identity.clone());
+    Ok(identity)
+}
+
+async fn authenticate_jwt(state: &AppState, token: &str) -> AppResult<Identity> {
+    let claims = jwt::verify(state.config.jwt_secret.expose(), token)?;
+    let user_id: i64 = claims.sub.parse().map_err(|_| AppError::Unauthenticated)?;
+    let session = live_session(&state.db, claims.sid).await?;
+    if session.user_id != user_id {
+        return Err(AppError::Unauthenticated);
+    }
+    let expires_at = DateTime::from_timestamp(claims.exp, 0);
+    principal(
+        state,
+        user_id,
+        Credential::Session {
+            session_id: session.id,
+        },
+        expires_at,
+    )
+    .await
+}
+
+async fn authenticate_token(state: &AppState, hash: &str) -> AppResult<Identity> {
+    let db = &state.db;
+    let token = api_token::Entity::find()
+        .filter(api_token::Column::TokenHash.eq(hash))
+        .one(db)
+        .await?
+        .filter(|t| bool::from(t.token_hash.as_bytes().ct_eq(hash.as_bytes())))
+        .ok_or(AppError::Unauthenticated)?;
+    let now = db::now();
+    if token.revoked_at.is_some() || token.expires_at.is_some_and(|at| at <= now) {
+        return Err(AppError::Unauthenticated);
+    }
+    let scopes = Scopes::parse(&token.scopes).ok_or(AppError::Unauthenticated)?;
+    // Last use is kept to the minute, so a busy sensor does not write on every request.
+    if token
+        .last_used_at
+        .is_none_or(|at| now - at > chrono::Duration::seconds(60))
+    {
+        api_token::Entity::update_many()
+            .col_expr(api_token::Column::LastUsedAt, Expr::val(now))
+            .filter(api_token::Column::Id.eq(token.id))
+            .exec(db)
+            .await?;
+    }
+    principal(
+        state,
+        token.user_id,
+        Credential::ApiToken {
+            token_id: token.id,
+            scopes,
+        },
+        token.expires_at,
+    )
+    .await
+}
+
+async fn principal(
+    state: &AppState,
+    user_id: i64,
+    credential: Credential,
+    expires_at: Option<DateTime<Utc>>,
+) -> AppResult<Identity> {
+    let user = user(&state.db, user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if user.disabled {
+        return Err(AppError::Unauthenticated);
+    }
+    let role = Role::parse(&user.role).ok_or(AppError::Unauthenticated)?;
+    Ok(Identity::User(Principal {
+        user_id: user.id,
+        username: user.username,
+        role,
+        support_groups: support_groups_of(&state.db, user_id).await?,
+        credential,
+        expires_at,
+    }))
+}
+
+pub async fn support_groups_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<i64>> {
+    Ok(user_support_group::Entity::find()
+        .filter(user_support_group::Column::UserId.eq(user_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.support_group_id)
+        .collect())
+}
+
+/// Whether a principal's credential is still good (for long-lived subscriptions).
+pub async fn still_valid(state: &AppState, principal: &Principal) -> bool {
+    if principal.expires_at.is_some_and(|at| at <= db::now()) {
+        return false;
+    }
+    let ok = match &principal.credential {
+        Credential::Session { session_id } => live_session(&state.db, *session_id).await.is_ok(),
+        Credential::ApiToken { token_id, .. } => api_token::Entity::find_by_id(*token_id)
+            .one(&state.db)
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.revoked_at.is_none()),
+    };
+    ok && user(&state.db, principal.user_id)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|u| !u.disabled)
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub password: String,
+    pub support_group_ids: Vec<i64>,
+}
+
+fn check_username(name: &str) -> AppResult<String> {
+    let name = name.trim();
+    let ok = (2..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    if !ok {
+        return Err(AppError::bad_input(
+            "a username has 2 to 64 letters, digits, dots, dashes, underscores or @",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+pub async fn create_user(state: &AppState, new: NewUser) -> AppResult<app_user::Model> {
+    let username = check_username(&new.username)?;
+    password::check_strength(&new.password)?;
+    let email = validate::optional_line("email", new.email.as_deref(), 254)?;
+    let display_name = validate::optional_line("displayName", new.display_name.as_deref(), 255)?;
+    validate::bounded("supportGroupIds", &new.support_group_ids, 100)?;
+    catalog::require_all::<support_group::Entity>(&state.db, &new.support_group_ids).await?;
+    let hash = password::hash(&new.password).await?;
+    let now = db::now();
+    let txn = db::begin_write(&state.db).await?;
+    let user = app_user::ActiveModel {
+        username: Set(username.clone()),
+        username_key: Set(username.to_lowercase()),
+        email: Set(email),
+        display_name: Set(display_name),
+        role: Set(new.role.as_str().to_owned()),
+        password_hash: Set(hash),
+        disabled: Set(false),
+        last_login_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| AppError::conflict_on_unique(e, format!("a user named {username:?} exists")))?;
+    set_support_groups(&txn, user.id, &new.support_group_ids).await?;
+    txn.commit().await?;
+    tracing::info!(user.id = user.id, role = new.role.as_str(), "user created");
+    Ok(user)
+}
+
+async fn set_support_groups(db: &impl ConnectionTrait, user_id: i64, ids: &[i64]) -> AppResult<()> {
+    user_support_group::Entity::delete_many()
+        .filter(user_support_group::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let rows: Vec<_> = unique
+        .into_iter()
+        .map(|g| user_support_group::ActiveModel {
+            user_id: Set(user_id),
+            support_group_id: Set(g),
+        })
+        .collect();
+    if !rows.is_empty() {
+        user_support_group::Entity::insert_many(rows)
+            .exec(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Changes to a user (admin).
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub email: Option<Option<String>>,
+    pub display_name: Option<Option<String>>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub support_group_ids: Option<Vec<i64>>,
+}
+
+/// Applies changes; disabling a user ends their sessions at once.
+pub async fn update_user(
+    state: &AppState,
+    id: i64,
+    changes: UserChanges,
+) -> AppResult<app_user::Model> {
+    let found = user(&state.db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    if let Some(ids) = &changes.support_group_ids {
+        validate::bounded("supportGroupIds", ids, 100)?;
+        catalog::require_all::<support_group::Entity>(&state.db, ids).await?;
+    }
+    let txn = db::begin_write(&state.db).await?;
+    let mut row: app_user::ActiveModel = found.into();
+    if let Some(email) = changes.email {
+        row.email = Set(validate::optional_line("email", email.as_deref(), 254)?);
+    }
+    if let Some(name) = changes.display_name {
+        row.display_name = Set(validate::optional_line(
+            "displayName",
+            name.as_deref(),
+            255,
+        )?);
+    }
+    if let Some(role) = changes.role {
+        row.role = Set(role.as_str().to_owned());
+    }
+    if let Some(disabled) = changes.disabled {
+        row.disabled = Set(disabled);
+    }
+    row.updated_at = Set(db::now());
+    let updated = row.update(&txn).await?;
+    if let Some(ids) = &changes.support_group_ids {
+        set_support_groups(&txn, id, ids).await?;
+    }
+    txn.commit().await?;
+    if changes.disabled == Some(true) {
+        revoke_sessions(state, id, None, "user disabled").await?;
+    }
+    state.auth_cache.clear();
+    Ok(updated)
+}
+
+/// Sets a new password after checking the current one; other sessions end.
+pub async fn change_password(
+    state: &AppState,
+    principal: &Principal,
+    current: &str,
+    new: &str,
+) -> AppResult<()> {
+    let found = user(&state.db, principal.user_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if !password::verify(current, Some(&found.password_hash)).await? {
+        return Err(AppError::BadCredentials(
+            "the current password is wrong".into(),
+        ));
+    }
+    set_password(state, found, new).await?;
+    let keep = match principal.credential {
+        Credential::Session { session_id } => Some(session_id),
+        Credential::ApiToken { .. } => None,
+    };
+    revoke_sessions(state, principal.user_id, keep, "password changed").await?;
+    Ok(())
+}
+
+/// Sets a password without the old one (CLI) and ends every session.
+pub async fn reset_password(state: &AppState, username: &str, new: &str) -> AppResult<()> {
+    let found = user_by_name(&state.db, username)
+        .await?
+        .ok_or_else(|| AppError::not_found("user"))?;
+    let id = found.id;
+    set_password(state, found, new).await?;
+    revoke_sessions(state, id, None, "password reset").await?;
+    Ok(())
+}
+
+async fn set_password(state: &AppState, user: app_user::Model, new: &str) -> AppResult<()> {
+    password::check_strength(new)?;
+    let hash = password::hash(new).await?;
+    let mut row: app_user::ActiveModel = user.into();
+    row.password_hash = Set(hash);
+    row.updated_at = Set(db::now());
+    row.update(&state.db).await?;
+    Ok(())
+}
+
+/// Creates `admin` when there are no users: with `HECTOR_ADMIN_PASSWORD`, or a random
+/// password written once to the log.
+pub async fn bootstrap_admin(state: &AppState) -> AppResult<()> {
+    use sea_orm::PaginatorTrait;
+    if app_user::Entity::find().count(&state.db).await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match &state.config.admin_password {
+        Some(p) => (p.expose().to_owned(), false),
+        None => (generate_password(), true),
+    };
+    let new = NewUser {
+        username: "admin".into(),
+        email: None,
+        display_name: Some("Administrator".into()),
+        role: Role::Admin,
+        password: password.clone(),
+        support_group_ids: Vec::new(),
+    };
+    match create_user(state, new).await {
+        Ok(_) if generated => tracing::warn!(
+            username = "admin",
+            password = %password,
+            "created the first user; this password is shown once: sign in and change it"
+        ),
+        Ok(_) => tracing::info!(
+            username = "admin",
+            "created the first user from HECTOR_ADMIN_PASSWORD"
+        ),
+        // Another replica created it first.
+        Err(AppError::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// Creates an API token; the secret is returned here and never again.
+pub async fn create_api_token(
+    state: &AppState,
+    owner: i64,
+    name: &str,
+    scopes: Scopes,
+    expires_in_days: Option<u32>,
+) -> AppResult<(api_token::Model, String)> {
+    let name = validate::line("name", name, 100)?;
+    if expires_in_days.is_some_and(|d| d == 0 || d > 3650) {
+        return Err(AppError::bad_input(
+            "`expiresInDays` must be between 1 and 3650",
+        ));
+    }
+    let secret = random_secret(API_TOKEN_PREFIX);
+    let now = db::now();
+    let token = api_token::ActiveModel {
+        user_id: Set(owner),
+        name: Set(name),
+        prefix: Set(secret.chars().take(12).collect()),
+        token_hash: Set(sha256_hex(&secret)),
+        scopes: Set(scopes.names().join(",")),
+        expires_at: Set(expires_in_days.map(|d| now + chrono::Duration::days(i64::from(d)))),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await?;
+    tracing::info!(token.id = token.id, user.id = owner, "API token created");
+    Ok((token, secret))
+}
+
+/// Revokes a token; only its owner or an admin may.
+pub async fn revoke_api_token(
+    state: &AppState,
+    id: i64,
+    by: &Principal,
+) -> AppResult<api_token::Model> {
+    let token = api_token::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .filter(|t| by.role == Role::Admin || t.user_id == by.user_id)
+        .ok_or_else(|| AppError::not_found("API token"))?;
+    let mut row: api_token::ActiveModel = token.into();
+    row.revoked_at = Set(Some(db::now()));
+    let revoked = row.update(&state.db).await?;
+    state.auth_cache.clear();
+    Ok(revoked)
+}
+
+fn id_keyset(name: &str, id: sea_orm::sea_query::Expr) -> Keyset {
+    Keyset {
+        name: name.into(),
+        key: None,
+        nullable: false,
+        id,
+        descending: false,
+    }
+}
+
+/// API tokens, oldest first; of one owner unless `owner` is `None` (admins).
+pub async fn api_tokens(
+    db: &DatabaseConnection,
+    owner: Option<i64>,
+    page: &PageRequest,
+) -> AppResult<Page<api_token::Model>> {
+    let keyset = id_keyset(
+        "apiToken:ID",
+        Expr::col((api_token::Entity, api_token::Column::Id)),
+    );
+    let mut query = api_token::Entity::find().filter(keyset.window(page)?);
+    if let Some(owner) = owner {
+        query = query.filter(api_token::Column::UserId.eq(owner));
+    }
+    let query = if keyset.ascending(page) {
+        query.order_by_asc(api_token::Column::Id)
+    } else {
+        query.order_by_desc(api_token::Column::Id)
+    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    Ok(Page::from_rows(rows, page, |r| Cursor {
+        ordering: keyset.name.clone(),
+        key: SortValue::Id,
+        id: r.id,
+    }))
+}
+
+/// Users, oldest first.
+pub async fn users(
+    db: &DatabaseConnection,
+    page: &PageRequest,
+) -> AppResult<Page<app_user::Model>> {
+    let keyset = id_keyset(
+        "user:ID",
+        Expr::col((app_user::Entity, app_user::Column::Id)),
+    );
+    let query = app_user::Entity::find().filter(keyset.window(page)?);
+    let query = if keyset.ascending(page) {
+        query.order_by_asc(app_user::Column::Id)
+    } else {
+        query.order_by_desc(app_user::Column::Id)
+    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    Ok(Page::from_rows(rows, page, |r| Cursor {
+        ordering: keyset.name.clone(),
+        key: SortValue::Id,
+        id: r.id,
+    }))
+}
+
+pub async fn api_token(db: &DatabaseConnection, id: i64) -> AppResult<Option<api_token::Model>> {
+    Ok(api_token::Entity::find_by_id(id).one(db).await?)
+}
