@@ -13,5 +13,6 @@ mod support;
 mod errors;
 mod events;
 mod hosts;
+mod identity;
 mod ops;
 mod schema;

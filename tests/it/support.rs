@@ -213,6 +213,15 @@ pub fn addresses(conn: &Value) -> Vec<String> {
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// `connection_init` payload: the credential, or nothing for an anonymous socket.
+fn init_payload(token: &str) -> Value {
+    if token.is_empty() {
+        json!({})
+    } else {
+        json!({ "authorization": format!("Bearer {token}") })
+    }
+}
+
 /// Opens a `graphql-transport-ws` connection signed in with `token` and starts `query` as
 /// subscription `1`.
 pub async fn subscribe(
@@ -240,7 +249,7 @@ pub async fn subscribe(
         "graphql-transport-ws"
     );
     ws.send(Message::text(
-        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }).to_string(),
+        json!({ "type": "connection_init", "payload": init_payload(token) }).to_string(),
     ))
     .await
     .unwrap();

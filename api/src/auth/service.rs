@@ -149,7 +149,7 @@ pub async fn login(
 ) -> AppResult<Tokens> {
     let db = &state.db;
     if username.len() > 64 || password.len() > password::MAX_LEN * 4 {
-        return Err(AppError::Unauthenticated);
+        return Err(AppError::BadCredentials(INVALID_LOGIN.into()));
     }
     let account_key = format!("user:{}", username.trim().to_lowercase());
     let keys = vec![account_key.clone(), format!("addr:{client_addr}")];
@@ -199,12 +199,16 @@ pub async fn login(
     issue_tokens(state, user, session.id).await
 }
 
+fn bad_refresh() -> AppError {
+    AppError::BadCredentials("the refresh token is invalid, used, expired or revoked".into())
+}
+
 /// Exchanges a refresh token for new tokens. A token used twice means it leaked: the whole
 /// session is revoked.
 pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
     let db = &state.db;
     if !token.starts_with(REFRESH_PREFIX) || token.len() > 100 {
-        return Err(AppError::Unauthenticated);
+        return Err(bad_refresh());
     }
     let hash = sha256_hex(token);
     let row = refresh_token::Entity::find()
@@ -212,15 +216,17 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
         .one(db)
         .await?
         .filter(|r| bool::from(r.token_hash.as_bytes().ct_eq(hash.as_bytes())))
-        .ok_or(AppError::Unauthenticated)?;
-    let session = live_session(db, row.session_id).await?;
+        .ok_or_else(bad_refresh)?;
+    let session = live_session(db, row.session_id)
+        .await
+        .map_err(|_| bad_refresh())?;
     if row.used_at.is_some() {
         revoke_session(state, session.id, "refresh token reused").await?;
         tracing::warn!(
             session.id = session.id,
             "a rotated refresh token was reused; session revoked"
         );
-        return Err(AppError::Unauthenticated);
+        return Err(bad_refresh());
     }
     let claimed = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::val(db::now()))
@@ -230,14 +236,12 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
         .await?;
     if claimed.rows_affected != 1 {
         revoke_session(state, session.id, "refresh token reused").await?;
-        return Err(AppError::Unauthenticated);
+        return Err(bad_refresh());
     }
-    let user = user(db, session.user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let user = user(db, session.user_id).await?.ok_or_else(bad_refresh)?;
     if user.disabled {
         revoke_session(state, session.id, "user disabled").await?;
-        return Err(AppError::Unauthenticated);
+        return Err(bad_refresh());
     }
     issue_tokens(state, user, session.id).await
 }
@@ -271,7 +275,7 @@ pub async fn logout(state: &AppState, token: &str) -> AppResult<()> {
         .filter(refresh_token::Column::TokenHash.eq(sha256_hex(token)))
         .one(&state.db)
         .await?
-        .ok_or(AppError::Unauthenticated)?;
+        .ok_or_else(bad_refresh)?;
     revoke_session(state, row.session_id, "logout").await
 }
 
