@@ -251,3 +251,225 @@ async fn subscription_refused(app: &TestApp, token: Option<&str>) -> bool {
         Ok(None) => true,
     }
 }
+
+async fn status_and_codes(app: &TestApp, token: &str) -> (u16, Vec<String>) {
+    let (status, body) = app
+        .gql_as(Some(token), "{ me { username } }", json!({}))
+        .await;
+    let codes = body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (status, codes)
+}
+
+async fn refused_as_unauthenticated(app: &TestApp, token: &str, what: &str) {
+    let (status, codes) = status_and_codes(app, token).await;
+    assert_eq!(
+        (status, codes),
+        (401, vec!["UNAUTHENTICATED".to_owned()]),
+        "{what}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_refused_and_sessions_revoke_as_they_should() {
+    let app = TestApp::spawn().await;
+    let (access, refresh) = user(&app, "alice", "ANALYST", &[]).await;
+    assert_eq!(status_and_codes(&app, &access).await, (200, vec![]));
+
+    // Tampered signature, tampered claims, `alg: none`, expired, garbage, wrong scheme.
+    let mut tampered = access.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    refused_as_unauthenticated(&app, &tampered, "tampered signature").await;
+    let parts: Vec<&str> = access.split('.').collect();
+    let claims = URL_SAFE_NO_PAD.encode(
+        br#"{"sub":"1","sid":1,"iat":0,"exp":99999999999,"iss":"hector","aud":"hector-api"}"#,
+    );
+    refused_as_unauthenticated(
+        &app,
+        &format!("{}.{claims}.{}", parts[0], parts[2]),
+        "tampered claims",
+    )
+    .await;
+    let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    refused_as_unauthenticated(&app, &format!("{none}.{claims}."), "alg none").await;
+    let secret = app.server.state.config.jwt_secret.expose().to_owned();
+    let expired = api::auth::jwt::issue(
+        &secret,
+        2,
+        2,
+        chrono::Utc::now() - chrono::Duration::seconds(5),
+    )
+    .unwrap();
+    refused_as_unauthenticated(&app, &expired, "expired").await;
+    refused_as_unauthenticated(&app, "hct_0000", "unknown API token").await;
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .header("Authorization", format!("Basic {access}"))
+        .json(&json!({ "query": "{ me { username } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "only Bearer credentials are accepted");
+
+    // Rotation: a refresh token works once; reusing it ends the whole session.
+    let refresh_q = "mutation($t: String!) { refreshSession(input: {refreshToken: $t}) { accessToken refreshToken } }";
+    let (_, first) = app.gql_as(None, refresh_q, json!({ "t": refresh })).await;
+    let new_access = first["data"]["refreshSession"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_refresh = first["data"]["refreshSession"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(status_and_codes(&app, &new_access).await, (200, vec![]));
+    let (_, reused) = app.gql_as(None, refresh_q, json!({ "t": refresh })).await;
+    assert_eq!(
+        reused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{reused}"
+    );
+    let (_, after) = app
+        .gql_as(None, refresh_q, json!({ "t": new_refresh }))
+        .await;
+    assert_eq!(
+        after["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "the family is revoked"
+    );
+    refused_as_unauthenticated(&app, &new_access, "an access token of a revoked session").await;
+    refused_as_unauthenticated(&app, &access, "the first access token of that session").await;
+
+    // Logout revokes; so does disabling the user, for sessions and API tokens alike.
+    let login = app.login("alice", PASSWORD).await;
+    let access = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = login["data"]["login"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, out) = app
+        .gql_as(
+            Some(&access),
+            "mutation($t: String!) { logout(input: {refreshToken: $t}) { ok } }",
+            json!({ "t": refresh }),
+        )
+        .await;
+    assert_eq!(out["data"]["logout"]["ok"], true);
+    refused_as_unauthenticated(&app, &access, "logged out").await;
+
+    let login = app.login("alice", PASSWORD).await;
+    let access = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh = login["data"]["login"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = api_token(&app, &access, &["READ"]).await;
+    assert_eq!(status_and_codes(&app, &token).await, (200, vec![]));
+    let alice = app
+        .ok("{ users { edges { node { id username } } } }", json!({}))
+        .await;
+    let alice_id = alice["users"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["username"] == "alice")
+        .unwrap()["node"]["id"]
+        .clone();
+    app.ok(
+        "mutation($id: ID!) { updateUser(input: {id: $id, disabled: true}) { user { disabled } } }",
+        json!({ "id": alice_id }),
+    )
+    .await;
+    refused_as_unauthenticated(&app, &access, "a disabled user's access token").await;
+    refused_as_unauthenticated(&app, &token, "a disabled user's API token").await;
+    let (_, r) = app.gql_as(None, refresh_q, json!({ "t": refresh })).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let login = app.login("alice", PASSWORD).await;
+    assert_eq!(
+        login["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "a disabled user cannot sign in"
+    );
+
+    // A revoked API token is refused.
+    let (bob, _) = user(&app, "bob", "VIEWER", &[]).await;
+    let bob_token = api_token(&app, &bob, &["READ"]).await;
+    let listed = app
+        .gql_as(
+            Some(&bob),
+            "{ apiTokens { edges { node { id name scopes } } } }",
+            json!({}),
+        )
+        .await
+        .1;
+    let token_id = listed["data"]["apiTokens"]["edges"][0]["node"]["id"].clone();
+    assert_eq!(
+        listed["data"]["apiTokens"]["edges"][0]["node"]["scopes"],
+        json!(["READ"])
+    );
+    app.gql_as(
+        Some(&bob),
+        "mutation($id: ID!) { revokeApiToken(input: {id: $id}) { apiToken { revokedAt } } }",
+        json!({ "id": token_id }),
+    )
+    .await;
+    refused_as_unauthenticated(&app, &bob_token, "a revoked API token").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensor_tokens_read_nothing_and_viewers_cannot_write() {
+    let app = TestApp::spawn().await;
+    app.create_host("192.0.2.1", &["h"], &[]).await;
+    let (sensor, _) = user(&app, "sensor-1", "SENSOR", &[]).await;
+    let sensor_token = api_token(&app, &sensor, &["INGEST"]).await;
+    for query in [
+        "{ hosts { totalCount } }",
+        "{ me { username } }",
+        "{ jobRuns { totalCount } }",
+    ] {
+        let (_, body) = app.gql_as(Some(&sensor_token), query, json!({})).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{query}: {body}"
+        );
+    }
+    let (viewer, _) = user(&app, "viewer-1", "VIEWER", &[]).await;
+    let (_, body) = app
+        .gql_as(
+            Some(&viewer),
+            "mutation { createHost(input: {address: \"192.0.2.9\"}) { host { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    // A token cannot do more than its scopes, even for an admin.
+    let admin_read = api_token(&app, &app.token, &["READ"]).await;
+    let (_, body) = app
+        .gql_as(
+            Some(&admin_read),
+            "mutation { createTag(input: {name: \"x\"}) { tag { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(app.host_count().await, 1, "nothing was written");
+    app.stop().await;
+}
