@@ -473,3 +473,342 @@ async fn sensor_tokens_read_nothing_and_viewers_cannot_write() {
     assert_eq!(app.host_count().await, 1, "nothing was written");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_admins_see_only_hosts_of_their_support_groups_on_every_path() {
+    let app = TestApp::spawn().await;
+    let mut group_ids = Vec::new();
+    for name in ["Unix", "Windows"] {
+        let g = app
+            .ok(
+                "mutation($n: String!) { createSupportGroup(input: {name: $n}) { supportGroup { id } } }",
+                json!({ "n": name }),
+            )
+            .await;
+        group_ids.push(
+            g["createSupportGroup"]["supportGroup"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (unix, windows) = (group_ids[0].clone(), group_ids[1].clone());
+    let lab = app
+        .ok(
+            "mutation { createHostGroup(input: {name: \"lab\"}) { hostGroup { id } } }",
+            json!({}),
+        )
+        .await;
+    let lab = lab["createHostGroup"]["hostGroup"]["id"].clone();
+    let create = "mutation($i: CreateHostInput!) { createHost(input: $i) { host { id } } }";
+    let mut ids = BTreeMap::new();
+    for (addr, group, os) in [
+        ("10.0.0.1", Some(&unix), "Linux"),
+        ("10.0.0.2", Some(&windows), "Windows"),
+        ("10.0.0.3", None, "BSD"),
+    ] {
+        let host = app
+            .ok(
+                create,
+                json!({ "i": { "address": addr, "supportGroupId": group, "tags": ["shared"], "groupIds": [lab], "os": { "name": os } } }),
+            )
+            .await;
+        ids.insert(
+            addr,
+            host["createHost"]["host"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (analyst, _) = user(&app, "unix-analyst", "ANALYST", &[&unix]).await;
+    let as_analyst = |q: &'static str, v: Value| {
+        let (app, analyst) = (&app, analyst.clone());
+        async move {
+            let (_, body) = app.gql_as(Some(&analyst), q, v).await;
+            assert!(body.get("errors").is_none(), "{q}: {body}");
+            body["data"].clone()
+        }
+    };
+
+    let d = as_analyst(
+        "{ hosts { totalCount edges { node { address } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(d["hosts"]["totalCount"], 1);
+    assert_eq!(crate::support::addresses(&d["hosts"]), vec!["10.0.0.1"]);
+    let d = as_analyst(
+        "query($a: ID!, $b: ID!) { a: node(id: $a) { id } b: node(id: $b) { id } c: host(id: $b) { id } nodes(ids: [$a, $b]) { id } byAddr: hostByAddress(address: \"10.0.0.2\") { id } }",
+        json!({ "a": ids["10.0.0.1"], "b": ids["10.0.0.2"] }),
+    )
+    .await;
+    assert_eq!(d["a"]["id"], ids["10.0.0.1"].as_str());
+    assert!(d["b"].is_null() && d["c"].is_null() && d["byAddr"].is_null());
+    assert!(d["nodes"][1].is_null());
+    let d = as_analyst(
+        "{ osBreakdown { os hosts } tags { edges { node { name usage } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(d["osBreakdown"], json!([{ "os": "Linux", "hosts": 1 }]));
+    assert_eq!(
+        d["tags"]["edges"][0]["node"],
+        json!({ "name": "shared", "usage": 1 })
+    );
+    let d = as_analyst(
+        "query($w: ID!, $g: ID!) { supportGroup(id: $w) { hosts { totalCount } } hostGroup(id: $g) { hosts { totalCount edges { node { address } } } } }",
+        json!({ "w": windows, "g": lab }),
+    )
+    .await;
+    assert_eq!(d["supportGroup"]["hosts"]["totalCount"], 0);
+    assert_eq!(d["hostGroup"]["hosts"]["totalCount"], 1);
+
+    // Writes are held to the same scope.
+    let (_, body) = app
+        .gql_as(
+            Some(&analyst),
+            "mutation($id: ID!) { deleteHost(input: {id: $id}) { deletedHostId } }",
+            json!({ "id": ids["10.0.0.2"] }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    let (_, body) = app
+        .gql_as(
+            Some(&analyst),
+            create,
+            json!({ "i": { "address": "10.0.0.9", "supportGroupId": windows } }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+
+    // The subscription delivers only the analyst's hosts, deletions included.
+    let mut ws = subscribe(
+        app.server.addr,
+        &analyst,
+        "subscription { hostEvents { kind host { address } hostId } }",
+        json!({}),
+    )
+    .await;
+    app.ok(
+        create,
+        json!({ "i": { "address": "10.0.1.2", "supportGroupId": windows } }),
+    )
+    .await;
+    app.ok(
+        "mutation($id: ID!) { deleteHost(input: {id: $id}) { deletedHostId } }",
+        json!({ "id": ids["10.0.0.2"] }),
+    )
+    .await;
+    app.ok(
+        create,
+        json!({ "i": { "address": "10.0.1.1", "supportGroupId": unix } }),
+    )
+    .await;
+    let event = crate::support::next_event(&mut ws).await;
+    assert_eq!(
+        event["hostEvents"]["host"]["address"], "10.0.1.1",
+        "another group's host was not delivered: {event}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_ends_when_its_session_is_revoked() {
+    let app = TestApp::spawn().await;
+    let (access, refresh) = user(&app, "watcher", "VIEWER", &[]).await;
+    let mut ws = subscribe(
+        app.server.addr,
+        &access,
+        "subscription { hostEvents { kind } }",
+        json!({}),
+    )
+    .await;
+    app.gql_as(
+        Some(&access),
+        "mutation($t: String!) { logout(input: {refreshToken: $t}) { ok } }",
+        json!({ "t": refresh }),
+    )
+    .await;
+    let started = Instant::now();
+    let closed = loop {
+        match next_message(&mut ws).await {
+            None => break true,
+            Some(msg) if msg["type"] == "complete" => continue,
+            Some(msg) => panic!("unexpected {msg}"),
+        }
+    };
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(8),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_sign_ins_back_off_even_for_the_right_password() {
+    let app = TestApp::spawn_with(|c| {
+        c.login_free_attempts = 5;
+        c.login_max_backoff_secs = 2;
+    })
+    .await;
+    user(&app, "carol", "VIEWER", &[]).await;
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        let body = app.login("carol", "not-her-password").await;
+        codes.push(
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert!(
+        codes[..5].iter().all(|c| c == "UNAUTHENTICATED"),
+        "{codes:?}"
+    );
+    assert!(
+        codes[5..].iter().all(|c| c == "RATE_LIMITED"),
+        "throttled after five: {codes:?}"
+    );
+    let body = app.login("carol", PASSWORD).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "the right password waits too"
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let body = app.login("carol", PASSWORD).await;
+    assert!(
+        body["data"]["login"]["accessToken"].is_string(),
+        "after the back-off: {body}"
+    );
+    let audit = app
+        .ok("{ auditLog(first: 50, filter: {action: \"login\"}) { edges { node { actor outcome clientAddr } } } }", json!({}))
+        .await;
+    let outcomes: Vec<_> = audit["auditLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["actor"] == "carol")
+        .map(|e| e["node"]["outcome"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(outcomes.first().map(String::as_str), Some("OK"));
+    assert!(outcomes.iter().filter(|o| *o == "UNAUTHENTICATED").count() == 5);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_timing_does_not_reveal_whether_a_user_exists() {
+    let app = TestApp::spawn_with(|c| c.login_free_attempts = 10_000).await;
+    user(&app, "dave", "VIEWER", &[]).await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..12 {
+        let t = Instant::now();
+        let body = app.login("dave", "wrong-password-here").await;
+        known.push(t.elapsed());
+        let known_answer = body["errors"][0].clone();
+        let t = Instant::now();
+        let body = app
+            .login(&format!("nobody-{i}"), "wrong-password-here")
+            .await;
+        unknown.push(t.elapsed());
+        assert_eq!(
+            body["errors"][0]["message"], known_answer["message"],
+            "the same answer"
+        );
+        assert_eq!(body["errors"][0]["extensions"], known_answer["extensions"]);
+    }
+    known.sort();
+    unknown.sort();
+    let (k, u) = (known[6].as_secs_f64(), unknown[6].as_secs_f64());
+    let ratio = k / u;
+    assert!(
+        (0.67..1.5).contains(&ratio),
+        "median known {k:.4}s vs unknown {u:.4}s (ratio {ratio:.2})"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_rate_limit_get_429_and_introspection_needs_a_sign_in() {
+    let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 8).await;
+    let introspect = "{ __schema { queryType { name } } }";
+    let (status, body) = app.gql_as(None, introspect, json!({})).await;
+    assert_eq!(
+        (status, body["errors"][0]["extensions"]["code"].clone()),
+        (200, json!("UNAUTHENTICATED"))
+    );
+    let (_, body) = app.gql_as(Some(&app.token), introspect, json!({})).await;
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(
+            app.gql_as(Some(&app.token), "{ me { username } }", json!({}))
+                .await,
+        );
+    }
+    let limited = statuses
+        .iter()
+        .find(|(s, _)| *s == 429)
+        .expect("some request was limited");
+    assert_eq!(limited.1["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mutation_is_audited_with_actor_target_and_outcome() {
+    let app = TestApp::spawn().await;
+    let id = app.create_host("192.0.2.44", &[], &[]).await;
+    let (_, body) = app
+        .gql_as(
+            Some(&app.token),
+            "mutation { createHost(input: {address: \"192.0.2.44\"}) { host { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT");
+    let (viewer, _) = user(&app, "erin", "VIEWER", &[]).await;
+    app.gql_as(
+        Some(&viewer),
+        "mutation { createTag(input: {name: \"t\"}) { tag { id } } }",
+        json!({}),
+    )
+    .await;
+    let log = app
+        .ok("{ auditLog(first: 20) { edges { node { actor action target outcome clientAddr at } } } }", json!({}))
+        .await;
+    let entries: Vec<_> = log["auditLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    let find = |action: &str, outcome: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action && e["outcome"] == outcome)
+            .unwrap_or_else(|| panic!("no {action}/{outcome} in {entries:#?}"))
+            .clone()
+    };
+    let ok = find("createHost", "OK");
+    assert_eq!(ok["actor"], "admin");
+    assert_eq!(ok["target"], id.as_str());
+    assert_eq!(ok["clientAddr"], "127.0.0.1");
+    assert_eq!(find("createHost", "CONFLICT")["actor"], "admin");
+    assert_eq!(find("createTag", "FORBIDDEN")["actor"], "erin");
+    assert_eq!(find("createUser", "OK")["actor"], "admin");
+    let (_, body) = app
+        .gql_as(
+            Some(&viewer),
+            "{ auditLog { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "the audit log is for admins"
+    );
+    app.stop().await;
+}

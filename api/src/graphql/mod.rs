@@ -37,6 +37,8 @@ pub fn build(state: &AppState) -> HectorSchema {
     .data(state.clone())
     .data(loaders::new(state))
     .extension(errors::ErrorCodes)
+    // Audit outside the guard, so refused mutations are recorded too.
+    .extension(audit::AuditMutations)
     .extension(guard::FieldGuard)
     .limit_depth(config.max_depth)
     .limit_complexity(config.max_complexity)

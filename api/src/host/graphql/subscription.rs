@@ -98,7 +98,12 @@ impl HostSubscription {
         .filter_map(move |event| {
             let (db, filter) = (db.clone(), filter.clone());
             async move {
-                if unfiltered || event.kind == "DELETED" {
+                if event.kind == "DELETED" {
+                    // The host is gone; its support group travelled in the event.
+                    let group = event.payload["supportGroupId"].as_i64();
+                    return filter.scope.sees(group).then_some(HostEvent { event });
+                }
+                if unfiltered {
                     return Some(HostEvent { event });
                 }
                 match service::matches(&db, event.entity_id, &filter).await {
