@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use api::auth::{HostScope, Scopes};
 use api::host::service::{self, BulkAdd};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -97,6 +98,8 @@ async fn main() {
     config.database_url = url.parse().unwrap();
     config.log = "warn".into();
     config.scheduler = false;
+    config.rate_limit_per_minute = 0;
+    config.admin_password = Some("bench-admin-password".parse().unwrap());
     config.db_max_connections = Some(if url.starts_with("sqlite") { 8 } else { 32 });
     api::telemetry::init(&config);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -111,9 +114,24 @@ async fn main() {
             addresses: (next..=upto).map(address).collect(),
             ..Default::default()
         };
-        service::add_many(&db, add, 100_000).await.unwrap();
+        service::add_many(&db, &HostScope::All, add, 100_000)
+            .await
+            .unwrap();
         next = upto + 1;
     }
+    // Hector's side signs in like a SOAR tool: an admin API token.
+    let admin = api::auth::service::user_by_name(&db, "admin")
+        .await
+        .unwrap()
+        .unwrap();
+    let read = Scopes {
+        read: true,
+        ..Default::default()
+    };
+    let (_, token) =
+        api::auth::service::create_api_token(&server.state, admin.id, "bench", read, None)
+            .await
+            .unwrap();
     println!(
         "seeded {hosts} hosts in {:.1} s ({url})",
         seeded.elapsed().as_secs_f64()
@@ -132,7 +150,7 @@ async fn main() {
                         Ok(a) => a,
                         Err(_) => return HttpResponse::BadRequest().finish(),
                     };
-                    match service::by_address(db.get_ref(), addr).await {
+                    match service::by_address(db.get_ref(), &HostScope::All, addr).await {
                         Ok(Some(h)) => HttpResponse::Ok().json(json!({
                             "id": h.id,
                             "address": api::net::ip_from_key(&h.address).map(|a| a.to_string()),
@@ -160,12 +178,13 @@ async fn main() {
     let query = "query($a: IpAddr!) { hostByAddress(address: $a) { id address names } }";
 
     let gql = {
-        let (client, url) = (client.clone(), hector_url.clone());
+        let (client, url, token) = (client.clone(), hector_url.clone(), token.clone());
         move |addr: IpAddr| {
-            let (client, url) = (client.clone(), url.clone());
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
             async move {
                 let res = client
                     .post(&url)
+                    .bearer_auth(&token)
                     .json(&json!({ "query": query, "variables": { "a": addr.to_string() } }))
                     .send()
                     .await;

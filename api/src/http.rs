@@ -360,7 +360,7 @@ async fn pump(
                 if let Some(p) = principal {
                     let expired = p.expires_at.is_some_and(|at| at <= crate::db::now());
                     // The expiry is checked every second, revocation every five.
-                    let revoked = ticks % 5 == 0 && !auth::service::still_valid(&state, &p).await;
+                    let revoked = ticks.is_multiple_of(5) && !auth::service::still_valid(&state, &p).await;
                     if expired || revoked {
                         let reason = close(CloseCode::Other(4401), "credential expired or revoked");
                         let _ = session.close(reason).await;
