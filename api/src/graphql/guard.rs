@@ -300,6 +300,58 @@ mod tests {
         );
     }
 
+    fn principal(role: Role, scopes: Option<Scopes>) -> Identity {
+        Identity::User(crate::auth::Principal {
+            user_id: 1,
+            username: "u".into(),
+            role,
+            support_groups: vec![],
+            credential: match scopes {
+                Some(scopes) => Credential::ApiToken {
+                    token_id: 1,
+                    scopes,
+                },
+                None => Credential::Session { session_id: 1 },
+            },
+            expires_at: None,
+        })
+    }
+
+    #[test]
+    fn a_sensor_token_may_ingest_and_nothing_else() {
+        let ingest = Scopes {
+            ingest: true,
+            ..Default::default()
+        };
+        let sensor = principal(Role::Sensor, Some(ingest));
+        assert!(permits(&sensor, Access::Ingest));
+        for access in [
+            Access::Anyone,
+            Access::Account,
+            Access::Read(Area::Inventory),
+            Access::Write(Area::Inventory),
+            Access::Read(Area::Jobs),
+        ] {
+            assert!(!permits(&sensor, access), "{access:?}");
+        }
+        let viewer_session = principal(Role::Viewer, None);
+        assert!(!permits(&viewer_session, Access::Ingest));
+        assert!(!permits(&viewer_session, Access::Write(Area::Inventory)));
+        let read_only_admin = principal(
+            Role::Admin,
+            Some(Scopes {
+                read: true,
+                ..Default::default()
+            }),
+        );
+        assert!(permits(&read_only_admin, Access::Read(Area::Users)));
+        assert!(!permits(&read_only_admin, Access::Write(Area::Inventory)));
+        assert!(
+            !permits(&read_only_admin, Access::Account),
+            "tokens cannot manage accounts"
+        );
+    }
+
     #[test]
     fn unknown_fields_are_refused() {
         assert_eq!(rule("Query", "somethingNew"), None);
