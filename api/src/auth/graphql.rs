@@ -9,11 +9,10 @@ use super::audit::{self, AuditFilter};
 use super::service::{self, NewUser, Tokens, UserChanges};
 use super::{ClientAddr, Principal, Role, Scopes};
 use crate::error::AppError;
-use crate::graphql::connection::{TotalCount, connection};
+use crate::graphql::connection::{TotalCount, connection, page, page_cost};
 use crate::graphql::node::{self, Kind};
 use crate::graphql::{identity, state};
-use crate::host::graphql::{SupportGroup, page_cost};
-use crate::page::PageRequest;
+use crate::host::graphql::SupportGroup;
 
 /// A role, as the API names it.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -236,22 +235,6 @@ fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal> {
     identity(ctx)
         .principal()
         .ok_or_else(|| AppError::Unauthenticated.into())
-}
-
-fn page(
-    ctx: &Context<'_>,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> Result<PageRequest> {
-    Ok(PageRequest::new(
-        first,
-        after,
-        last,
-        before,
-        state(ctx).page_limits(),
-    )?)
 }
 
 fn no_total() -> TotalCount {

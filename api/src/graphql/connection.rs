@@ -8,6 +8,26 @@ use futures_util::future::BoxFuture;
 
 use crate::error::AppResult;
 
+/// Page arguments of a connection field, checked against the page cap.
+pub fn page(
+    ctx: &async_graphql::Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> async_graphql::Result<crate::page::PageRequest> {
+    let limits = crate::graphql::state(ctx).page_limits();
+    Ok(crate::page::PageRequest::new(
+        first, after, last, before, limits,
+    )?)
+}
+
+/// Complexity of a connection field: the page size times what each node selects.
+pub fn page_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
+    let n = first.or(last).unwrap_or(50).clamp(1, 10_000) as usize;
+    n.saturating_mul(child.max(1))
+}
+
 /// Where a page sits in its list.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct PageInfo {

@@ -5,11 +5,9 @@ use chrono::{DateTime, Utc};
 use entity::job_run;
 use futures_util::FutureExt;
 
-use crate::graphql::connection::{TotalCount, connection};
+use crate::graphql::connection::{TotalCount, connection, page, page_cost};
 use crate::graphql::node::{self, Kind};
 use crate::graphql::state;
-use crate::host::graphql::page_cost;
-use crate::page::PageRequest;
 
 use super::service;
 
@@ -86,7 +84,7 @@ impl JobQuery {
         #[graphql(desc = "Only runs of this job.")] job: Option<String>,
     ) -> Result<JobRunConnection> {
         let st = state(ctx);
-        let page = PageRequest::new(first, after, last, before, st.page_limits())?;
+        let page = page(ctx, first, after, last, before)?;
         if job.as_ref().is_some_and(|j| j.len() > 64) {
             return Err(crate::error::AppError::bad_input("`job` is at most 64 characters").into());
         }

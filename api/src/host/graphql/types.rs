@@ -6,6 +6,7 @@ use entity::{host, host_group, location, support_group, tag, url};
 use futures_util::FutureExt;
 
 use crate::graphql::connection::{TotalCount, connection};
+pub(crate) use crate::graphql::connection::{page, page_cost};
 use crate::graphql::loaders::{
     Loaders, LocationId, SupportGroupId, TagUsage, TagsOfHost, UrlsOfHost,
 };
@@ -25,23 +26,6 @@ impl From<host::Model> for Host {
     }
 }
 
-/// Page arguments of a connection field, checked against the page cap.
-pub(crate) fn page(
-    ctx: &Context<'_>,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> Result<PageRequest> {
-    Ok(PageRequest::new(
-        first,
-        after,
-        last,
-        before,
-        state(ctx).page_limits(),
-    )?)
-}
-
 /// A page of hosts as a connection, with its deferred count.
 pub(crate) async fn host_connection(
     ctx: &Context<'_>,
@@ -56,12 +40,6 @@ pub(crate) async fn host_connection(
         async move { service::count(&db, &filter).await }.boxed()
     });
     Ok(HostConnection::new(found, total))
-}
-
-/// Complexity of a connection field: the page size times what each node selects.
-pub(crate) fn page_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
-    let n = first.or(last).unwrap_or(50).clamp(1, 10_000) as usize;
-    n.saturating_mul(child.max(1))
 }
 
 #[Object]
