@@ -41,7 +41,12 @@ impl AuthCache {
     fn get(&self, key: &str) -> Option<Identity> {
         let entries = self.entries.lock().ok()?;
         let (identity, at) = entries.get(key)?;
-        (at.elapsed() < CACHE_TTL).then(|| identity.clone())
+        // A cached credential never outlives its own expiry.
+        let expired = identity
+            .principal()
+            .and_then(|p| p.expires_at)
+            .is_some_and(|at| at <= db::now());
+        (at.elapsed() < CACHE_TTL && !expired).then(|| identity.clone())
     }
 
     fn put(&self, key: String, identity: Identity) {
@@ -394,6 +399,15 @@ async fn principal(
         credential,
         expires_at,
     }))
+}
+
+/// The support groups of a user, as rows.
+pub async fn support_group_models(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+) -> AppResult<Vec<support_group::Model>> {
+    let ids = support_groups_of(db, user_id).await?;
+    catalog::by_ids::<support_group::Entity>(db, &ids).await
 }
 
 pub async fn support_groups_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<i64>> {
