@@ -10,6 +10,7 @@
 
 mod support;
 
+mod cli;
 mod errors;
 mod events;
 mod hosts;

@@ -100,7 +100,11 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             _,
         ) => Read(Inventory),
         ("JobRun", _) => Read(Jobs),
-        ("User" | "ApiToken", _) => Anyone,
+        // A user is reached only through guarded roots (`me`, `users`, `user`) and through
+        // the payload of a successful `login`, whose caller has just proved who they are.
+        ("User", "supportGroups") => Anyone,
+        ("User", _) => Public,
+        ("ApiToken", _) => Anyone,
         ("AuditEntry", _) => Read(Audit),
         // The id of an object the query already reached through a guarded field.
         ("Node", "id") => Public,
