@@ -92,3 +92,83 @@ fn production_refuses_to_start_with_the_development_secret() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("development JWT secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_logs_a_random_admin_password_once_and_sigterm_stops_the_server() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    let db = crate::support::TestDb::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = hector(&db.url)
+        .env("HECTOR_BIND", format!("127.0.0.1:{port}"))
+        .env("HECTOR_LOG", "info")
+        .env("HECTOR_LOG_FORMAT", "json")
+        .env_remove("HECTOR_ADMIN_PASSWORD")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut password = None;
+    let mut listening = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (password.is_none() || !listening) && Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(p) = v["password"].as_str() {
+            password = Some(p.to_owned());
+        }
+        listening |= v["message"] == "listening";
+    }
+    let password = password.expect("the admin password is logged on first start");
+    assert!(password.len() >= 16);
+
+    let client = reqwest::Client::new();
+    let body: serde_json::Value = client
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .json(&json!({ "query": "mutation($p: String!) { login(input: {username: \"admin\", password: $p}) { user { role } } }", "variables": { "p": password } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["login"]["user"]["role"], "ADMIN", "{body}");
+
+    let started = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a clean exit: {status:?}");
+    // The password appears once: no later line repeats it.
+    let later: Vec<String> = rx.try_iter().filter(|l| l.contains(&password)).collect();
+    assert!(later.is_empty(), "{later:?}");
+}
