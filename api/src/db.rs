@@ -6,8 +6,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::Config;
@@ -177,8 +177,4 @@ pub async fn ready(db: &DatabaseConnection) -> bool {
 /// bound parameters (SQLite 32,766; MySQL 65,535).
 pub fn chunk_size(columns_per_row: usize) -> usize {
     (30_000 / columns_per_row.max(1)).max(1)
-}
-
-pub fn backend(db: &impl ConnectionTrait) -> DbBackend {
-    db.get_database_backend()
 }

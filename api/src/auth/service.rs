@@ -767,7 +767,3 @@ pub async fn users(
         id: r.id,
     }))
 }
-
-pub async fn api_token(db: &DatabaseConnection, id: i64) -> AppResult<Option<api_token::Model>> {
-    Ok(api_token::Entity::find_by_id(id).one(db).await?)
-}

@@ -205,8 +205,6 @@ impl Extension for FieldGuardExtension {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        // A list's items come through here too, with the list as "parent": the field that
-        // returned the list was already checked at its real parent.
         let identity = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
         // Introspection needs a signed-in caller unless configured open.
         if info.parent_type == "Query" && matches!(info.name, "__schema" | "__type") {
@@ -218,6 +216,8 @@ impl Extension for FieldGuardExtension {
             }
             return next.run(ctx, info).await;
         }
+        // A list's items come through here too, with the list as "parent": the field that
+        // returned the list was already checked at its real parent.
         let structural = info.parent_type.starts_with('[') || info.parent_type.starts_with("__");
         if !info.is_for_introspection && !structural {
             // Merged subscription roots report their own type name here.
