@@ -12,6 +12,9 @@ use sea_orm::{
 use crate::db;
 use crate::error::{AppResult, is_unique_violation};
 
+/// Failures older than this (or than the longest back-off, if longer) no longer count.
+const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
+
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
     pub free: u32,
@@ -52,7 +55,14 @@ pub async fn fail(db: &impl ConnectionTrait, keys: &[String], policy: Policy) ->
         let found = login_throttle::Entity::find_by_id(key.clone())
             .one(db)
             .await?;
-        let failures = found.as_ref().map_or(0, |r| r.failures.max(0) as u32) + 1;
+        // Failures are forgotten after a quiet spell, so an office behind one address is not
+        // punished forever for typos spread over months.
+        let quiet = chrono::Duration::from_std(policy.max.max(FORGET_AFTER)).unwrap_or_default();
+        let recent = found
+            .as_ref()
+            .filter(|r| now - r.updated_at < quiet)
+            .map_or(0, |r| r.failures.max(0) as u32);
+        let failures = recent + 1;
         let until: Option<DateTime<Utc>> = backoff(policy, failures)
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .map(|d| now + d);
