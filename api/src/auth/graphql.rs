@@ -456,14 +456,6 @@ fn client_addr(ctx: &Context<'_>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn maybe<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 #[derive(Default)]
 pub struct AuthMutation;
 
@@ -545,8 +537,8 @@ impl AuthMutation {
     async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> Result<UserPayload> {
         let id = node::decode(&input.id, Kind::User)?;
         let changes = UserChanges {
-            email: maybe(input.email),
-            display_name: maybe(input.display_name),
+            email: Option::from(input.email),
+            display_name: Option::from(input.display_name),
             role: input.role.map(Role::from),
             disabled: input.disabled,
             support_group_ids: input

@@ -211,16 +211,8 @@ pub struct UpdateHostInput {
     pub last_seen: MaybeUndefined<DateTime<Utc>>,
 }
 
-fn change<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
-    match v {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 fn change_id(v: MaybeUndefined<ID>, kind: Kind) -> AppResult<Option<Option<i64>>> {
-    change(v)
+    Option::<Option<ID>>::from(v)
         .map(|v| v.map(|id| node::decode(&id, kind)).transpose())
         .transpose()
 }
@@ -233,19 +225,19 @@ impl UpdateHostInput {
             HostChanges {
                 address: self.address.map(|a| a.0),
                 names: self.names,
-                os_name: change(self.os_name),
-                os_family: change(self.os_family),
-                os_vendor: change(self.os_vendor),
-                os_type: change(self.os_type),
-                sponsor: change(self.sponsor),
-                technical_contact: change(self.technical_contact),
-                notes: change(self.notes),
-                link: change(self.link),
+                os_name: Option::from(self.os_name),
+                os_family: Option::from(self.os_family),
+                os_vendor: Option::from(self.os_vendor),
+                os_type: Option::from(self.os_type),
+                sponsor: Option::from(self.sponsor),
+                technical_contact: Option::from(self.technical_contact),
+                notes: Option::from(self.notes),
+                link: Option::from(self.link),
                 confidential_data: self.confidential_data,
                 support_group_id: change_id(self.support_group_id, Kind::SupportGroup)?,
                 location_id: change_id(self.location_id, Kind::Location)?,
-                first_seen: change(self.first_seen),
-                last_seen: change(self.last_seen),
+                first_seen: Option::from(self.first_seen),
+                last_seen: Option::from(self.last_seen),
             },
         ))
     }
