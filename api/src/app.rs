@@ -15,10 +15,9 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_actix_web::{RequestId, TracingLogger};
 
-use crate::auth::rate::RateLimiter;
 use crate::config::{Cli, Command, Config, TokenCommand, UserCommand};
 use crate::error::{AppError, AppResult};
-use crate::events::{self, EventBus};
+use crate::events;
 use crate::state::AppState;
 use crate::{auth, db, graphql, http, jobs, telemetry};
 
@@ -81,16 +80,7 @@ async fn command_state(config: Config) -> AppResult<AppState> {
     let instance: Arc<str> = config.instance_name().into();
     let db = db::connect(&config).await?;
     db::migrate(&db, &instance).await?;
-    let rate = config.rate_limit_per_minute;
-    Ok(AppState {
-        db,
-        config: Arc::new(config),
-        events: EventBus::default(),
-        shutdown: CancellationToken::new(),
-        instance,
-        auth_cache: Arc::default(),
-        rate: Arc::new(RateLimiter::new(rate)),
-    })
+    Ok(AppState::new(db, config, instance))
 }
 
 /// The password for a user command: `HECTOR_NEW_PASSWORD`, or a generated one to print.
@@ -262,17 +252,8 @@ async fn serve(
     tracing::info!(db.url = %config.database_url, instance = %instance, "starting");
     let db = db::connect(&config).await?;
     db::migrate(&db, &instance).await?;
-    let config_rate = config.rate_limit_per_minute;
 
-    let state = AppState {
-        db: db.clone(),
-        config: Arc::new(config),
-        events: EventBus::default(),
-        shutdown: CancellationToken::new(),
-        instance,
-        auth_cache: Arc::default(),
-        rate: Arc::new(RateLimiter::new(config_rate)),
-    };
+    let state = AppState::new(db.clone(), config, instance);
     auth::service::bootstrap_admin(&state).await?;
     let schema = graphql::build(&state);
 

@@ -27,6 +27,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state of a process that has connected (and migrated): nothing started yet.
+    pub fn new(db: DatabaseConnection, config: Config, instance: Arc<str>) -> Self {
+        let rate = RateLimiter::new(config.rate_limit_per_minute);
+        Self {
+            db,
+            config: Arc::new(config),
+            events: EventBus::default(),
+            shutdown: CancellationToken::new(),
+            instance,
+            auth_cache: Arc::default(),
+            rate: Arc::new(rate),
+        }
+    }
+
     pub fn page_limits(&self) -> PageLimits {
         PageLimits {
             default: 50,
