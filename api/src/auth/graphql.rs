@@ -502,10 +502,7 @@ impl AuthMutation {
             Some(id) => node::decode(&id, Kind::User)?,
             None => p.user_id,
         };
-        if target != p.user_id && p.role != Role::Admin {
-            return Err(AppError::Forbidden("only admins end other users' sessions".into()).into());
-        }
-        let revoked = service::revoke_sessions(state(ctx), target, None, "revoked").await?;
+        let revoked = service::revoke_sessions_for(state(ctx), p, target).await?;
         Ok(RevokeSessionsPayload { revoked })
     }
 

@@ -304,6 +304,16 @@ pub async fn revoke_sessions(
     Ok(done.rows_affected)
 }
 
+/// Ends every session of `target` on behalf of `by`: yourself, or anyone for an admin.
+pub async fn revoke_sessions_for(state: &AppState, by: &Principal, target: i64) -> AppResult<u64> {
+    if target != by.user_id && by.role != Role::Admin {
+        return Err(AppError::Forbidden(
+            "only admins end other users' sessions".into(),
+        ));
+    }
+    revoke_sessions(state, target, None, "revoked").await
+}
+
 /// Who a bearer credential (an access JWT or an API token) belongs to.
 pub async fn authenticate(state: &AppState, bearer: &str) -> AppResult<Identity> {
     let bearer = bearer.trim();
