@@ -117,16 +117,6 @@ impl PageRequest {
             before,
         })
     }
-
-    /// A forward page of `limit` from the start (for internal callers and tests).
-    pub fn first(limit: u64) -> Self {
-        Self {
-            limit,
-            backward: false,
-            after: None,
-            before: None,
-        }
-    }
 }
 
 /// A page of rows, each with its cursor.

@@ -1129,6 +1129,14 @@ pub async fn groups_of_host(
     .await
 }
 
+/// How many groups a host belongs to.
+pub async fn group_count_of_host(db: &impl ConnectionTrait, host_id: i64) -> AppResult<u64> {
+    Ok(host_group_member::Entity::find()
+        .filter(host_group_member::Column::HostId.eq(host_id))
+        .count(db)
+        .await?)
+}
+
 /// Hosts per operating system (type, falling back to name), most first.
 pub async fn os_breakdown(
     db: &impl ConnectionTrait,

@@ -141,12 +141,7 @@ impl Host {
         let host_id = self.0.id;
         let total = TotalCount::new(move || {
             let db = db.clone();
-            async move {
-                let all =
-                    service::groups_of_host(&db, host_id, &PageRequest::first(10_000)).await?;
-                Ok(all.items.len() as u64)
-            }
-            .boxed()
+            async move { service::group_count_of_host(&db, host_id).await }.boxed()
         });
         Ok(HostGroupConnection::new(found, total))
     }
