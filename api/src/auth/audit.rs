@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::db;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
 
 #[derive(Debug, Clone)]
@@ -65,6 +65,13 @@ pub async fn list(
         id: Expr::col((audit_entry::Entity, audit_entry::Column::Id)),
         descending: true,
     };
+    for text in [&filter.action, &filter.outcome].into_iter().flatten() {
+        if text.len() > 64 {
+            return Err(AppError::bad_input(
+                "audit filters match at most 64 characters",
+            ));
+        }
+    }
     let mut cond = Condition::all().add(keyset.window(page)?);
     if let Some(id) = filter.actor_user_id {
         cond = cond.add(audit_entry::Column::ActorUserId.eq(id));
