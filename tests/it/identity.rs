@@ -8,54 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, next_message, subscribe};
-
-const PASSWORD: &str = "a-long-test-password";
-
-fn gid(kind: &str, n: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{kind}:{n}"))
-}
-
-/// Creates a user with `role` (and support groups) as the admin, signs in, returns the
-/// access token and the refresh token.
-async fn user(app: &TestApp, name: &str, role: &str, groups: &[&str]) -> (String, String) {
-    app.ok(
-        "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
-        json!({ "i": { "username": name, "role": role, "password": PASSWORD, "supportGroupIds": groups } }),
-    )
-    .await;
-    let login = app.login(name, PASSWORD).await;
-    let tokens = &login["data"]["login"];
-    (
-        tokens["accessToken"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{login}"))
-            .to_owned(),
-        tokens["refreshToken"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn api_token(app: &TestApp, as_token: &str, scopes: &[&str]) -> String {
-    let (_, body) = app
-        .gql_as(
-            Some(as_token),
-            "mutation($s: [TokenScope!]!) { createApiToken(input: {name: \"t\", scopes: $s}) { secret apiToken { prefix } } }",
-            json!({ "s": scopes }),
-        )
-        .await;
-    let secret = body["data"]["createApiToken"]["secret"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"));
-    assert!(secret.starts_with("hct_"));
-    assert!(
-        secret.starts_with(
-            body["data"]["createApiToken"]["apiToken"]["prefix"]
-                .as_str()
-                .unwrap()
-        )
-    );
-    secret.to_owned()
-}
+use crate::support::{PASSWORD, TestApp, api_token, gid, next_message, subscribe, user};
 
 /// Whether the guard refused the field (as opposed to the call failing on its input).
 fn refused(body: &Value) -> bool {

@@ -17,3 +17,4 @@ mod hosts;
 mod identity;
 mod ops;
 mod schema;
+mod security;

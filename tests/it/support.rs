@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use api::config::Config;
 use api::{Server, start};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 /// The MySQL/MariaDB server to test against, if any (e.g. `mysql://root@127.0.0.1:3306`).
@@ -297,4 +299,51 @@ pub async fn next_event(ws: &mut Ws) -> Value {
     assert_eq!(msg["type"], "next", "unexpected message {msg:#}");
     assert!(msg["payload"].get("errors").is_none(), "errors: {msg:#}");
     msg["payload"]["data"].clone()
+}
+
+pub const PASSWORD: &str = "a-long-test-password";
+
+pub fn gid(kind: &str, n: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{n}"))
+}
+
+/// Creates a user with `role` (and support groups) as the admin, signs in, returns the
+/// access token and the refresh token.
+pub async fn user(app: &TestApp, name: &str, role: &str, groups: &[&str]) -> (String, String) {
+    app.ok(
+        "mutation($i: CreateUserInput!) { createUser(input: $i) { user { id } } }",
+        json!({ "i": { "username": name, "role": role, "password": PASSWORD, "supportGroupIds": groups } }),
+    )
+    .await;
+    let login = app.login(name, PASSWORD).await;
+    let tokens = &login["data"]["login"];
+    (
+        tokens["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{login}"))
+            .to_owned(),
+        tokens["refreshToken"].as_str().unwrap().to_owned(),
+    )
+}
+
+pub async fn api_token(app: &TestApp, as_token: &str, scopes: &[&str]) -> String {
+    let (_, body) = app
+        .gql_as(
+            Some(as_token),
+            "mutation($s: [TokenScope!]!) { createApiToken(input: {name: \"t\", scopes: $s}) { secret apiToken { prefix } } }",
+            json!({ "s": scopes }),
+        )
+        .await;
+    let secret = body["data"]["createApiToken"]["secret"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(secret.starts_with("hct_"));
+    assert!(
+        secret.starts_with(
+            body["data"]["createApiToken"]["apiToken"]["prefix"]
+                .as_str()
+                .unwrap()
+        )
+    );
+    secret.to_owned()
 }

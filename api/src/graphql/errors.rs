@@ -5,12 +5,14 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, NextValidation,
-    ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextResolve,
+    NextSubscribe, NextValidation, ResolveInfo,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use futures_util::stream::{BoxStream, StreamExt};
 
+use crate::auth::Identity;
 use crate::error::code;
 
 pub struct ErrorCodes;
@@ -45,8 +47,44 @@ pub fn with_code(mut err: ServerError, fallback: &str) -> ServerError {
     err
 }
 
+/// Gives every error of a response that has no code the `fallback` one. What reaches this
+/// point without a code is async-graphql's own answer about the request ("Operation name
+/// required", "Subscriptions are not supported on this transport").
+fn response_with_codes(mut response: Response, fallback: &str) -> Response {
+    response.errors = response
+        .errors
+        .into_iter()
+        .map(|e| with_code(e, fallback))
+        .collect();
+    response
+}
+
+/// Drops async-graphql's "Did you mean ...?" hints, which would name fields to a caller who
+/// may not introspect the schema.
+fn without_suggestion(mut err: ServerError) -> ServerError {
+    if let Some(at) = err.message.find(" Did you mean") {
+        err.message.truncate(at);
+    }
+    err
+}
+
 #[async_trait::async_trait]
 impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        response_with_codes(next.run(ctx).await, code::BAD_USER_INPUT)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|r| response_with_codes(r, code::BAD_USER_INPUT))
+            .boxed()
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -64,9 +102,13 @@ impl Extension for ErrorCodesExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
+        let anonymous = ctx
+            .data_opt::<Identity>()
+            .is_none_or(|i| *i == Identity::Anonymous);
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
+                .map(|e| if anonymous { without_suggestion(e) } else { e })
                 .map(|e| with_code(e, code::BAD_USER_INPUT))
                 .collect()
         })

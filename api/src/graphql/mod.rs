@@ -5,6 +5,7 @@ pub mod audit;
 pub mod connection;
 pub mod errors;
 pub mod guard;
+pub mod limits;
 pub mod node;
 pub mod scalars;
 
@@ -36,6 +37,7 @@ pub fn build(state: &AppState) -> HectorSchema {
     )
     .data(state.clone())
     .data(loaders::new(state))
+    .extension(limits::DocumentLimits)
     .extension(errors::ErrorCodes)
     // Audit outside the guard, so refused mutations are recorded too.
     .extension(audit::AuditMutations)

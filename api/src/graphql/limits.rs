@@ -1,0 +1,357 @@
+//! Bounds on the shape of a GraphQL document, checked before anything recursive touches it.
+//!
+//! The parser, the validator and the depth and complexity checks all recurse over the
+//! document, so a small document nested thousands of levels deep (in values, selections,
+//! arguments, directives) exhausts a thread's stack and aborts the process. Every document
+//! therefore passes a flat lexical scan of its bracket nesting first; only then is it parsed
+//! (once: the parsed document is handed on), and the parsed document is checked for what the
+//! scan cannot see: chains of fragment spreads and their expanded size (a fragment that
+//! spreads another twice, 30 times over, expands to a billion fields), the number of mutation
+//! fields and of password-checking fields in one operation. These checks run for every
+//! transport (HTTP and WebSocket), because they sit in the schema.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::{ErrorExtensions, Name, Request, ServerError, ServerResult};
+
+use crate::error::code;
+
+/// Deepest nesting of `{`, `[` and `(` anywhere in a document. Legitimate documents stay far
+/// below it (the selection depth limit is 12, filters nest at most 6 deep).
+pub const MAX_NESTING: usize = 64;
+/// Longest chain of fragments spreading fragments.
+pub const MAX_FRAGMENT_CHAIN: usize = 16;
+/// Most fields an operation may select once its fragments are expanded.
+pub const MAX_EXPANDED_FIELDS: u64 = 20_000;
+/// Most root fields (aliases included) of one mutation operation.
+pub const MAX_MUTATION_FIELDS: usize = 20;
+/// Root mutation fields that check a password; a request may hold one.
+pub const PASSWORD_FIELDS: [&str; 2] = ["login", "changePassword"];
+
+/// A refused document: `QUERY_TOO_COMPLEX` with a message that says which bound.
+fn too_complex(message: String) -> ServerError {
+    async_graphql::Error::new(message)
+        .extend_with(|_, e| e.set("code", code::QUERY_TOO_COMPLEX))
+        .into_server_error(async_graphql::Pos::default())
+}
+
+/// The deepest bracket nesting of `source`, ignoring brackets inside strings, block strings
+/// and comments. Stops counting (and answers `limit + 1`) as soon as `limit` is passed.
+pub fn nesting_depth(source: &str, limit: usize) -> usize {
+    let bytes = source.as_bytes();
+    let (mut i, mut depth, mut deepest) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < bytes.len() && !bytes[i..].starts_with(b"\"\"\"") {
+                    // `\"""` is an escaped delimiter inside a block string.
+                    i += if bytes[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
+                }
+                i += 2;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > limit {
+                    return deepest;
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    deepest
+}
+
+/// What one fragment costs once expanded.
+#[derive(Clone, Copy)]
+struct Expansion {
+    /// Fragments in the longest chain starting here (itself included).
+    chain: usize,
+    /// Fields selected once every spread is expanded (saturating).
+    fields: u64,
+}
+
+/// Walks fragments with memory, so each is measured once however often it is spread.
+struct FragmentWalk<'a> {
+    doc: &'a ExecutableDocument,
+    done: HashMap<&'a str, Expansion>,
+    /// Fragments on the current path, to refuse cycles instead of recursing forever.
+    open: Vec<&'a str>,
+}
+
+impl<'a> FragmentWalk<'a> {
+    fn selection_set(&mut self, set: &'a SelectionSet) -> Result<Expansion, String> {
+        let mut out = Expansion {
+            chain: 0,
+            fields: 0,
+        };
+        for item in &set.items {
+            let inner = match &item.node {
+                Selection::Field(field) => {
+                    let inner = self.selection_set(&field.node.selection_set.node)?;
+                    Expansion {
+                        chain: inner.chain,
+                        fields: inner.fields.saturating_add(1),
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    self.selection_set(&inline.node.selection_set.node)?
+                }
+                Selection::FragmentSpread(spread) => {
+                    self.fragment(spread.node.fragment_name.node.as_str())?
+                }
+            };
+            out.chain = out.chain.max(inner.chain);
+            out.fields = out.fields.saturating_add(inner.fields);
+        }
+        Ok(out)
+    }
+
+    fn fragment(&mut self, name: &'a str) -> Result<Expansion, String> {
+        if let Some(done) = self.done.get(name) {
+            return Ok(*done);
+        }
+        if self.open.contains(&name) {
+            return Err(format!("fragment `{name}` spreads itself"));
+        }
+        if self.open.len() >= MAX_FRAGMENT_CHAIN {
+            return Err(format!(
+                "fragments spread fragments at most {MAX_FRAGMENT_CHAIN} deep"
+            ));
+        }
+        // An unknown fragment is the validator's to report.
+        let Some(fragment) = self.doc.fragments.get(&Name::new(name)) else {
+            return Ok(Expansion {
+                chain: 0,
+                fields: 0,
+            });
+        };
+        self.open.push(name);
+        let inner = self.selection_set(&fragment.node.selection_set.node);
+        self.open.pop();
+        let inner = inner?;
+        let out = Expansion {
+            chain: inner.chain + 1,
+            fields: inner.fields,
+        };
+        self.done.insert(name, out);
+        Ok(out)
+    }
+}
+
+/// The root field names of a selection set, through inline fragments and spreads (whose
+/// chains are already known to be short and acyclic).
+fn root_fields<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, out: &mut Vec<&'a str>) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => out.push(field.node.name.node.as_str()),
+            Selection::InlineFragment(inline) => {
+                root_fields(doc, &inline.node.selection_set.node, out);
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(f) = doc.fragments.get(&spread.node.fragment_name.node) {
+                    root_fields(doc, &f.node.selection_set.node, out);
+                }
+            }
+        }
+    }
+}
+
+/// Checks a parsed document against the bounds the lexical scan cannot see.
+pub fn check_document(doc: &ExecutableDocument) -> Result<(), String> {
+    let mut walk = FragmentWalk {
+        doc,
+        done: HashMap::new(),
+        open: Vec::new(),
+    };
+    for (name, _) in doc.fragments.iter() {
+        walk.fragment(name.as_str())?;
+    }
+    let mut password_fields = 0;
+    for (_, operation) in doc.operations.iter() {
+        let expansion = walk.selection_set(&operation.node.selection_set.node)?;
+        if expansion.fields > MAX_EXPANDED_FIELDS {
+            return Err(format!(
+                "an operation selects at most {MAX_EXPANDED_FIELDS} fields once its fragments are expanded"
+            ));
+        }
+        if operation.node.ty == OperationType::Mutation {
+            let mut fields = Vec::new();
+            root_fields(doc, &operation.node.selection_set.node, &mut fields);
+            if fields.len() > MAX_MUTATION_FIELDS {
+                return Err(format!(
+                    "a request holds at most {MAX_MUTATION_FIELDS} mutation fields"
+                ));
+            }
+            password_fields += fields
+                .iter()
+                .filter(|f| PASSWORD_FIELDS.contains(f))
+                .count();
+        }
+    }
+    if password_fields > 1 {
+        return Err("a request may check at most one password (`login`, `changePassword`)".into());
+    }
+    Ok(())
+}
+
+/// Checks the nesting of `source`, parses it once and checks the parsed document.
+pub fn check_source(request: &mut Request) -> ServerResult<()> {
+    if nesting_depth(&request.query, MAX_NESTING) > MAX_NESTING {
+        return Err(too_complex(format!(
+            "the document nests deeper than {MAX_NESTING} levels"
+        )));
+    }
+    // A document that does not parse is left to async-graphql, which reports why.
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return Ok(());
+    };
+    check_document(&doc).map_err(too_complex)?;
+    request.set_parsed_query(doc);
+    Ok(())
+}
+
+/// The extension that runs [`check_source`] before every request is parsed.
+pub struct DocumentLimits;
+
+impl ExtensionFactory for DocumentLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentLimitsExtension)
+    }
+}
+
+struct DocumentLimitsExtension;
+
+#[async_trait::async_trait]
+impl Extension for DocumentLimitsExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        check_source(&mut request)?;
+        next.run(ctx, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(query: &str) -> String {
+        let mut request = Request::new(query);
+        check_source(&mut request).expect_err("refused").message
+    }
+
+    fn accepted(query: &str) {
+        let mut request = Request::new(query);
+        check_source(&mut request).expect("accepted");
+    }
+
+    #[test]
+    fn nesting_ignores_brackets_in_strings_and_comments() {
+        assert_eq!(nesting_depth("{ a(b: [1]) { c } }", 99), 3);
+        assert_eq!(nesting_depth("{ a(b: \"{{{[[[\") }", 99), 2);
+        assert_eq!(nesting_depth("{ a(b: \"\\\"{{{\") }", 99), 2);
+        assert_eq!(nesting_depth("{ a(b: \"\"\"{{ \\\"\"\" {{\"\"\") }", 99), 2);
+        assert_eq!(nesting_depth("# {{{{{\n{ a }", 99), 1);
+        assert_eq!(nesting_depth(&"[".repeat(10_000), 64), 65);
+    }
+
+    #[test]
+    fn deep_nesting_in_every_position_is_refused() {
+        let n = 2_000;
+        let (open, close) = ("[".repeat(n), "]".repeat(n));
+        refused(&format!(
+            "{{ hosts(filter: {{ tagsAny: {open}\"a\"{close} }}) {{ totalCount }} }}"
+        ));
+        refused(&format!(
+            "{{ hosts(filter: {}{}) {{ totalCount }} }}",
+            "{ not: ".repeat(n),
+            "}".repeat(n)
+        ));
+        refused(&format!("{}{}", "{ a ".repeat(n), "}".repeat(n)));
+        refused(&format!("{{ a @skip(if: {open}true{close}) }}"));
+        refused(&format!("query($v: {open}Int{close}) {{ a }}"));
+        refused(&format!("query($v: Int = {open}1{close}) {{ a }}"));
+        refused(&format!(
+            "fragment F on Query {{ {}{} }} {{ ...F }}",
+            "a { ".repeat(n),
+            "}".repeat(n)
+        ));
+    }
+
+    #[test]
+    fn fragment_chains_cycles_and_blow_ups_are_refused() {
+        let chain: String = (0..100)
+            .map(|i| format!("fragment F{i} on Query {{ ...F{} }}\n", i + 1))
+            .collect();
+        assert!(
+            refused(&format!(
+                "{{ ...F0 }} {chain} fragment F100 on Query {{ a }}"
+            ))
+            .contains("deep")
+        );
+        assert!(
+            refused("{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }")
+                .contains("itself")
+        );
+        // Each fragment spreads the next twice: 2^15 leaves from 15 short fragments.
+        let doubling: String = (0..15)
+            .map(|i| format!("fragment D{i} on Query {{ ...D{n} ...D{n} }}\n", n = i + 1))
+            .collect();
+        assert!(
+            refused(&format!(
+                "{{ ...D0 }} {doubling} fragment D15 on Query {{ a }}"
+            ))
+            .contains("expanded")
+        );
+    }
+
+    #[test]
+    fn mutations_and_password_checks_are_counted() {
+        let many: String = (0..21)
+            .map(|i| format!("a{i}: logout(input: {{}}) {{ ok }} "))
+            .collect();
+        assert!(refused(&format!("mutation {{ {many} }}")).contains("mutation fields"));
+        let two =
+            "mutation { a: login(input: {}) { accessToken } b: login(input: {}) { accessToken } }";
+        assert!(refused(two).contains("one password"));
+        let via_fragment = "mutation { login(input: {}) { accessToken } ...P } fragment P on Mutation { changePassword(input: {}) { ok } }";
+        assert!(refused(via_fragment).contains("one password"));
+        accepted("mutation { login(input: {}) { accessToken } }");
+    }
+
+    #[test]
+    fn ordinary_documents_pass_and_are_parsed_once() {
+        let mut request = Request::new(
+            "query Q($f: HostFilter) { hosts(first: 5, filter: $f) { edges { node { ...H } } } } fragment H on Host { id address tags { name } }",
+        );
+        check_source(&mut request).expect("accepted");
+        assert!(request.parsed_query().is_ok());
+    }
+}
