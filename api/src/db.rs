@@ -85,6 +85,23 @@ pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransacti
     Ok(db.begin_with_options(options).await?)
 }
 
+/// Runs `work` in one write transaction and commits it; an error rolls everything back.
+/// Services take `&impl ConnectionTrait`, so a caller composes several of them here.
+pub async fn write<T, F>(db: &DatabaseConnection, work: F) -> AppResult<T>
+where
+    T: Send,
+    F: for<'c> FnOnce(
+            &'c DatabaseTransaction,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = AppResult<T>> + Send + 'c>,
+        > + Send,
+{
+    let txn = begin_write(db).await?;
+    let out = work(&txn).await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
 const LOCK_TABLE: &str = "hector_lock";
 const MIGRATION_LOCK: &str = "migrate";
 /// A holder that died keeps the lock at most this long.

@@ -4,12 +4,13 @@
 //! guessing, rate limits on operations, audit cost, lock-outs, anonymous hints, the existence
 //! oracle and what disabling an account does to its tokens.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{TestApp, Ws, next_message};
+use crate::support::{TestApp, Ws, next_message, subscribe, user};
+use std::time::Duration;
 
 /// Documents nested far past any stack, one per position in a document.
 fn nested_documents() -> Vec<(&'static str, String)> {
@@ -184,5 +185,285 @@ async fn deeply_nested_documents_are_refused_in_every_position_and_the_server_ke
     // A later request succeeds.
     let data = app.ok("{ me { username } }", json!({})).await;
     assert_eq!(data["me"]["username"], "admin");
+    app.stop().await;
+}
+
+/// Creates a catalog row as the admin and returns its id.
+async fn admin_creates(app: &TestApp, mutation: &str, name: &str) -> String {
+    let data = app
+        .ok(
+            &format!("mutation($n: String!) {{ {mutation}(input: {{name: $n}}) {{ row: {} {{ id }} }} }}", row_field(mutation)),
+            json!({ "n": name }),
+        )
+        .await;
+    data[mutation]["row"]["id"].as_str().unwrap().to_owned()
+}
+
+fn row_field(mutation: &str) -> &'static str {
+    match mutation {
+        "createTag" => "tag",
+        "createLocation" => "location",
+        "createHostGroup" => "hostGroup",
+        "createSupportGroup" => "supportGroup",
+        other => panic!("{other}"),
+    }
+}
+
+async fn host_in(
+    app: &TestApp,
+    address: &str,
+    group: &str,
+    location: &str,
+    host_groups: &[&str],
+    tags: &[&str],
+) -> String {
+    let data = app
+        .ok(
+            "mutation($i: CreateHostInput!) { createHost(input: $i) { host { id } } }",
+            json!({ "i": { "address": address, "supportGroupId": group, "locationId": location, "groupIds": host_groups, "tags": tags } }),
+        )
+        .await;
+    data["createHost"]["host"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn host_state(app: &TestApp, id: &str) -> Value {
+    app.ok(
+        "query($id: ID!) { host(id: $id) { updatedAt tags { name } location { name } groups { edges { node { name } } } } }",
+        json!({ "id": id }),
+    )
+    .await["host"]
+        .clone()
+}
+
+/// The code of the first error of a call made with `token`.
+async fn code_as(app: &TestApp, token: &str, query: &str, variables: Value) -> String {
+    let (_, body) = app.gql_as(Some(token), query, variables).await;
+    first_code(&body)
+}
+
+/// Host events delivered within a short wait, as `(kind, hostId)`.
+async fn drain_events(ws: &mut Ws) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    while let Ok(Some(msg)) =
+        tokio::time::timeout(Duration::from_millis(1500), next_message(ws)).await
+    {
+        let e = &msg["payload"]["data"]["hostEvents"];
+        out.push((
+            e["kind"].as_str().unwrap_or_default().to_owned(),
+            e["hostId"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_support_group_cannot_change_the_catalogs_another_groups_hosts_use() {
+    let app = TestApp::spawn().await;
+    let group_a = admin_creates(&app, "createSupportGroup", "Group A").await;
+    let group_b = admin_creates(&app, "createSupportGroup", "Group B").await;
+    app.ok(
+        "mutation($id: ID!) { updateSupportGroup(input: {id: $id, email: \"b@example.org\"}) { supportGroup { id } } }",
+        json!({ "id": group_b }),
+    )
+    .await;
+    let shared_place = admin_creates(&app, "createLocation", "DC 1").await;
+    let own_place = admin_creates(&app, "createLocation", "DC A").await;
+    let shared_group = admin_creates(&app, "createHostGroup", "web").await;
+    let own_group = admin_creates(&app, "createHostGroup", "a-web").await;
+    let host_a = host_in(
+        &app,
+        "192.0.2.1",
+        &group_a,
+        &own_place,
+        &[&shared_group, &own_group],
+        &["shared", "a-only"],
+    )
+    .await;
+    let host_b = host_in(
+        &app,
+        "192.0.2.2",
+        &group_b,
+        &shared_place,
+        &[&shared_group],
+        &["shared"],
+    )
+    .await;
+    host_in(&app, "192.0.2.3", &group_a, &shared_place, &[], &[]).await;
+    let tags = app
+        .ok("{ tags { edges { node { id name } } } }", json!({}))
+        .await;
+    let tag_id = |name: &str| {
+        tags["tags"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["name"] == name)
+            .unwrap()["node"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (shared_tag, own_tag) = (tag_id("shared"), tag_id("a-only"));
+    let (alice, _) = user(&app, "alice", "ANALYST", &[&group_a]).await;
+    let before_b = host_state(&app, &host_b).await;
+
+    // Support groups are the admins' to manage.
+    for (query, vars) in [
+        (
+            "mutation($id: ID!) { updateSupportGroup(input: {id: $id, email: \"evil@example.org\"}) { supportGroup { id } } }",
+            json!({ "id": group_b }),
+        ),
+        (
+            "mutation($id: ID!) { updateSupportGroup(input: {id: $id, name: \"Mine now\"}) { supportGroup { id } } }",
+            json!({ "id": group_a }),
+        ),
+        (
+            "mutation($id: ID!) { deleteSupportGroup(input: {id: $id}) { deletedId } }",
+            json!({ "id": group_b }),
+        ),
+        (
+            "mutation { createSupportGroup(input: {name: \"Rogue\"}) { supportGroup { id } } }",
+            json!({}),
+        ),
+    ] {
+        assert_eq!(
+            code_as(&app, &alice, query, vars).await,
+            "FORBIDDEN",
+            "{query}"
+        );
+    }
+    // Shared rows another group's hosts use are not hers to change.
+    for (query, id) in [
+        (
+            "mutation($id: ID!) { updateTag(input: {id: $id, name: \"renamed\"}) { tag { id } } }",
+            &shared_tag,
+        ),
+        (
+            "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedId } }",
+            &shared_tag,
+        ),
+        (
+            "mutation($id: ID!) { updateLocation(input: {id: $id, name: \"renamed\"}) { location { id } } }",
+            &shared_place,
+        ),
+        (
+            "mutation($id: ID!) { deleteLocation(input: {id: $id}) { deletedId } }",
+            &shared_place,
+        ),
+        (
+            "mutation($id: ID!) { updateHostGroup(input: {id: $id, name: \"renamed\"}) { hostGroup { id } } }",
+            &shared_group,
+        ),
+        (
+            "mutation($id: ID!) { deleteHostGroup(input: {id: $id}) { deletedId } }",
+            &shared_group,
+        ),
+    ] {
+        assert_eq!(
+            code_as(&app, &alice, query, json!({ "id": id })).await,
+            "FORBIDDEN",
+            "{query}"
+        );
+    }
+    let groups = app
+        .ok(
+            "{ supportGroups { edges { node { id name email } } } }",
+            json!({}),
+        )
+        .await;
+    let b = groups["supportGroups"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["id"] == group_b.as_str())
+        .expect("group B still exists");
+    assert_eq!(b["node"]["email"], "b@example.org");
+    assert_eq!(
+        host_state(&app, &host_b).await,
+        before_b,
+        "host B is untouched"
+    );
+
+    // What only her group's hosts use is hers: the change reaches the hosts, with events.
+    let mut ws = subscribe(
+        app.server.addr,
+        &app.token,
+        "subscription { hostEvents { kind hostId } }",
+        json!({}),
+    )
+    .await;
+    let before_a = host_state(&app, &host_a).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, body) = app
+        .gql_as(
+            Some(&alice),
+            "mutation($t: ID!, $l: ID!, $g: ID!) {
+                updateTag(input: {id: $t, name: \"a-renamed\"}) { tag { name } }
+                updateLocation(input: {id: $l, name: \"DC A2\"}) { location { name } }
+                deleteHostGroup(input: {id: $g}) { deletedId }
+            }",
+            json!({ "t": own_tag, "l": own_place, "g": own_group }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["updateTag"]["tag"]["name"], "a-renamed");
+    let after_a = host_state(&app, &host_a).await;
+    assert_ne!(
+        after_a["updatedAt"], before_a["updatedAt"],
+        "host A is marked updated"
+    );
+    let tag_names: Vec<&str> = after_a["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tag_names, ["a-renamed", "shared"]);
+    assert_eq!(after_a["location"]["name"], "DC A2");
+    assert_eq!(after_a["groups"]["edges"].as_array().unwrap().len(), 1);
+    let events = drain_events(&mut ws).await;
+    assert_eq!(
+        events,
+        vec![("UPDATED".to_owned(), host_a.clone()); 3],
+        "one event per change that reached host A"
+    );
+    assert_eq!(
+        code_as(
+            &app,
+            &alice,
+            "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedId } }",
+            json!({ "id": own_tag })
+        )
+        .await,
+        "<none>"
+    );
+
+    // An admin may change shared rows; every host that used one is updated, with an event.
+    app.ok(
+        "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedId } }",
+        json!({ "id": shared_tag }),
+    )
+    .await;
+    let mut events = drain_events(&mut ws).await;
+    events.sort();
+    let mut expected = vec![
+        ("UPDATED".to_owned(), host_a.clone()),
+        ("UPDATED".to_owned(), host_a.clone()),
+        ("UPDATED".to_owned(), host_b.clone()),
+    ];
+    expected.sort();
+    assert_eq!(
+        events, expected,
+        "a-only deleted (host A), then shared (hosts A and B)"
+    );
+    assert!(
+        host_state(&app, &host_b).await["tags"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     app.stop().await;
 }

@@ -4,6 +4,7 @@
 //! field has one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
@@ -25,6 +26,10 @@ pub enum Area {
     Users,
     /// The audit log (admins).
     Audit,
+    /// Support groups: who sees which hosts. Admins manage them; inventory readers read them.
+    SupportGroups,
+    /// Process internals, such as which replica ran a job (admins).
+    Operations,
 }
 
 /// What a field needs.
@@ -76,9 +81,6 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             | "createTag"
             | "updateTag"
             | "deleteTag"
-            | "createSupportGroup"
-            | "updateSupportGroup"
-            | "deleteSupportGroup"
             | "createLocation"
             | "updateLocation"
             | "deleteLocation"
@@ -92,6 +94,9 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             "logout" | "changePassword" | "revokeSessions" | "createApiToken" | "revokeApiToken",
         ) => Account,
         ("Mutation", "createUser" | "updateUser") => Write(Users),
+        ("Mutation", "createSupportGroup" | "updateSupportGroup" | "deleteSupportGroup") => {
+            Write(SupportGroups)
+        }
         ("Subscription", "hostEvents") => Read(Inventory),
         ("Query" | "Mutation" | "Subscription", _) => return None,
         (
@@ -99,6 +104,7 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             | "ScanExclusion" | "OsCount" | "HostEvent",
             _,
         ) => Read(Inventory),
+        ("JobRun", "instance") => Read(Operations),
         ("JobRun", _) => Read(Jobs),
         // A user is reached only through guarded roots (`me`, `users`, `user`) and through
         // the payload of a successful `login`, whose caller has just proved who they are.
@@ -123,7 +129,9 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
 fn role_reads(role: Role, area: Area) -> bool {
     match role {
         Role::Admin => true,
-        Role::Analyst | Role::Viewer => matches!(area, Area::Inventory | Area::Jobs),
+        Role::Analyst | Role::Viewer => {
+            matches!(area, Area::Inventory | Area::Jobs | Area::SupportGroups)
+        }
         Role::Sensor | Role::Partner => false,
     }
 }
@@ -136,9 +144,23 @@ fn role_writes(role: Role, area: Area) -> bool {
     }
 }
 
+/// What kind of operation a field is resolved in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Read,
+    /// A mutation: a token with the `write` scope may read the payload of its own write (the
+    /// role still decides what it may read), so a write that ran never answers `FORBIDDEN`.
+    Write,
+}
+
 /// Whether `identity` may do what `access` names: the role decides, and an API token is
 /// further held to its scopes.
 pub fn permits(identity: &Identity, access: Access) -> bool {
+    permits_in(identity, access, Operation::Read)
+}
+
+/// [`permits`], for a field resolved inside an operation of kind `operation`.
+pub fn permits_in(identity: &Identity, access: Access, operation: Operation) -> bool {
     let Identity::User(p) = identity else {
         return access == Access::Public;
     };
@@ -151,6 +173,9 @@ pub fn permits(identity: &Identity, access: Access) -> bool {
         Access::Public => true,
         Access::Anyone => scoped(|s| s.read),
         Access::Account => scopes.is_none(),
+        Access::Read(area) if operation == Operation::Write => {
+            role_reads(p.role, area) && scoped(|s| s.read || s.write)
+        }
         Access::Read(area) => role_reads(p.role, area) && scoped(|s| s.read),
         Access::Write(area) => role_writes(p.role, area) && scoped(|s| s.write),
         Access::Ingest => matches!(p.role, Role::Admin | Role::Sensor) && scoped(|s| s.ingest),
@@ -160,8 +185,18 @@ pub fn permits(identity: &Identity, access: Access) -> bool {
 /// Checks one field for the caller: `UNAUTHENTICATED` without an identity, `FORBIDDEN` when
 /// the identity may not.
 pub fn check(identity: &Identity, parent: &str, field: &str) -> Result<(), AppError> {
+    check_in(identity, parent, field, Operation::Read)
+}
+
+/// [`check`], for a field resolved inside an operation of kind `operation`.
+pub fn check_in(
+    identity: &Identity,
+    parent: &str,
+    field: &str,
+    operation: Operation,
+) -> Result<(), AppError> {
     match rule(parent, field) {
-        Some(access) if permits(identity, access) => Ok(()),
+        Some(access) if permits_in(identity, access, operation) => Ok(()),
         Some(_) if *identity == Identity::Anonymous => Err(AppError::Unauthenticated),
         Some(_) => Err(AppError::Forbidden(format!(
             "not allowed to use `{parent}.{field}`"
@@ -191,11 +226,16 @@ pub struct FieldGuard;
 
 impl ExtensionFactory for FieldGuard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(FieldGuardExtension)
+        Arc::new(FieldGuardExtension::default())
     }
 }
 
-struct FieldGuardExtension;
+/// One per request: an operation is a mutation from its first root field on, and its root
+/// fields resolve before anything they return.
+#[derive(Default)]
+struct FieldGuardExtension {
+    in_mutation: AtomicBool,
+}
 
 #[async_trait::async_trait]
 impl Extension for FieldGuardExtension {
@@ -226,7 +266,15 @@ impl Extension for FieldGuardExtension {
             } else {
                 info.parent_type
             };
-            if let Err(e) = check(identity, parent, info.name) {
+            if parent == "Mutation" {
+                self.in_mutation.store(true, Ordering::Relaxed);
+            }
+            let operation = if self.in_mutation.load(Ordering::Relaxed) {
+                Operation::Write
+            } else {
+                Operation::Read
+            };
+            if let Err(e) = check_in(identity, parent, info.name, operation) {
                 return Err(refusal(e));
             }
         }
@@ -354,6 +402,41 @@ mod tests {
             !permits(&read_only_admin, Access::Account),
             "tokens cannot manage accounts"
         );
+    }
+
+    #[test]
+    fn a_write_token_reads_the_payload_of_its_own_write_only() {
+        let write_only = principal(
+            Role::Analyst,
+            Some(Scopes {
+                write: true,
+                ..Default::default()
+            }),
+        );
+        let host = Access::Read(Area::Inventory);
+        assert!(permits_in(&write_only, host, Operation::Write));
+        assert!(!permits_in(&write_only, host, Operation::Read));
+        assert!(
+            !permits_in(&write_only, Access::Read(Area::Users), Operation::Write),
+            "the role still decides what may be read"
+        );
+        assert!(!permits_in(&write_only, Access::Anyone, Operation::Write));
+    }
+
+    #[test]
+    fn support_groups_are_admins_to_manage_and_instances_admins_to_see() {
+        let analyst = principal(Role::Analyst, None);
+        assert!(!permits(&analyst, Access::Write(Area::SupportGroups)));
+        assert!(permits(&analyst, Access::Read(Area::SupportGroups)));
+        assert!(permits(
+            &principal(Role::Admin, None),
+            Access::Write(Area::SupportGroups)
+        ));
+        assert_eq!(
+            rule("JobRun", "instance"),
+            Some(Access::Read(Area::Operations))
+        );
+        assert!(!permits(&analyst, Access::Read(Area::Operations)));
     }
 
     #[test]

@@ -1,13 +1,21 @@
 //! The named lookup tables around hosts (tags, host groups, support groups, locations) and
 //! host URLs. Names are unique case-insensitively on both backends through a lower-cased key.
+//!
+//! Who owns what: support groups are the admins' to create, change and delete (they decide
+//! who sees which hosts). Tags, locations and host groups are shared: anyone who writes the
+//! inventory may create them, but renaming, changing or deleting one is refused unless every
+//! host that uses it is the caller's, so one support group cannot change what another group's
+//! hosts look like. A change that reaches hosts marks them updated and records their events,
+//! in the same transaction. Names (and support groups' contact addresses) are visible to every
+//! inventory reader: they are what one picks from when filing a host.
 
 use std::collections::HashMap;
 
-use entity::{host, host_group, host_tag, location, support_group, tag, url};
+use entity::{host, host_group, host_group_member, host_tag, location, support_group, tag, url};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, IntoIden, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, Value,
+    QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
 use super::validate;
@@ -23,15 +31,24 @@ pub trait Named: EntityTrait + Default {
     const MAX_LEN: usize;
     fn id_of(model: &Self::Model) -> i64;
     fn key_of(model: &Self::Model) -> &str;
+    /// Only admins create, change or delete these.
+    const ADMIN_ONLY: bool;
     fn id_col() -> Self::Column;
     fn key_col() -> Self::Column;
+    /// The hosts that use row `id` (a condition on `host`).
+    fn hosts_using(id: i64) -> Condition;
 }
 
 macro_rules! named {
-    ($module:ident, $what:literal, $max:expr) => {
+    ($module:ident, $what:literal, $max:expr, admin_only: $admin:expr, used_by: $used:expr) => {
         impl Named for $module::Entity {
             const WHAT: &'static str = $what;
             const MAX_LEN: usize = $max;
+            const ADMIN_ONLY: bool = $admin;
+            fn hosts_using(id: i64) -> Condition {
+                let used: fn(i64) -> Condition = $used;
+                used(id)
+            }
             fn id_of(model: &Self::Model) -> i64 {
                 model.id
             }
@@ -48,10 +65,80 @@ macro_rules! named {
     };
 }
 
-named!(tag, "tag", validate::MAX_TAG_LEN);
-named!(host_group, "host group", 255);
-named!(support_group, "support group", 255);
-named!(location, "location", 255);
+fn host_col(c: host::Column) -> Expr {
+    Expr::col((host::Entity, c))
+}
+
+named!(tag, "tag", validate::MAX_TAG_LEN, admin_only: false, used_by: |id| {
+    let links = Query::select()
+        .column(host_tag::Column::HostId)
+        .from(host_tag::Entity)
+        .and_where(Expr::col(host_tag::Column::TagId).eq(id))
+        .to_owned();
+    Condition::all().add(host_col(host::Column::Id).in_subquery(links))
+});
+named!(host_group, "host group", 255, admin_only: false, used_by: |id| {
+    let members = Query::select()
+        .column(host_group_member::Column::HostId)
+        .from(host_group_member::Entity)
+        .and_where(Expr::col(host_group_member::Column::HostGroupId).eq(id))
+        .to_owned();
+    Condition::all().add(host_col(host::Column::Id).in_subquery(members))
+});
+named!(support_group, "support group", 255, admin_only: true, used_by: |id| {
+    Condition::all().add(host_col(host::Column::SupportGroupId).eq(id))
+});
+named!(location, "location", 255, admin_only: false, used_by: |id| {
+    Condition::all().add(host_col(host::Column::LocationId).eq(id))
+});
+
+/// The hosts `scope` does not see: those of other support groups and those of none.
+fn outside(scope: &HostScope) -> Condition {
+    match scope {
+        HostScope::All => Condition::all().add(Expr::val(1).eq(0)),
+        HostScope::SupportGroups(groups) if groups.is_empty() => Condition::all(),
+        HostScope::SupportGroups(groups) => Condition::any()
+            .add(host_col(host::Column::SupportGroupId).is_null())
+            .add(host_col(host::Column::SupportGroupId).is_not_in(groups.clone())),
+    }
+}
+
+/// Fails with `FORBIDDEN` unless `scope` may change catalog row `id` (see the module's rule).
+async fn require_owner<E: Named>(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    id: i64,
+) -> AppResult<()> {
+    if *scope == HostScope::All {
+        return Ok(());
+    }
+    if E::ADMIN_ONLY {
+        return Err(AppError::Forbidden(format!(
+            "{}s are managed by admins",
+            E::WHAT
+        )));
+    }
+    let hidden = host::Entity::find()
+        .filter(E::hosts_using(id))
+        .filter(outside(scope))
+        .count(db)
+        .await?;
+    if hidden > 0 {
+        return Err(AppError::Forbidden(format!(
+            "the {} is used by hosts outside your support groups; an admin may change it",
+            E::WHAT
+        )));
+    }
+    Ok(())
+}
+
+/// The hosts that use catalog row `id`.
+async fn hosts_using<E: Named>(db: &impl ConnectionTrait, id: i64) -> AppResult<Vec<host::Model>> {
+    Ok(host::Entity::find()
+        .filter(E::hosts_using(id))
+        .all(db)
+        .await?)
+}
 
 fn table<E: Named>() -> sea_orm::sea_query::DynIden {
     E::default().table_name().into_iden()
@@ -110,12 +197,19 @@ pub async fn by_name<E: Named>(
         .await?)
 }
 
-/// Creates a named row; `CONFLICT` when the name (any case) exists.
+/// Creates a named row for `scope`; `CONFLICT` when the name (any case) exists.
 pub async fn create<E: Named>(
-    db: &(impl ConnectionTrait + TransactionTrait),
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
     name: &str,
     extra: Vec<(&'static str, Value)>,
 ) -> AppResult<E::Model> {
+    if E::ADMIN_ONLY && *scope != HostScope::All {
+        return Err(AppError::Forbidden(format!(
+            "{}s are managed by admins",
+            E::WHAT
+        )));
+    }
     let name = check_name::<E>(name)?;
     let key = validate::key(&name);
     let now = db::now();
@@ -143,13 +237,19 @@ pub async fn create<E: Named>(
         .ok_or_else(|| AppError::not_found(E::WHAT))
 }
 
-/// Renames and/or sets extra columns of a named row.
+/// Renames and/or sets extra columns of a named row, if `scope` owns it; the hosts that use
+/// it are marked updated, with their events.
 pub async fn update<E: Named>(
     db: &impl ConnectionTrait,
+    scope: &HostScope,
     id: i64,
     name: Option<&str>,
     extra: Vec<(&'static str, Value)>,
 ) -> AppResult<E::Model> {
+    if get::<E>(db, id).await?.is_none() {
+        return Err(AppError::not_found(E::WHAT));
+    }
+    require_owner::<E>(db, scope, id).await?;
     let mut update = Query::update();
     update
         .table(table::<E>())
@@ -166,23 +266,29 @@ pub async fn update<E: Named>(
     for (col, value) in extra {
         update.value(col, value);
     }
-    let done = db.execute(&update).await.map_err(|e| {
+    db.execute(&update).await.map_err(|e| {
         AppError::conflict_on_unique(e, format!("a {} named {label:?} exists", E::WHAT))
     })?;
-    if done.rows_affected() == 0 && get::<E>(db, id).await?.is_none() {
-        return Err(AppError::not_found(E::WHAT));
-    }
+    super::service::touch(db, &hosts_using::<E>(db, id).await?).await?;
     get::<E>(db, id)
         .await?
         .ok_or_else(|| AppError::not_found(E::WHAT))
 }
 
-/// Deletes a named row; links to hosts go with it (hosts keep existing).
-pub async fn delete<E: Named>(db: &impl ConnectionTrait, id: i64) -> AppResult<E::Model> {
+/// Deletes a named row, if `scope` owns it; links to hosts go with it (hosts keep existing,
+/// marked updated, with their events).
+pub async fn delete<E: Named>(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    id: i64,
+) -> AppResult<E::Model> {
     let found = get::<E>(db, id)
         .await?
         .ok_or_else(|| AppError::not_found(E::WHAT))?;
+    require_owner::<E>(db, scope, id).await?;
+    let hosts = hosts_using::<E>(db, id).await?;
     E::delete_many().filter(E::id_col().eq(id)).exec(db).await?;
+    super::service::touch(db, &hosts).await?;
     Ok(found)
 }
 

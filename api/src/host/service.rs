@@ -1097,7 +1097,7 @@ pub async fn regroup(
 }
 
 /// Marks hosts updated and records their events.
-async fn touch(db: &impl ConnectionTrait, hosts: &[host::Model]) -> AppResult<()> {
+pub(crate) async fn touch(db: &impl ConnectionTrait, hosts: &[host::Model]) -> AppResult<()> {
     let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
     for chunk in ids.chunks(1000) {
         host::Entity::update_many()

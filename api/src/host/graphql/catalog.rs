@@ -6,10 +6,12 @@ use entity::{host_group, location, support_group, tag};
 use sea_orm::Value;
 
 use super::types::{HostGroup, Location, SupportGroup, Tag, Url};
+use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::graphql::node::{self, Kind};
 use crate::graphql::{scope, state};
-use crate::host::{catalog, validate};
+use crate::host::catalog::{self, Named};
+use crate::host::validate;
 
 #[derive(Default)]
 pub struct CatalogMutation;
@@ -116,6 +118,51 @@ fn email(v: Option<&str>) -> AppResult<Value> {
     Ok(email.into())
 }
 
+/// Creates a catalog row for the caller, in one transaction.
+async fn create_row<E: Named>(
+    ctx: &Context<'_>,
+    name: String,
+    extra: Vec<(&'static str, Value)>,
+) -> AppResult<E::Model>
+where
+    E::Model: Send,
+{
+    let scope = scope(ctx);
+    db::write(&state(ctx).db, move |txn| {
+        Box::pin(async move { catalog::create::<E>(txn, &scope, &name, extra).await })
+    })
+    .await
+}
+
+/// Changes a catalog row the caller owns, and the hosts that use it, in one transaction.
+async fn update_row<E: Named>(
+    ctx: &Context<'_>,
+    id: i64,
+    name: Option<String>,
+    extra: Vec<(&'static str, Value)>,
+) -> AppResult<E::Model>
+where
+    E::Model: Send,
+{
+    let scope = scope(ctx);
+    db::write(&state(ctx).db, move |txn| {
+        Box::pin(async move { catalog::update::<E>(txn, &scope, id, name.as_deref(), extra).await })
+    })
+    .await
+}
+
+/// Deletes a catalog row the caller owns, touching the hosts that used it, in one transaction.
+async fn delete_row<E: Named>(ctx: &Context<'_>, id: i64) -> AppResult<E::Model>
+where
+    E::Model: Send,
+{
+    let scope = scope(ctx);
+    db::write(&state(ctx).db, move |txn| {
+        Box::pin(async move { catalog::delete::<E>(txn, &scope, id).await })
+    })
+    .await
+}
+
 fn deleted(kind: Kind, id: i64) -> DeletedPayload {
     DeletedPayload {
         deleted_id: node::encode(kind, id),
@@ -130,8 +177,7 @@ impl CatalogMutation {
         input: CreateHostGroupInput,
     ) -> Result<HostGroupPayload> {
         let extra = vec![("detail", detail(input.detail.as_deref())?)];
-        let group =
-            catalog::create::<host_group::Entity>(&state(ctx).db, &input.name, extra).await?;
+        let group = create_row::<host_group::Entity>(ctx, input.name, extra).await?;
         Ok(HostGroupPayload {
             host_group: group.into(),
         })
@@ -147,9 +193,7 @@ impl CatalogMutation {
         if let Some(v) = input.detail.as_opt_ref().map(|v| v.map(String::as_str)) {
             extra.push(("detail", detail(v)?));
         }
-        let group =
-            catalog::update::<host_group::Entity>(&state(ctx).db, id, input.name.as_deref(), extra)
-                .await?;
+        let group = update_row::<host_group::Entity>(ctx, id, input.name, extra).await?;
         Ok(HostGroupPayload {
             host_group: group.into(),
         })
@@ -162,26 +206,25 @@ impl CatalogMutation {
         input: DeleteInput,
     ) -> Result<DeletedPayload> {
         let id = node::decode(&input.id, Kind::HostGroup)?;
-        catalog::delete::<host_group::Entity>(&state(ctx).db, id).await?;
+        delete_row::<host_group::Entity>(ctx, id).await?;
         Ok(deleted(Kind::HostGroup, id))
     }
 
     async fn create_tag(&self, ctx: &Context<'_>, input: CreateNamedInput) -> Result<TagPayload> {
-        let tag = catalog::create::<tag::Entity>(&state(ctx).db, &input.name, Vec::new()).await?;
+        let tag = create_row::<tag::Entity>(ctx, input.name, Vec::new()).await?;
         Ok(TagPayload { tag: tag.into() })
     }
 
     async fn update_tag(&self, ctx: &Context<'_>, input: RenameInput) -> Result<TagPayload> {
         let id = node::decode(&input.id, Kind::Tag)?;
-        let tag = catalog::update::<tag::Entity>(&state(ctx).db, id, Some(&input.name), Vec::new())
-            .await?;
+        let tag = update_row::<tag::Entity>(ctx, id, Some(input.name), Vec::new()).await?;
         Ok(TagPayload { tag: tag.into() })
     }
 
     /// Deletes a tag and takes it off every host.
     async fn delete_tag(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletedPayload> {
         let id = node::decode(&input.id, Kind::Tag)?;
-        catalog::delete::<tag::Entity>(&state(ctx).db, id).await?;
+        delete_row::<tag::Entity>(ctx, id).await?;
         Ok(deleted(Kind::Tag, id))
     }
 
@@ -191,8 +234,7 @@ impl CatalogMutation {
         input: CreateSupportGroupInput,
     ) -> Result<SupportGroupPayload> {
         let extra = vec![("email", email(input.email.as_deref())?)];
-        let group =
-            catalog::create::<support_group::Entity>(&state(ctx).db, &input.name, extra).await?;
+        let group = create_row::<support_group::Entity>(ctx, input.name, extra).await?;
         Ok(SupportGroupPayload {
             support_group: group.into(),
         })
@@ -208,13 +250,7 @@ impl CatalogMutation {
         if let Some(v) = input.email.as_opt_ref().map(|v| v.map(String::as_str)) {
             extra.push(("email", email(v)?));
         }
-        let group = catalog::update::<support_group::Entity>(
-            &state(ctx).db,
-            id,
-            input.name.as_deref(),
-            extra,
-        )
-        .await?;
+        let group = update_row::<support_group::Entity>(ctx, id, input.name, extra).await?;
         Ok(SupportGroupPayload {
             support_group: group.into(),
         })
@@ -227,7 +263,7 @@ impl CatalogMutation {
         input: DeleteInput,
     ) -> Result<DeletedPayload> {
         let id = node::decode(&input.id, Kind::SupportGroup)?;
-        catalog::delete::<support_group::Entity>(&state(ctx).db, id).await?;
+        delete_row::<support_group::Entity>(ctx, id).await?;
         Ok(deleted(Kind::SupportGroup, id))
     }
 
@@ -236,8 +272,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: CreateNamedInput,
     ) -> Result<LocationPayload> {
-        let loc =
-            catalog::create::<location::Entity>(&state(ctx).db, &input.name, Vec::new()).await?;
+        let loc = create_row::<location::Entity>(ctx, input.name, Vec::new()).await?;
         Ok(LocationPayload {
             location: loc.into(),
         })
@@ -249,9 +284,7 @@ impl CatalogMutation {
         input: RenameInput,
     ) -> Result<LocationPayload> {
         let id = node::decode(&input.id, Kind::Location)?;
-        let loc =
-            catalog::update::<location::Entity>(&state(ctx).db, id, Some(&input.name), Vec::new())
-                .await?;
+        let loc = update_row::<location::Entity>(ctx, id, Some(input.name), Vec::new()).await?;
         Ok(LocationPayload {
             location: loc.into(),
         })
@@ -264,7 +297,7 @@ impl CatalogMutation {
         input: DeleteInput,
     ) -> Result<DeletedPayload> {
         let id = node::decode(&input.id, Kind::Location)?;
-        catalog::delete::<location::Entity>(&state(ctx).db, id).await?;
+        delete_row::<location::Entity>(ctx, id).await?;
         Ok(deleted(Kind::Location, id))
     }
 
