@@ -80,7 +80,8 @@ async fn command_state(config: Config) -> AppResult<AppState> {
     let instance: Arc<str> = config.instance_name().into();
     let db = db::connect(&config).await?;
     db::migrate(&db, &instance).await?;
-    Ok(AppState::new(db, config, instance))
+    let key = auth::service::signing_key(&db, &config).await?;
+    Ok(AppState::new(db, config, instance, key))
 }
 
 /// The password for a user command: `HECTOR_NEW_PASSWORD`, or a generated one to print.
@@ -253,7 +254,8 @@ async fn serve(
     let db = db::connect(&config).await?;
     db::migrate(&db, &instance).await?;
 
-    let state = AppState::new(db.clone(), config, instance);
+    let key = auth::service::signing_key(&db, &config).await?;
+    let state = AppState::new(db.clone(), config, instance, key);
     auth::service::bootstrap_admin(&state).await?;
     let schema = graphql::build(&state);
 

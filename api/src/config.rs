@@ -82,18 +82,18 @@ pub enum Environment {
     Production,
 }
 
-/// The JWT secret shipped for development; production refuses it.
-pub const DEV_JWT_SECRET: &str = "hector-development-secret-do-not-use-in-production";
-
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// `development` or `production` (production refuses the development JWT secret).
+    /// `development` or `production` (production needs a configured JWT secret, serves no
+    /// GraphiQL unless enabled).
     #[arg(long = "env", env = "HECTOR_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
 
-    /// Secret that signs access tokens (HS256); at least 32 bytes in production.
-    #[arg(long, env = "HECTOR_JWT_SECRET", default_value = DEV_JWT_SECRET, hide_default_value = true)]
-    pub jwt_secret: Secret,
+    /// Secret that signs access tokens (HS256), at least 32 bytes; required in production.
+    /// Unset in development, a random one is generated on first start and kept in the
+    /// database, so tokens survive a restart and no constant ever signs them.
+    #[arg(long, env = "HECTOR_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
 
     /// Minutes an access token lives.
     #[arg(long, env = "HECTOR_ACCESS_TOKEN_MINUTES", default_value_t = 15)]
@@ -151,9 +151,9 @@ pub struct Config {
     #[arg(long, env = "HECTOR_LOG", default_value = "info")]
     pub log: String,
 
-    /// Serve GraphiQL at `GET /graphql` (switch off in production if no one needs it).
-    #[arg(long, env = "HECTOR_GRAPHIQL", default_value_t = true, action = ArgAction::Set)]
-    pub graphiql: bool,
+    /// Serve GraphiQL at `GET /graphql` [default: on in development, off in production].
+    #[arg(long, env = "HECTOR_GRAPHIQL", action = ArgAction::Set)]
+    pub graphiql: Option<bool>,
 
     /// Deepest query nesting accepted.
     #[arg(long, env = "HECTOR_MAX_DEPTH", default_value_t = 12)]
@@ -166,6 +166,18 @@ pub struct Config {
     /// Largest page (`first`/`last`) a connection returns.
     #[arg(long, env = "HECTOR_MAX_PAGE_SIZE", default_value_t = 100)]
     pub max_page_size: u32,
+
+    /// Most subscriptions one WebSocket may hold open at once.
+    #[arg(
+        long,
+        env = "HECTOR_MAX_SUBSCRIPTIONS_PER_SOCKET",
+        default_value_t = 32
+    )]
+    pub max_subscriptions_per_socket: usize,
+
+    /// Most WebSockets one user (or anonymous address) may hold open on this replica.
+    #[arg(long, env = "HECTOR_MAX_SOCKETS_PER_IDENTITY", default_value_t = 16)]
+    pub max_sockets_per_identity: usize,
 
     /// Largest request body in bytes; larger ones are refused with 413 before being read.
     #[arg(long, env = "HECTOR_MAX_BODY_BYTES", default_value_t = 1_048_576)]
@@ -211,6 +223,12 @@ impl Config {
         })
     }
 
+    /// Whether GraphiQL is served: as configured, else only in development.
+    pub fn serves_graphiql(&self) -> bool {
+        self.graphiql
+            .unwrap_or(self.environment == Environment::Development)
+    }
+
     /// Checks what clap cannot: ranges that only make sense together.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_page_size == 0 || self.max_page_size > 10_000 {
@@ -225,15 +243,14 @@ impl Config {
         if self.access_token_minutes == 0 || self.session_days == 0 {
             return Err("token lifetimes must be positive".into());
         }
-        if self.environment == Environment::Production {
-            if self.jwt_secret.expose() == DEV_JWT_SECRET {
-                return Err(
-                    "production refuses the development JWT secret: set HECTOR_JWT_SECRET".into(),
-                );
+        match &self.jwt_secret {
+            None if self.environment == Environment::Production => {
+                return Err("production needs HECTOR_JWT_SECRET (at least 32 bytes)".into());
             }
-            if self.jwt_secret.expose().len() < 32 {
-                return Err("HECTOR_JWT_SECRET must be at least 32 bytes in production".into());
+            Some(secret) if secret.expose().len() < 32 => {
+                return Err("HECTOR_JWT_SECRET must be at least 32 bytes".into());
             }
+            _ => {}
         }
         Ok(())
     }
@@ -336,18 +353,31 @@ mod tests {
     }
 
     #[test]
-    fn production_refuses_the_development_secret() {
+    fn production_needs_a_configured_secret_of_32_bytes() {
         let mut config = Config::from_env().unwrap();
         config.environment = Environment::Production;
-        config.jwt_secret = DEV_JWT_SECRET.parse().unwrap();
+        config.jwt_secret = None;
         assert!(config.validate().is_err());
-        config.jwt_secret = "short".parse().unwrap();
+        config.jwt_secret = Some("short".parse().unwrap());
         assert!(config.validate().is_err());
-        config.jwt_secret = "a-long-enough-production-secret-0123456789"
-            .parse()
-            .unwrap();
+        config.jwt_secret = Some(
+            "a-long-enough-production-secret-0123456789"
+                .parse()
+                .unwrap(),
+        );
         config.validate().unwrap();
-        assert_eq!(format!("{:?}", config.jwt_secret), "***");
+        assert_eq!(format!("{:?}", config.jwt_secret), "Some(***)");
+    }
+
+    #[test]
+    fn graphiql_is_off_in_production_unless_enabled() {
+        let mut config = Config::from_env().unwrap();
+        config.graphiql = None;
+        assert!(config.serves_graphiql());
+        config.environment = Environment::Production;
+        assert!(!config.serves_graphiql());
+        config.graphiql = Some(true);
+        assert!(config.serves_graphiql());
     }
 
     #[test]

@@ -13,11 +13,14 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use crate::auth::rate::{RateLimiter, SocketSlot};
+use crate::auth::service::Recheck;
 use crate::auth::{self, ClientAddr, Identity, Principal};
 use crate::db;
-use crate::error::code;
+use crate::error::{AppError, code};
 use crate::graphql::HectorSchema;
 use crate::state::AppState;
 
@@ -126,20 +129,38 @@ async fn graphql_post(
         );
     }
     let client = client_addr(&req);
+    let operations = match &batch {
+        BatchRequest::Single(_) => 1,
+        BatchRequest::Batch(requests) => requests.len().max(1) as u32,
+    };
     let identity = match caller(&req, &state).await {
         Ok(identity) => identity,
-        Err(response) => return response,
+        Err(response) => {
+            // Guessing credentials spends the address's budget.
+            if !state.rate.allow(&Identity::Anonymous.rate_key(&client)) {
+                return too_many_requests();
+            }
+            return response;
+        }
     };
-    if !state.rate.allow(&identity.rate_key(&client)) {
-        return error_body(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            code::RATE_LIMITED,
-            "too many requests; slow down",
-        );
+    if !state.rate.allow_n(&identity.rate_key(&client), operations) {
+        return too_many_requests();
     }
     let batch = batch.data(identity).data(ClientAddr(client));
     let response = schema.execute_batch(batch).await;
     HttpResponse::Ok().json(response)
+}
+
+fn too_many_requests() -> HttpResponse {
+    let mut response = error_body(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        code::RATE_LIMITED,
+        "too many requests; slow down",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// The address a request came from (the peer: forwarded headers are not trusted).
@@ -161,7 +182,9 @@ fn bearer(req: &HttpRequest) -> Option<Result<&str, ()>> {
     })
 }
 
-/// Who is calling: anonymous without a credential, refused (401) with a bad one.
+/// Who is calling: anonymous without a credential, refused (401) with a bad one. When the
+/// credential cannot be checked (the database is unreachable) the answer is 503 `INTERNAL`,
+/// never 401: the credential is not at fault and the client must not discard it.
 async fn caller(req: &HttpRequest, state: &AppState) -> Result<Identity, HttpResponse> {
     let unauthorized = |message: &str| {
         error_body(
@@ -175,9 +198,24 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<Identity, HttpRes
         Some(Err(())) => Err(unauthorized(
             "send credentials as `Authorization: Bearer <token>`",
         )),
-        Some(Ok(token)) => auth::service::authenticate(state, token)
-            .await
-            .map_err(|_| unauthorized("the credential is invalid, expired or revoked")),
+        Some(Ok(token)) => match auth::service::authenticate(state, token).await {
+            Ok(identity) => Ok(identity),
+            Err(AppError::Unauthenticated | AppError::BadCredentials(_)) => Err(unauthorized(
+                "the credential is invalid, expired or revoked",
+            )),
+            Err(e) => {
+                tracing::error!(error = ?e, "cannot check a credential");
+                let mut response = error_body(
+                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                    code::INTERNAL,
+                    "internal error; try again",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                Err(response)
+            }
+        },
     }
 }
 
@@ -212,7 +250,7 @@ async fn graphql_get(
     if upgrade {
         return websocket(req, payload, state, schema);
     }
-    if !state.config.graphiql {
+    if !state.config.serves_graphiql() {
         return Ok(HttpResponse::NotFound().finish());
     }
     let page = GraphiQLSource::build()
@@ -270,20 +308,41 @@ async fn pump(
 ) {
     let shutdown = state.shutdown.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(16);
-    // Who signed in on this socket, for the periodic re-check.
+    // Who signed in on this socket, for the periodic re-check, and their operation budget.
     let signed_in: Arc<Mutex<Option<Principal>>> = Arc::default();
+    let ops = Arc::new(Mutex::new(SocketOps::new(
+        protocol,
+        state.config.max_subscriptions_per_socket,
+    )));
     let init_state = state.clone();
     let init_signed_in = signed_in.clone();
+    let init_ops = ops.clone();
     let mut graphql = WebSocket::new(schema, ReceiverStream::new(rx), protocol)
         .on_connection_init(move |payload| async move {
+            let anonymous_key = Identity::Anonymous.rate_key(&client);
             let identity = match init_credential(&payload) {
                 None => Identity::Anonymous,
-                Some(token) => auth::service::authenticate(&init_state, &token)
-                    .await
-                    .map_err(|_| {
-                        async_graphql::Error::new("the credential is invalid, expired or revoked")
-                    })?,
+                Some(token) => match auth::service::authenticate(&init_state, &token).await {
+                    Ok(identity) => identity,
+                    Err(AppError::Unauthenticated | AppError::BadCredentials(_)) => {
+                        init_state.rate.allow(&anonymous_key);
+                        return Err(async_graphql::Error::new(
+                            "the credential is invalid, expired or revoked",
+                        ));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = ?e, "cannot check a subscriber's credential");
+                        return Err(async_graphql::Error::new("internal error; try again"));
+                    }
+                },
             };
+            let key = identity.rate_key(&client);
+            let slot = init_state.sockets.acquire(&key).ok_or_else(|| {
+                async_graphql::Error::new("too many open sockets for this identity")
+            })?;
+            if let Ok(mut ops) = init_ops.lock() {
+                ops.signed_in(key, slot);
+            }
             if let (Some(p), Ok(mut slot)) = (identity.principal(), init_signed_in.lock()) {
                 *slot = Some(p.clone());
             }
@@ -314,6 +373,9 @@ async fn pump(
             }
             out = graphql.next() => match out {
                 Some(WsMessage::Text(text)) => {
+                    if let Ok(mut ops) = ops.lock() {
+                        ops.from_server(&text);
+                    }
                     if session.text(text).await.is_err() {
                         return;
                     }
@@ -329,12 +391,28 @@ async fn pump(
             },
             msg = messages.recv() => match msg {
                 Some(Ok(AggregatedMessage::Text(text))) => {
-                    if tx.send(text.into_bytes()).await.is_err() {
+                    let refusal = ops
+                        .lock()
+                        .ok()
+                        .and_then(|mut ops| ops.from_client(text.as_bytes(), &state.rate));
+                    if let Some(reply) = refusal {
+                        if session.text(reply).await.is_err() {
+                            return;
+                        }
+                    } else if tx.send(text.into_bytes()).await.is_err() {
                         return;
                     }
                 }
                 Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                    if tx.send(bytes).await.is_err() {
+                    let refusal = ops
+                        .lock()
+                        .ok()
+                        .and_then(|mut ops| ops.from_client(&bytes, &state.rate));
+                    if let Some(reply) = refusal {
+                        if session.text(reply).await.is_err() {
+                            return;
+                        }
+                    } else if tx.send(bytes).await.is_err() {
                         return;
                     }
                 }
@@ -357,18 +435,125 @@ async fn pump(
             _ = recheck.tick() => {
                 ticks += 1;
                 let principal = signed_in.lock().ok().and_then(|p| p.clone());
-                if let Some(p) = principal {
-                    let expired = p.expires_at.is_some_and(|at| at <= crate::db::now());
-                    // The expiry is checked every second, revocation every five.
-                    let revoked = ticks.is_multiple_of(5) && !auth::service::still_valid(&state, &p).await;
-                    if expired || revoked {
-                        let reason = close(CloseCode::Other(4401), "credential expired or revoked");
-                        let _ = session.close(reason).await;
-                        return;
+                let Some(p) = principal else { continue };
+                // The expiry is checked every second; revocation and changes of role or
+                // support groups every five.
+                let outcome = if p.expires_at.is_some_and(|at| at <= crate::db::now()) {
+                    Ok(Recheck::Invalid)
+                } else if ticks.is_multiple_of(5) {
+                    auth::service::recheck(&state, &p).await
+                } else {
+                    Ok(Recheck::Unchanged)
+                };
+                let reason = match outcome {
+                    Ok(Recheck::Unchanged) => continue,
+                    Ok(Recheck::Invalid) => {
+                        close(CloseCode::Other(4401), "credential expired or revoked")
                     }
-                }
+                    Ok(Recheck::AccessChanged) => close(
+                        CloseCode::Other(4403),
+                        "your role or support groups changed; connect again",
+                    ),
+                    // The database is unreachable: the credential is not at fault, so the
+                    // socket stays; the check runs again at the next period.
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "cannot re-check a subscriber's credential");
+                        continue;
+                    }
+                };
+                let _ = session.close(reason).await;
+                return;
             }
         }
+    }
+}
+
+/// The operations of one socket: each started operation spends the identity's budget, and at
+/// most `max` run at once. Holds the socket's slot among its identity's open sockets.
+struct SocketOps {
+    protocol: WebSocketProtocols,
+    max: usize,
+    active: HashSet<String>,
+    /// The identity's budget key, once `connection_init` has succeeded.
+    key: Option<String>,
+    _slot: Option<SocketSlot>,
+}
+
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    id: Option<String>,
+}
+
+impl SocketOps {
+    fn new(protocol: WebSocketProtocols, max: usize) -> Self {
+        Self {
+            protocol,
+            max,
+            active: HashSet::new(),
+            key: None,
+            _slot: None,
+        }
+    }
+
+    fn signed_in(&mut self, key: String, slot: SocketSlot) {
+        self.key = Some(key);
+        self._slot = Some(slot);
+    }
+
+    /// Screens a client message: `Some(reply)` refuses an operation (the reply tells the
+    /// client why), `None` passes the message on.
+    fn from_client(&mut self, text: &[u8], rate: &RateLimiter) -> Option<String> {
+        let envelope: Envelope = serde_json::from_slice(text).ok()?;
+        let id = envelope.id?;
+        match envelope.kind.as_str() {
+            "subscribe" | "start" => {
+                let key = self.key.as_deref()?;
+                if self.active.len() >= self.max && !self.active.contains(&id) {
+                    let message = format!(
+                        "a socket holds at most {} operations at once; complete one first",
+                        self.max
+                    );
+                    return Some(self.refusal(&id, code::RATE_LIMITED, &message));
+                }
+                if !rate.allow(key) {
+                    return Some(self.refusal(
+                        &id,
+                        code::RATE_LIMITED,
+                        "too many requests; slow down",
+                    ));
+                }
+                self.active.insert(id);
+            }
+            "complete" | "stop" => {
+                self.active.remove(&id);
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Notes operations the server ended.
+    fn from_server(&mut self, text: &str) {
+        if text.starts_with(r#"{"type":"complete""#)
+            && let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str(text)
+        {
+            self.active.remove(&id);
+        }
+    }
+
+    fn refusal(&self, id: &str, code: &str, message: &str) -> String {
+        let error = json!({ "message": message, "extensions": { "code": code } });
+        match self.protocol {
+            WebSocketProtocols::GraphQLWS => {
+                json!({ "type": "error", "id": id, "payload": [error] })
+            }
+            WebSocketProtocols::SubscriptionsTransportWS => {
+                json!({ "type": "error", "id": id, "payload": error })
+            }
+        }
+        .to_string()
     }
 }
 

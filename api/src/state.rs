@@ -5,9 +5,9 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::rate::RateLimiter;
+use crate::auth::rate::{RateLimiter, SocketSlots};
 use crate::auth::service::AuthCache;
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::events::EventBus;
 use crate::page::PageLimits;
 
@@ -22,14 +22,24 @@ pub struct AppState {
     pub instance: Arc<str>,
     /// Recently verified credentials (cleared on every revocation).
     pub auth_cache: Arc<AuthCache>,
-    /// Per-identity request budgets.
+    /// Per-identity budgets of operations.
     pub rate: Arc<RateLimiter>,
+    /// Open WebSockets per identity.
+    pub sockets: Arc<SocketSlots>,
+    /// What signs access tokens: the configured secret, or the one generated for this data.
+    pub signing_key: Arc<Secret>,
 }
 
 impl AppState {
     /// The state of a process that has connected (and migrated): nothing started yet.
-    pub fn new(db: DatabaseConnection, config: Config, instance: Arc<str>) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        config: Config,
+        instance: Arc<str>,
+        signing_key: Secret,
+    ) -> Self {
         let rate = RateLimiter::new(config.rate_limit_per_minute);
+        let sockets = Arc::new(SocketSlots::new(config.max_sockets_per_identity));
         Self {
             db,
             config: Arc::new(config),
@@ -38,6 +48,8 @@ impl AppState {
             instance,
             auth_cache: Arc::default(),
             rate: Arc::new(rate),
+            sockets,
+            signing_key: Arc::new(signing_key),
         }
     }
 

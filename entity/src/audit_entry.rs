@@ -14,6 +14,8 @@ pub struct Model {
     /// `OK` or the error code.
     pub outcome: String,
     pub at: DateTimeUtc,
+    /// How many identical attempts of one request this entry stands for.
+    pub repeats: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 //! the services; the entities only describe rows.
 
 pub mod api_token;
+pub mod app_secret;
 pub mod app_user;
 pub mod audit_entry;
 pub mod event;

@@ -22,6 +22,8 @@ mod m20261124_000015_create_refresh_token;
 mod m20261124_000016_create_api_token;
 mod m20261124_000017_create_audit_entry;
 mod m20261124_000018_create_login_throttle;
+mod m20261202_000019_create_app_secret;
+mod m20261202_000020_add_audit_entry_repeats;
 
 pub struct Migrator;
 
@@ -47,6 +49,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000016_create_api_token::Migration),
             Box::new(m20261124_000017_create_audit_entry::Migration),
             Box::new(m20261124_000018_create_login_throttle::Migration),
+            Box::new(m20261202_000019_create_app_secret::Migration),
+            Box::new(m20261202_000020_add_audit_entry_repeats::Migration),
         ]
     }
 }

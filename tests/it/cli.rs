@@ -84,13 +84,21 @@ async fn users_and_tokens_are_managed_from_the_command_line() {
 }
 
 #[test]
-fn production_refuses_to_start_with_the_development_secret() {
+fn production_refuses_to_start_without_a_configured_secret() {
     let out = hector("sqlite::memory:")
         .args(["--env", "production"])
+        .env_remove("HECTOR_JWT_SECRET")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("development JWT secret"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs HECTOR_JWT_SECRET"));
+    let out = hector("sqlite::memory:")
+        .args(["--env", "production"])
+        .env("HECTOR_JWT_SECRET", "too-short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 32 bytes"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -258,7 +258,7 @@ async fn bad_tokens_are_refused_and_sessions_revoke_as_they_should() {
     .await;
     let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     refused_as_unauthenticated(&app, &format!("{none}.{claims}."), "alg none").await;
-    let secret = app.server.state.config.jwt_secret.expose().to_owned();
+    let secret = app.server.state.signing_key.expose().to_owned();
     let expired = api::auth::jwt::issue(
         &secret,
         2,

@@ -20,6 +20,8 @@ pub struct NewEntry {
     pub target: Option<String>,
     pub client_addr: Option<String>,
     pub outcome: String,
+    /// Identical attempts this entry stands for (1 but for aggregated refusals).
+    pub repeats: u32,
 }
 
 fn clip(s: String, max: usize) -> String {
@@ -36,6 +38,7 @@ pub async fn record(db: &impl ConnectionTrait, entry: NewEntry) {
         client_addr: Set(entry.client_addr.map(|a| clip(a, 64))),
         outcome: Set(clip(entry.outcome, 32)),
         at: Set(db::now()),
+        repeats: Set(entry.repeats.clamp(1, i32::MAX as u32) as i32),
         ..Default::default()
     };
     if let Err(e) = audit_entry::Entity::insert(row).exec(db).await {

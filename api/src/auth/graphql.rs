@@ -216,6 +216,12 @@ impl AuditEntry {
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
+
+    /// How many identical attempts of one request this entry stands for: the refused or
+    /// failed calls of one mutation under many aliases are recorded once, with their count.
+    async fn repeats(&self) -> i32 {
+        self.0.repeats
+    }
 }
 
 connection!(UserConnection, UserEdge, User);
@@ -513,8 +519,14 @@ impl AuthMutation {
         input: ChangePasswordInput,
     ) -> Result<ChangePasswordPayload> {
         let p = principal(ctx)?;
-        service::change_password(state(ctx), p, &input.current_password, &input.new_password)
-            .await?;
+        service::change_password(
+            state(ctx),
+            p,
+            &input.current_password,
+            &input.new_password,
+            &client_addr(ctx),
+        )
+        .await?;
         Ok(ChangePasswordPayload { ok: true })
     }
 

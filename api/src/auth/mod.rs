@@ -167,13 +167,9 @@ impl Identity {
         }
     }
 
-    /// The key of the per-identity request budget.
+    /// The key of the per-identity budget: a user's sessions and API tokens share one.
     pub fn rate_key(&self, client_addr: &str) -> String {
         match self {
-            Identity::User(Principal {
-                credential: Credential::ApiToken { token_id, .. },
-                ..
-            }) => format!("token:{token_id}"),
             Identity::User(p) => format!("user:{}", p.user_id),
             Identity::Anonymous => format!("addr:{client_addr}"),
         }

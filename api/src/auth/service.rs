@@ -1,11 +1,14 @@
 //! Users, sessions, tokens and sign-in. No GraphQL here.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use entity::{api_token, app_user, refresh_token, session, support_group, user_support_group};
+use entity::{
+    api_token, app_secret, app_user, refresh_token, session, support_group, user_support_group,
+};
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -18,6 +21,7 @@ use subtle::ConstantTimeEq;
 use super::audit::{self, NewEntry};
 use super::throttle::{self, Policy};
 use super::{Credential, Identity, Principal, Role, Scopes, jwt, password};
+use crate::config::{Config, Secret};
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::host::{catalog, validate};
@@ -83,11 +87,90 @@ pub fn generate_password() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Longest an account's own failures slow a password check from a fresh address. The account
+/// is never blocked outright: anyone could keep it locked by guessing.
+const ACCOUNT_SLOWDOWN_CAP: Duration = Duration::from_secs(3);
+
+/// The back-off keys of one password check. Failures count per account-and-address and per
+/// address, which block (the guesser waits); and per account, which only slows every
+/// address down to [`ACCOUNT_SLOWDOWN_CAP`], so the owner can still sign in elsewhere.
+struct ThrottleKeys {
+    blocking: [String; 2],
+    account: String,
+}
+
+impl ThrottleKeys {
+    fn new(account: &str, client_addr: &str) -> Self {
+        Self {
+            blocking: [
+                format!("acct:{account}|{client_addr}"),
+                format!("addr:{client_addr}"),
+            ],
+            account: format!("user:{account}"),
+        }
+    }
+
+    /// Refuses while a blocking key is backing off; waits out (capped) an account's back-off.
+    async fn wait_turn(&self, db: &impl ConnectionTrait) -> AppResult<()> {
+        if let Some(wait) = throttle::blocked_for(db, &self.blocking).await? {
+            return Err(AppError::RateLimited(format!(
+                "too many failed password checks; try again in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+        if let Some(wait) = throttle::blocked_for(db, std::slice::from_ref(&self.account)).await? {
+            tokio::time::sleep(wait.min(ACCOUNT_SLOWDOWN_CAP)).await;
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, db: &impl ConnectionTrait, policy: Policy) -> AppResult<()> {
+        let mut all = self.blocking.to_vec();
+        all.push(self.account.clone());
+        throttle::fail(db, &all, policy).await
+    }
+
+    /// Clears the account's counts; the address keeps its own, so one good password does not
+    /// wash away a spray against other accounts.
+    async fn succeed(&self, db: &impl ConnectionTrait) -> AppResult<()> {
+        throttle::succeed(db, &self.blocking[0]).await?;
+        throttle::succeed(db, &self.account).await
+    }
+}
+
 fn policy(state: &AppState) -> Policy {
     Policy {
         free: state.config.login_free_attempts,
         max: Duration::from_secs(state.config.login_max_backoff_secs),
     }
+}
+
+const SIGNING_KEY_NAME: &str = "jwt_signing_key";
+
+/// The secret that signs access tokens: the configured one, else the one generated for this
+/// database on its first start (created once, shared by every replica, kept across restarts).
+pub async fn signing_key(db: &impl ConnectionTrait, config: &Config) -> AppResult<Secret> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let generated = random_secret("");
+    let row = app_secret::ActiveModel {
+        name: Set(SIGNING_KEY_NAME.into()),
+        value: Set(generated),
+        created_at: Set(db::now()),
+    };
+    // Another replica may have created it first; the stored one wins either way.
+    app_secret::Entity::insert(row)
+        .on_conflict_do_nothing_on([app_secret::Column::Name])
+        .exec_without_returning(db)
+        .await?;
+    let stored = app_secret::Entity::find_by_id(SIGNING_KEY_NAME.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::Internal("the signing key was not stored".into()))?;
+    tracing::info!("signing access tokens with the key generated for this database");
+    Secret::from_str(&stored.value)
+        .map_err(|_| AppError::Internal("the stored signing key is unreadable".into()))
 }
 
 /// What a successful sign-in or refresh hands out.
@@ -116,12 +199,7 @@ async fn issue_tokens(
     .await?;
     let expires_at =
         db::now() + chrono::Duration::minutes(i64::from(state.config.access_token_minutes));
-    let access_token = jwt::issue(
-        state.config.jwt_secret.expose(),
-        user.id,
-        session_id,
-        expires_at,
-    )?;
+    let access_token = jwt::issue(state.signing_key.expose(), user.id, session_id, expires_at)?;
     Ok(Tokens {
         access_token,
         refresh_token: refresh,
@@ -156,8 +234,7 @@ pub async fn login(
     if username.len() > 64 || password.len() > password::MAX_LEN * 4 {
         return Err(AppError::BadCredentials(INVALID_LOGIN.into()));
     }
-    let account_key = format!("user:{}", username.trim().to_lowercase());
-    let keys = vec![account_key.clone(), format!("addr:{client_addr}")];
+    let keys = ThrottleKeys::new(&username.trim().to_lowercase(), client_addr);
     let audit_entry = |outcome: &str, user_id: Option<i64>| NewEntry {
         actor_user_id: user_id,
         actor: username.chars().take(64).collect(),
@@ -165,13 +242,11 @@ pub async fn login(
         target: None,
         client_addr: Some(client_addr.to_owned()),
         outcome: outcome.into(),
+        repeats: 1,
     };
-    if let Some(wait) = throttle::blocked_for(db, &keys).await? {
+    if let Err(e) = keys.wait_turn(db).await {
         audit::record(db, audit_entry("RATE_LIMITED", None)).await;
-        return Err(AppError::RateLimited(format!(
-            "too many failed sign-ins; try again in {} s",
-            wait.as_secs().max(1)
-        )));
+        return Err(e);
     }
     let found = user_by_name(db, username).await?;
     let matches =
@@ -179,12 +254,12 @@ pub async fn login(
     let user = match found {
         Some(user) if matches && !user.disabled => user,
         other => {
-            throttle::fail(db, &keys, policy(state)).await?;
+            keys.fail(db, policy(state)).await?;
             audit::record(db, audit_entry("UNAUTHENTICATED", other.map(|u| u.id))).await;
             return Err(AppError::BadCredentials(INVALID_LOGIN.into()));
         }
     };
-    throttle::succeed(db, &account_key).await?;
+    keys.succeed(db).await?;
     let now = db::now();
     let session = session::ActiveModel {
         user_id: Set(user.id),
@@ -304,6 +379,26 @@ pub async fn revoke_sessions(
     Ok(done.rows_affected)
 }
 
+/// Revokes every API token of a user; returns how many. A disabled, reset or possibly
+/// compromised account's tokens must not come back with it.
+pub async fn revoke_api_tokens_of(state: &AppState, user_id: i64) -> AppResult<u64> {
+    let done = api_token::Entity::update_many()
+        .col_expr(api_token::Column::RevokedAt, Expr::val(db::now()))
+        .filter(api_token::Column::UserId.eq(user_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .exec(&state.db)
+        .await?;
+    state.auth_cache.clear();
+    if done.rows_affected > 0 {
+        tracing::info!(
+            user.id = user_id,
+            tokens = done.rows_affected,
+            "API tokens revoked"
+        );
+    }
+    Ok(done.rows_affected)
+}
+
 /// Ends every session of `target` on behalf of `by`: yourself, or anyone for an admin.
 pub async fn revoke_sessions_for(state: &AppState, by: &Principal, target: i64) -> AppResult<u64> {
     if target != by.user_id && by.role != Role::Admin {
@@ -334,7 +429,7 @@ pub async fn authenticate(state: &AppState, bearer: &str) -> AppResult<Identity>
 }
 
 async fn authenticate_jwt(state: &AppState, token: &str) -> AppResult<Identity> {
-    let claims = jwt::verify(state.config.jwt_secret.expose(), token)?;
+    let claims = jwt::verify(state.signing_key.expose(), token)?;
     let user_id: i64 = claims.sub.parse().map_err(|_| AppError::Unauthenticated)?;
     let session = live_session(&state.db, claims.sid).await?;
     if session.user_id != user_id {
@@ -430,25 +525,52 @@ pub async fn support_groups_of(db: &impl ConnectionTrait, user_id: i64) -> AppRe
         .collect())
 }
 
-/// Whether a principal's credential is still good (for long-lived subscriptions).
-pub async fn still_valid(state: &AppState, principal: &Principal) -> bool {
+/// What a long-lived subscription learns when it looks its caller up again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recheck {
+    /// Still valid, with the same role and support groups.
+    Unchanged,
+    /// Still valid, but the role or support groups changed since the caller signed in.
+    AccessChanged,
+    /// Expired, revoked, or the user disabled.
+    Invalid,
+}
+
+/// Looks `principal` up again (for subscriptions, which outlive the request that signed in).
+/// A database error is an error, never taken for a revocation.
+pub async fn recheck(state: &AppState, principal: &Principal) -> AppResult<Recheck> {
     if principal.expires_at.is_some_and(|at| at <= db::now()) {
-        return false;
+        return Ok(Recheck::Invalid);
     }
-    let ok = match &principal.credential {
-        Credential::Session { session_id } => live_session(&state.db, *session_id).await.is_ok(),
+    let db = &state.db;
+    let live = match &principal.credential {
+        Credential::Session { session_id } => match live_session(db, *session_id).await {
+            Ok(_) => true,
+            Err(AppError::Unauthenticated) => false,
+            Err(e) => return Err(e),
+        },
         Credential::ApiToken { token_id, .. } => api_token::Entity::find_by_id(*token_id)
-            .one(&state.db)
-            .await
-            .ok()
-            .flatten()
+            .one(db)
+            .await?
             .is_some_and(|t| t.revoked_at.is_none()),
     };
-    ok && user(&state.db, principal.user_id)
-        .await
-        .ok()
-        .flatten()
-        .is_some_and(|u| !u.disabled)
+    let Some(user) = user(db, principal.user_id)
+        .await?
+        .filter(|u| live && !u.disabled)
+    else {
+        return Ok(Recheck::Invalid);
+    };
+    let mut groups = support_groups_of(db, user.id).await?;
+    let mut before = principal.support_groups.clone();
+    groups.sort_unstable();
+    before.sort_unstable();
+    Ok(
+        if Role::parse(&user.role) == Some(principal.role) && groups == before {
+            Recheck::Unchanged
+        } else {
+            Recheck::AccessChanged
+        },
+    )
 }
 
 /// A user to create.
@@ -580,36 +702,47 @@ pub async fn update_user(
     txn.commit().await?;
     if changes.disabled == Some(true) {
         revoke_sessions(state, id, None, "user disabled").await?;
+        revoke_api_tokens_of(state, id).await?;
     }
     state.auth_cache.clear();
     Ok(updated)
 }
 
-/// Sets a new password after checking the current one; other sessions end.
+/// Sets a new password after checking the current one; other sessions and every API token
+/// end (a password is changed when it may have leaked).
+/// Wrong current passwords back off as failed sign-ins do, under the same keys.
 pub async fn change_password(
     state: &AppState,
     principal: &Principal,
     current: &str,
     new: &str,
+    client_addr: &str,
 ) -> AppResult<()> {
     let found = user(&state.db, principal.user_id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    if !password::verify(current, Some(&found.password_hash)).await? {
+    let keys = ThrottleKeys::new(&found.username_key, client_addr);
+    keys.wait_turn(&state.db).await?;
+    if current.len() > password::MAX_LEN * 4
+        || !password::verify(current, Some(&found.password_hash)).await?
+    {
+        keys.fail(&state.db, policy(state)).await?;
         return Err(AppError::BadCredentials(
             "the current password is wrong".into(),
         ));
     }
+    keys.succeed(&state.db).await?;
     set_password(state, found, new).await?;
     let keep = match principal.credential {
         Credential::Session { session_id } => Some(session_id),
         Credential::ApiToken { .. } => None,
     };
     revoke_sessions(state, principal.user_id, keep, "password changed").await?;
+    revoke_api_tokens_of(state, principal.user_id).await?;
     Ok(())
 }
 
-/// Sets a password without the old one (CLI) and ends every session.
+/// Sets a password without the old one (CLI) and ends every session and API token.
 pub async fn reset_password(state: &AppState, username: &str, new: &str) -> AppResult<()> {
     let found = user_by_name(&state.db, username)
         .await?
@@ -617,6 +750,7 @@ pub async fn reset_password(state: &AppState, username: &str, new: &str) -> AppR
     let id = found.id;
     set_password(state, found, new).await?;
     revoke_sessions(state, id, None, "password reset").await?;
+    revoke_api_tokens_of(state, id).await?;
     Ok(())
 }
 

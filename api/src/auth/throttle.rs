@@ -1,5 +1,6 @@
-//! Sign-in back-off, kept in the database so every replica agrees: after `free` failures under
-//! a key (an account or a client address) each further failure doubles the wait, up to `max`.
+//! Password-check back-off, kept in the database so every replica agrees: after `free`
+//! failures under a key (an account at an address, an address, an account) each further
+//! failure doubles the wait, up to `max`.
 
 use std::time::Duration;
 
@@ -93,10 +94,9 @@ pub async fn fail(db: &impl ConnectionTrait, keys: &[String], policy: Policy) ->
     Ok(())
 }
 
-/// Clears the account's count after a successful sign-in. The address keeps its count:
-/// one good password must not wash away a spray against other accounts.
-pub async fn succeed(db: &impl ConnectionTrait, account_key: &str) -> AppResult<()> {
-    login_throttle::Entity::delete_by_id(account_key.to_owned())
+/// Forgets the failures under `key` (after a successful check).
+pub async fn succeed(db: &impl ConnectionTrait, key: &str) -> AppResult<()> {
+    login_throttle::Entity::delete_by_id(key.to_owned())
         .exec(db)
         .await?;
     Ok(())

@@ -1,12 +1,18 @@
 //! Writes an audit entry for every mutation, after it ran: actor, action, target, client
 //! address and outcome (`OK` or the error code). Sign-in audits itself in the service.
+//!
+//! What one request may cost the audit log is bounded: a successful mutation gets its own
+//! entry (a document holds at most [`crate::graphql::limits::MAX_MUTATION_FIELDS`]), and the
+//! failures of one operation are recorded once per action and outcome, with their count, so a
+//! request of many refused aliases writes one row, not one per alias.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
 };
-use async_graphql::{ServerResult, Value};
+use async_graphql::{Response, ServerResult, Value};
 
 use crate::auth::audit::{self, NewEntry};
 use crate::auth::{ClientAddr, Identity};
@@ -16,11 +22,15 @@ pub struct AuditMutations;
 
 impl ExtensionFactory for AuditMutations {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AuditExtension)
+        Arc::new(AuditExtension::default())
     }
 }
 
-struct AuditExtension;
+/// One per request: failures wait here, by (action, outcome), until the operation ends.
+#[derive(Default)]
+struct AuditExtension {
+    failures: Mutex<BTreeMap<(String, String), u32>>,
+}
 
 /// The first id in a payload (`id`, `deletedId`, `deletedHostId`, ...), depth first.
 fn target(value: &Value, depth: usize) -> Option<String> {
@@ -40,8 +50,41 @@ fn target(value: &Value, depth: usize) -> Option<String> {
     map.values().find_map(|v| target(v, depth - 1))
 }
 
+fn entry(ctx: &ExtensionContext<'_>, action: String, outcome: String, repeats: u32) -> NewEntry {
+    let identity = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
+    NewEntry {
+        actor_user_id: identity.principal().map(|p| p.user_id),
+        actor: identity.display_name().to_owned(),
+        action,
+        target: None,
+        client_addr: ctx.data_opt::<ClientAddr>().map(|a| a.0.clone()),
+        outcome,
+        repeats,
+    }
+}
+
 #[async_trait::async_trait]
 impl Extension for AuditExtension {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let response = next.run(ctx, operation_name).await;
+        let failures = self
+            .failures
+            .lock()
+            .map(|mut f| std::mem::take(&mut *f))
+            .unwrap_or_default();
+        if let Some(state) = ctx.data_opt::<AppState>() {
+            for ((action, outcome), repeats) in failures {
+                audit::record(&state.db, entry(ctx, action, outcome, repeats)).await;
+            }
+        }
+        response
+    }
+
     async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -55,11 +98,16 @@ impl Extension for AuditExtension {
         }
         let action = info.name.to_owned();
         let result = next.run(ctx, info).await;
-        if let Some(state) = ctx.data_opt::<AppState>() {
-            let identity = ctx.data_opt::<Identity>().unwrap_or(&Identity::Anonymous);
-            let outcome = match &result {
-                Ok(_) => "OK".to_owned(),
-                Err(e) => e
+        match &result {
+            Ok(value) => {
+                if let Some(state) = ctx.data_opt::<AppState>() {
+                    let mut ok = entry(ctx, action, "OK".into(), 1);
+                    ok.target = value.as_ref().and_then(|v| target(v, 2));
+                    audit::record(&state.db, ok).await;
+                }
+            }
+            Err(e) => {
+                let outcome = e
                     .extensions
                     .as_ref()
                     .and_then(|x| x.get("code"))
@@ -67,21 +115,11 @@ impl Extension for AuditExtension {
                         Value::String(s) => Some(s.clone()),
                         _ => None,
                     })
-                    .unwrap_or_else(|| "ERROR".into()),
-            };
-            let entry = NewEntry {
-                actor_user_id: identity.principal().map(|p| p.user_id),
-                actor: identity.display_name().to_owned(),
-                action,
-                target: result
-                    .as_ref()
-                    .ok()
-                    .and_then(|v| v.as_ref())
-                    .and_then(|v| target(v, 2)),
-                client_addr: ctx.data_opt::<ClientAddr>().map(|a| a.0.clone()),
-                outcome,
-            };
-            audit::record(&state.db, entry).await;
+                    .unwrap_or_else(|| "ERROR".into());
+                if let Ok(mut failures) = self.failures.lock() {
+                    *failures.entry((action, outcome)).or_insert(0) += 1;
+                }
+            }
         }
         result
     }

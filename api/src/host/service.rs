@@ -128,6 +128,11 @@ pub struct HostFilter {
     pub scope: HostScope,
 }
 
+/// What a write learns when its address is held: that it is taken, and nothing else (not by
+/// whom, not the host's id), the same whether or not the caller can see that host. Addresses
+/// are unique across the inventory, so this one bit is a deliberate, documented choice.
+pub const ADDRESS_TAKEN: &str = "is already in the inventory";
+
 /// The hosts `scope` sees.
 pub fn scope_condition(scope: &HostScope) -> Condition {
     match scope {
@@ -577,9 +582,10 @@ pub async fn create(
     let txn = db::begin_write(db).await?;
     check_refs(&txn, new.support_group_id, new.location_id).await?;
     catalog::require_all::<host_group::Entity>(&txn, &new.group_ids).await?;
-    let created = row.insert(&txn).await.map_err(|e| {
-        AppError::conflict_on_unique(e, format!("a host with address {} exists", new.address))
-    })?;
+    let created = row
+        .insert(&txn)
+        .await
+        .map_err(|e| AppError::conflict_on_unique(e, format!("{} {ADDRESS_TAKEN}", new.address)))?;
     let tags = catalog::find_or_create_tags(&txn, &new.tags).await?;
     link_tags(
         &txn,
@@ -674,7 +680,7 @@ pub async fn update(
     let updated = row
         .update(&txn)
         .await
-        .map_err(|e| AppError::conflict_on_unique(e, "another host has that address"))?;
+        .map_err(|e| AppError::conflict_on_unique(e, format!("the address {ADDRESS_TAKEN}")))?;
     events::record(&txn, vec![host_event("UPDATED", &updated)]).await?;
     txn.commit().await?;
     Ok(updated)
