@@ -76,9 +76,11 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
-    /// Local use: the built-in development JWT secret is accepted.
+    /// Local use: without a configured JWT secret one is generated and kept in the database;
+    /// GraphiQL is served.
     Development,
-    /// Refuses to start with the development secret or a short one.
+    /// Refuses to start without a configured JWT secret of 32 bytes; no GraphiQL unless
+    /// enabled.
     Production,
 }
 

@@ -326,20 +326,26 @@ async fn pump(
                     Ok(identity) => identity,
                     Err(AppError::Unauthenticated | AppError::BadCredentials(_)) => {
                         init_state.rate.allow(&anonymous_key);
-                        return Err(async_graphql::Error::new(
+                        return Err(refuse_init(
+                            &init_ops,
+                            4403,
                             "the credential is invalid, expired or revoked",
                         ));
                     }
                     Err(e) => {
                         tracing::error!(error = ?e, "cannot check a subscriber's credential");
-                        return Err(async_graphql::Error::new("internal error; try again"));
+                        return Err(refuse_init(&init_ops, 1011, "internal error; try again"));
                     }
                 },
             };
             let key = identity.rate_key(&client);
-            let slot = init_state.sockets.acquire(&key).ok_or_else(|| {
-                async_graphql::Error::new("too many open sockets for this identity")
-            })?;
+            let Some(slot) = init_state.sockets.acquire(&key) else {
+                return Err(refuse_init(
+                    &init_ops,
+                    4429,
+                    "too many open sockets for this identity",
+                ));
+            };
             if let Ok(mut ops) = init_ops.lock() {
                 ops.signed_in(key, slot);
             }
@@ -374,13 +380,15 @@ async fn pump(
             out = graphql.next() => match out {
                 Some(WsMessage::Text(text)) => {
                     if let Ok(mut ops) = ops.lock() {
-                        ops.from_server(&text);
+                        ops.note_server_message(&text);
                     }
                     if session.text(text).await.is_err() {
                         return;
                     }
                 }
                 Some(WsMessage::Close(code, reason)) => {
+                    // A refused `connection_init` closes with the code its reason deserves.
+                    let code = ops.lock().ok().and_then(|o| o.init_refusal).unwrap_or(code);
                     let _ = session.close(close(CloseCode::from(code), &reason)).await;
                     return;
                 }
@@ -394,7 +402,7 @@ async fn pump(
                     let refusal = ops
                         .lock()
                         .ok()
-                        .and_then(|mut ops| ops.from_client(text.as_bytes(), &state.rate));
+                        .and_then(|mut ops| ops.screen_client_message(text.as_bytes(), &state.rate));
                     if let Some(reply) = refusal {
                         if session.text(reply).await.is_err() {
                             return;
@@ -407,7 +415,7 @@ async fn pump(
                     let refusal = ops
                         .lock()
                         .ok()
-                        .and_then(|mut ops| ops.from_client(&bytes, &state.rate));
+                        .and_then(|mut ops| ops.screen_client_message(&bytes, &state.rate));
                     if let Some(reply) = refusal {
                         if session.text(reply).await.is_err() {
                             return;
@@ -468,6 +476,14 @@ async fn pump(
     }
 }
 
+/// Notes why `connection_init` was refused and returns the error async-graphql sends.
+fn refuse_init(ops: &Mutex<SocketOps>, code: u16, message: &str) -> async_graphql::Error {
+    if let Ok(mut ops) = ops.lock() {
+        ops.init_refusal = Some(code);
+    }
+    async_graphql::Error::new(message)
+}
+
 /// The operations of one socket: each started operation spends the identity's budget, and at
 /// most `max` run at once. Holds the socket's slot among its identity's open sockets.
 struct SocketOps {
@@ -476,6 +492,9 @@ struct SocketOps {
     active: HashSet<String>,
     /// The identity's budget key, once `connection_init` has succeeded.
     key: Option<String>,
+    /// The close code of a refused `connection_init`: 4403 for a bad credential, 4429 for too
+    /// many sockets, 1011 (try again) when the credential could not be checked.
+    init_refusal: Option<u16>,
     _slot: Option<SocketSlot>,
 }
 
@@ -493,6 +512,7 @@ impl SocketOps {
             max,
             active: HashSet::new(),
             key: None,
+            init_refusal: None,
             _slot: None,
         }
     }
@@ -504,7 +524,7 @@ impl SocketOps {
 
     /// Screens a client message: `Some(reply)` refuses an operation (the reply tells the
     /// client why), `None` passes the message on.
-    fn from_client(&mut self, text: &[u8], rate: &RateLimiter) -> Option<String> {
+    fn screen_client_message(&mut self, text: &[u8], rate: &RateLimiter) -> Option<String> {
         let envelope: Envelope = serde_json::from_slice(text).ok()?;
         let id = envelope.id?;
         match envelope.kind.as_str() {
@@ -535,7 +555,7 @@ impl SocketOps {
     }
 
     /// Notes operations the server ended.
-    fn from_server(&mut self, text: &str) {
+    fn note_server_message(&mut self, text: &str) {
         if text.starts_with(r#"{"type":"complete""#)
             && let Ok(Envelope { id: Some(id), .. }) = serde_json::from_str(text)
         {

@@ -421,7 +421,8 @@ pub struct UpdateUserInput {
     pub email: MaybeUndefined<String>,
     pub display_name: MaybeUndefined<String>,
     pub role: Option<RoleName>,
-    /// Disabling ends every session of the user at once.
+    /// Disabling ends every session of the user and revokes their API tokens at once; enabling
+    /// again brings neither back.
     pub disabled: Option<bool>,
     pub support_group_ids: Option<Vec<ID>>,
 }
@@ -512,7 +513,8 @@ impl AuthMutation {
         Ok(RevokeSessionsPayload { revoked })
     }
 
-    /// Changes your password; your other sessions end.
+    /// Changes your password; your other sessions end and your API tokens are revoked. Wrong
+    /// current passwords back off as failed sign-ins do.
     async fn change_password(
         &self,
         ctx: &Context<'_>,
