@@ -354,4 +354,72 @@ mod tests {
         check_source(&mut request).expect("accepted");
         assert!(request.parsed_query().is_ok());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// A document nested `depth` deep with brackets of every kind, around a real field.
+        fn nested(depth: usize, kinds: &[u8]) -> String {
+            let open: String = (0..depth)
+                .map(|i| match kinds[i % kinds.len()] % 3 {
+                    0 => "{ a ",
+                    1 => "[",
+                    _ => "(x: ",
+                })
+                .collect();
+            let close: String = (0..depth)
+                .rev()
+                .map(|i| match kinds[i % kinds.len()] % 3 {
+                    0 => "}",
+                    1 => "]",
+                    _ => ")",
+                })
+                .collect();
+            format!("{{ hosts(filter: {open}1{close}) {{ totalCount }} }}")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Arbitrary bytes never panic the scan or the parse behind it.
+            #[test]
+            fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+                let mut request = Request::new(text.as_str());
+                let _ = check_source(&mut request);
+            }
+
+            /// Nesting past the bound is refused whatever the brackets, and mutated documents
+            /// (bytes dropped, flipped, inserted) are answered without a panic.
+            #[test]
+            fn deep_or_mutated_documents_are_answered(
+                depth in 0usize..400,
+                kinds in proptest::collection::vec(any::<u8>(), 1..8),
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..6),
+            ) {
+                let doc = nested(depth, &kinds);
+                let mut request = Request::new(doc.as_str());
+                let outcome = check_source(&mut request);
+                if depth + 2 > MAX_NESTING {
+                    prop_assert!(outcome.is_err());
+                }
+                let mut bytes = doc.into_bytes();
+                for (at, byte, op) in edits {
+                    if bytes.is_empty() {
+                        break;
+                    }
+                    let i = at.index(bytes.len());
+                    match op {
+                        0 => { bytes.remove(i); }
+                        1 => bytes[i] = byte,
+                        _ => bytes.insert(i, byte),
+                    }
+                }
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let mut request = Request::new(text.as_str());
+                let _ = check_source(&mut request);
+                prop_assert!(nesting_depth(&text, MAX_NESTING) <= MAX_NESTING + 1);
+            }
+        }
+    }
 }
