@@ -104,7 +104,7 @@ async fn user_command(config: Config, cmd: UserCommand) -> AppResult<()> {
             role,
             email,
         } => {
-            let role = auth::Role::parse(&role).ok_or_else(|| {
+            let role = crate::actor::Role::parse(&role).ok_or_else(|| {
                 AppError::bad_input("role must be admin, analyst, viewer, sensor or partner")
             })?;
             let (password, generated) = new_password();
@@ -147,7 +147,7 @@ async fn token_command(config: Config, cmd: TokenCommand) -> AppResult<()> {
     let user = auth::service::user_by_name(&state.db, &username)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
-    let scopes = auth::Scopes::parse(&scopes)
+    let scopes = crate::actor::Scopes::parse(&scopes)
         .ok_or_else(|| AppError::bad_input("scopes are a comma list of read, write, ingest"))?;
     let (_, secret) =
         auth::service::create_api_token(&state, user.id, &name, scopes, expires_days).await?;

@@ -16,12 +16,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use crate::auth::rate::{RateLimiter, SocketSlot};
+use crate::actor::{ClientAddr, Identity, Principal};
 use crate::auth::service::Recheck;
-use crate::auth::{self, ClientAddr, Identity, Principal};
+use crate::auth::{self};
 use crate::db;
 use crate::error::{AppError, code};
 use crate::graphql::HectorSchema;
+use crate::rate::{RateLimiter, SocketSlot};
 use crate::state::AppState;
 
 /// Largest WebSocket message accepted.

@@ -1,6 +1,7 @@
 //! Hector's application library: configuration, HTTP and GraphQL wiring, the domains and
 //! their services, events and jobs. The `hector` binary only calls [`main`].
 
+pub mod actor;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -12,8 +13,10 @@ pub mod http;
 pub mod jobs;
 pub mod net;
 pub mod page;
+pub mod rate;
 pub mod state;
 pub mod telemetry;
+pub mod validate;
 
 mod app;
 

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::rate::{RateLimiter, SocketSlots};
-use crate::auth::service::AuthCache;
+use crate::actor::CredentialCache;
 use crate::config::{Config, Secret};
 use crate::events::EventBus;
 use crate::page::PageLimits;
+use crate::rate::{RateLimiter, SocketSlots};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,7 +21,7 @@ pub struct AppState {
     /// This process's name in job runs and logs.
     pub instance: Arc<str>,
     /// Recently verified credentials (cleared on every revocation).
-    pub auth_cache: Arc<AuthCache>,
+    pub auth_cache: Arc<CredentialCache>,
     /// Per-identity budgets of operations.
     pub rate: Arc<RateLimiter>,
     /// Open WebSockets per identity.

@@ -7,7 +7,7 @@ use futures_util::FutureExt;
 
 use super::audit::{self, AuditFilter};
 use super::service::{self, NewUser, Tokens, UserChanges};
-use super::{ClientAddr, Principal, Role, Scopes};
+use crate::actor::{ClientAddr, Principal, Role, Scopes};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, connection, page, page_cost};
 use crate::graphql::node::{self, Kind};

@@ -1,9 +1,7 @@
 //! Users, sessions, tokens and sign-in. No GraphQL here.
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{
@@ -20,55 +18,19 @@ use subtle::ConstantTimeEq;
 
 use super::audit::{self, NewEntry};
 use super::throttle::{self, Policy};
-use super::{Credential, Identity, Principal, Role, Scopes, jwt, password};
+use super::{jwt, password};
+use crate::actor::{Credential, Identity, Principal, Role, Scopes};
 use crate::config::{Config, Secret};
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::host::{catalog, validate};
+use crate::host::catalog;
 use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
 use crate::state::AppState;
+use crate::validate;
 
 pub const API_TOKEN_PREFIX: &str = "hct_";
 const REFRESH_PREFIX: &str = "hcr_";
-/// How long a verified credential is trusted before it is looked up again. Revocations made
-/// on this replica take effect at once (the cache is cleared); on others within this time.
-const CACHE_TTL: Duration = Duration::from_secs(5);
 const INVALID_LOGIN: &str = "invalid username or password";
-
-/// Verified credentials, by the SHA-256 of the bearer string.
-#[derive(Default)]
-pub struct AuthCache {
-    entries: Mutex<HashMap<String, (Identity, Instant)>>,
-}
-
-impl AuthCache {
-    fn get(&self, key: &str) -> Option<Identity> {
-        let entries = self.entries.lock().ok()?;
-        let (identity, at) = entries.get(key)?;
-        // A cached credential never outlives its own expiry.
-        let expired = identity
-            .principal()
-            .and_then(|p| p.expires_at)
-            .is_some_and(|at| at <= db::now());
-        (at.elapsed() < CACHE_TTL && !expired).then(|| identity.clone())
-    }
-
-    fn put(&self, key: String, identity: Identity) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 50_000 {
-                entries.clear();
-            }
-            entries.insert(key, (identity, Instant::now()));
-        }
-    }
-
-    /// Forgets everything: called on every revocation, disabling and role change.
-    pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
-        }
-    }
-}
 
 pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))

@@ -14,8 +14,8 @@ use async_graphql::extensions::{
 };
 use async_graphql::{Response, ServerResult, Value};
 
+use crate::actor::{ClientAddr, Identity};
 use crate::auth::audit::{self, NewEntry};
-use crate::auth::{ClientAddr, Identity};
 use crate::state::AppState;
 
 pub struct AuditMutations;

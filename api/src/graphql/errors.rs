@@ -12,7 +12,7 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 use futures_util::stream::{BoxStream, StreamExt};
 
-use crate::auth::Identity;
+use crate::actor::Identity;
 use crate::error::code;
 
 pub struct ErrorCodes;

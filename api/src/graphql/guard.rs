@@ -11,7 +11,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::{ErrorExtensions, ServerResult, Value};
 
-use crate::auth::{Credential, Identity, Role, Scopes};
+use crate::actor::{Credential, Identity, Role, Scopes};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -353,7 +353,7 @@ mod tests {
     }
 
     fn principal(role: Role, scopes: Option<Scopes>) -> Identity {
-        Identity::User(crate::auth::Principal {
+        Identity::User(crate::actor::Principal {
             user_id: 1,
             username: "u".into(),
             role,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{location, support_group, tag, url};
 
-use crate::auth::HostScope;
+use crate::actor::HostScope;
 use crate::error::AppError;
 use crate::host::catalog;
 use crate::state::AppState;

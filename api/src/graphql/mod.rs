@@ -65,13 +65,13 @@ pub fn sdl() -> String {
 }
 
 /// The caller of a resolver.
-pub fn identity<'a>(ctx: &Context<'a>) -> &'a crate::auth::Identity {
-    ctx.data_opt::<crate::auth::Identity>()
-        .unwrap_or(&crate::auth::Identity::Anonymous)
+pub fn identity<'a>(ctx: &Context<'a>) -> &'a crate::actor::Identity {
+    ctx.data_opt::<crate::actor::Identity>()
+        .unwrap_or(&crate::actor::Identity::Anonymous)
 }
 
 /// Which hosts the caller of a resolver sees.
-pub fn scope(ctx: &Context<'_>) -> crate::auth::HostScope {
+pub fn scope(ctx: &Context<'_>) -> crate::actor::HostScope {
     identity(ctx).host_scope()
 }
 

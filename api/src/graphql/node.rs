@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use async_graphql::Context;
 use entity::{host_group, location, support_group, tag};
 
-use crate::auth::HostScope;
+use crate::actor::HostScope;
 use crate::error::{AppError, AppResult};
 use crate::graphql::state;
 use crate::host::catalog;

@@ -18,11 +18,11 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
-use super::validate;
-use crate::auth::HostScope;
+use crate::actor::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult, is_unique_violation};
 use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
+use crate::validate;
 
 /// A table of named things with `id`, `name`, `name_key`, `created_at`, `updated_at`.
 pub trait Named: EntityTrait + Default {

@@ -4,7 +4,6 @@
 pub mod catalog;
 pub mod graphql;
 pub mod service;
-pub mod validate;
 
 /// The outbox topic of host changes.
 pub const TOPIC: &str = "host";

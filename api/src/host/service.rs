@@ -13,14 +13,15 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::TOPIC;
 use super::catalog::{self, like_pattern};
-use super::{TOPIC, validate};
-use crate::auth::HostScope;
+use crate::actor::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::events::{self, NewEvent};
 use crate::net;
 use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
+use crate::validate;
 
 /// Operating system as reported by a scanner or typed by a person.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

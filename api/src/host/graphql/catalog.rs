@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::graphql::node::{self, Kind};
 use crate::graphql::{scope, state};
 use crate::host::catalog::{self, Named};
-use crate::host::validate;
+use crate::validate;
 
 #[derive(Default)]
 pub struct CatalogMutation;

@@ -267,7 +267,7 @@ pub struct AddHostsInput {
 
 impl AddHostsInput {
     pub fn into_service(self) -> AppResult<service::BulkAdd> {
-        crate::host::validate::bounded("addresses", &self.addresses, 65_536)?;
+        crate::validate::bounded("addresses", &self.addresses, 65_536)?;
         Ok(service::BulkAdd {
             network: self.cidr.map(|c| c.0),
             support_group_id: self
@@ -307,6 +307,6 @@ pub struct ClearScanExclusionInput {
 }
 
 pub fn host_ids(ids: &[ID]) -> AppResult<Vec<i64>> {
-    crate::host::validate::bounded("hostIds", ids, crate::host::validate::MAX_LIST)?;
+    crate::validate::bounded("hostIds", ids, crate::validate::MAX_LIST)?;
     node::decode_many(ids, Kind::Host)
 }

@@ -6,7 +6,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::inputs::{self, HostFilterInput};
 use super::types::Host;
-use crate::auth::HostScope;
+use crate::actor::HostScope;
 use crate::events::{self, Event};
 use crate::graphql::node::{self, Kind};
 use crate::graphql::{guard, state};

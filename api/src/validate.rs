@@ -1,4 +1,5 @@
-//! Pure checks of host input: every text has a bound and a clear error.
+//! Pure checks of input text shared by every domain: every text has a bound and a clear
+//! error, names compare through one lower-cased key.
 
 use crate::error::{AppError, AppResult};
 
