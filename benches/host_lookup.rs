@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use api::auth::{HostScope, Scopes};
+use api::actor::{HostScope, Scopes};
 use api::host::service::{self, BulkAdd};
 use hdrhistogram::Histogram;
 use serde_json::json;

@@ -19,7 +19,7 @@ use crate::config::{Cli, Command, Config, TokenCommand, UserCommand};
 use crate::error::{AppError, AppResult};
 use crate::events;
 use crate::state::AppState;
-use crate::{auth, db, graphql, http, jobs, telemetry};
+use crate::{auth, db, http, jobs, schema, telemetry};
 
 /// How long open connections get to finish when the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -34,7 +34,7 @@ pub fn main() -> ExitCode {
     }
     let command = cli.command.unwrap_or(Command::Serve);
     if command == Command::Schema {
-        let _ = write!(std::io::stdout(), "{}", graphql::sdl());
+        let _ = write!(std::io::stdout(), "{}", schema::sdl());
         return ExitCode::SUCCESS;
     }
     telemetry::init(&config);
@@ -257,7 +257,7 @@ async fn serve(
     let key = auth::service::signing_key(&db, &config).await?;
     let state = AppState::new(db.clone(), config, instance, key);
     auth::service::bootstrap_admin(&state).await?;
-    let schema = graphql::build(&state);
+    let schema = schema::build(&state);
 
     let mut background = tokio::task::JoinSet::new();
     let last_event = events::latest_id(&db).await?;
@@ -271,7 +271,7 @@ async fn serve(
     if state.config.scheduler {
         background.spawn(jobs::run_scheduler(
             state.clone(),
-            jobs::all(&state),
+            crate::schema::jobs(&state),
             state.shutdown.clone(),
         ));
     }

@@ -21,8 +21,8 @@ use crate::auth::service::Recheck;
 use crate::auth::{self};
 use crate::db;
 use crate::error::{AppError, code};
-use crate::graphql::HectorSchema;
 use crate::rate::{RateLimiter, SocketSlot};
+use crate::schema::HectorSchema;
 use crate::state::AppState;
 
 /// Largest WebSocket message accepted.

@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod net;
 pub mod page;
 pub mod rate;
+pub mod schema;
 pub mod state;
 pub mod telemetry;
 pub mod validate;

@@ -211,13 +211,9 @@ async fn the_exclusion_job_lifts_only_expired_exclusions() {
         "an expired exclusion no longer counts"
     );
 
-    let report = api::jobs::exclusion::run_once(&app.server.state)
-        .await
-        .unwrap();
+    let report = api::host::jobs::run_once(&app.server.state).await.unwrap();
     assert_eq!(report.items, 1);
-    let again = api::jobs::exclusion::run_once(&app.server.state)
-        .await
-        .unwrap();
+    let again = api::host::jobs::run_once(&app.server.state).await.unwrap();
     assert_eq!(again.items, 0, "the job is idempotent");
     let hosts = app
         .ok(

@@ -10,7 +10,8 @@ use super::service::{self, NewUser, Tokens, UserChanges};
 use crate::actor::{ClientAddr, Principal, Role, Scopes};
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, connection, page, page_cost};
-use crate::graphql::node::{self, Kind};
+use crate::graphql::guard::{Access, Area};
+use crate::graphql::node;
 use crate::graphql::{identity, state};
 use crate::host::graphql::SupportGroup;
 
@@ -69,7 +70,7 @@ impl From<app_user::Model> for User {
 #[Object]
 impl User {
     async fn id(&self) -> ID {
-        node::encode(Kind::User, self.0.id)
+        node::encode("User", self.0.id)
     }
 
     async fn username(&self) -> &str {
@@ -122,7 +123,7 @@ impl From<api_token::Model> for ApiToken {
 #[Object]
 impl ApiToken {
     async fn id(&self) -> ID {
-        node::encode(Kind::ApiToken, self.0.id)
+        node::encode("ApiToken", self.0.id)
     }
 
     async fn name(&self) -> &str {
@@ -135,7 +136,7 @@ impl ApiToken {
     }
 
     async fn owner_id(&self) -> ID {
-        node::encode(Kind::User, self.0.user_id)
+        node::encode("User", self.0.user_id)
     }
 
     async fn scopes(&self) -> Vec<TokenScope> {
@@ -182,7 +183,7 @@ impl From<audit_entry::Model> for AuditEntry {
 #[Object]
 impl AuditEntry {
     async fn id(&self) -> ID {
-        node::encode(Kind::AuditEntry, self.0.id)
+        node::encode("AuditEntry", self.0.id)
     }
 
     /// Who: a username, or what was typed at a failed sign-in.
@@ -191,7 +192,7 @@ impl AuditEntry {
     }
 
     async fn actor_id(&self) -> Option<ID> {
-        self.0.actor_user_id.map(|id| node::encode(Kind::User, id))
+        self.0.actor_user_id.map(|id| node::encode("User", id))
     }
 
     /// The mutation, e.g. `createHost`, or `login`.
@@ -282,7 +283,7 @@ impl AuthQuery {
     }
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        let id = node::decode(&id, Kind::User)?;
+        let id = node::decode(&id, "User")?;
         Ok(service::user(&state(ctx).db, id).await?.map(User))
     }
 
@@ -318,10 +319,7 @@ impl AuthQuery {
         let page = page(ctx, first, after, last, before)?;
         let f = filter.unwrap_or_default();
         let filter = AuditFilter {
-            actor_user_id: f
-                .actor_id
-                .map(|id| node::decode(&id, Kind::User))
-                .transpose()?,
+            actor_user_id: f.actor_id.map(|id| node::decode(&id, "User")).transpose()?,
             action: f.action,
             outcome: f.outcome,
             since: f.since,
@@ -463,6 +461,67 @@ fn client_addr(ctx: &Context<'_>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Users and their roles.
+pub static USERS: Area = Area {
+    name: "users",
+    readers: &[Role::Admin],
+    writers: &[Role::Admin],
+};
+
+/// The audit log.
+pub static AUDIT: Area = Area {
+    name: "audit",
+    readers: &[Role::Admin],
+    writers: &[Role::Admin],
+};
+
+/// The rule of `parent.field` for the fields of identity and access.
+pub fn access(parent: &str, field: &str) -> Option<Access> {
+    use Access::*;
+    Some(match (parent, field) {
+        ("Query", "me" | "apiTokens") => Anyone,
+        ("Query", "users" | "user") => Read(&USERS),
+        ("Query", "auditLog") => Read(&AUDIT),
+        ("Mutation", "login" | "refreshSession") => Public,
+        (
+            "Mutation",
+            "logout" | "changePassword" | "revokeSessions" | "createApiToken" | "revokeApiToken",
+        ) => Account,
+        ("Mutation", "createUser" | "updateUser") => Write(&USERS),
+        // A user is reached only through guarded roots (`me`, `users`, `user`) and through
+        // the payload of a successful `login`, whose caller has just proved who they are.
+        ("User", "supportGroups") => Anyone,
+        (
+            "User",
+            "id" | "username" | "email" | "displayName" | "role" | "disabled" | "lastLoginAt"
+            | "createdAt",
+        ) => Public,
+        (
+            "ApiToken",
+            "id" | "name" | "prefix" | "scopes" | "ownerId" | "expiresAt" | "lastUsedAt"
+            | "revokedAt" | "createdAt",
+        ) => Anyone,
+        (
+            "AuditEntry",
+            "id" | "actor" | "actorId" | "action" | "target" | "clientAddr" | "outcome" | "at"
+            | "repeats",
+        ) => Read(&AUDIT),
+        ("LoginPayload", "accessToken" | "refreshToken" | "expiresAt" | "user")
+        | ("ChangePasswordPayload" | "LogoutPayload", "ok")
+        | ("CreateApiTokenPayload", "apiToken" | "secret")
+        | ("RevokeApiTokenPayload", "apiToken")
+        | ("RevokeSessionsPayload", "revoked")
+        | ("UserPayload", "user") => Public,
+        _ => return None,
+    })
+}
+
+/// People, tokens and audit entries have global ids but are reached only through their own
+/// guarded queries: `node(id:)` answers null for them, so it cannot enumerate people.
+pub fn is_own_kind(kind: &str) -> bool {
+    matches!(kind, "User" | "ApiToken" | "AuditEntry")
+}
+
 #[derive(Default)]
 pub struct AuthMutation;
 
@@ -506,7 +565,7 @@ impl AuthMutation {
     ) -> Result<RevokeSessionsPayload> {
         let p = principal(ctx)?;
         let target = match input.user_id {
-            Some(id) => node::decode(&id, Kind::User)?,
+            Some(id) => node::decode(&id, "User")?,
             None => p.user_id,
         };
         let revoked = service::revoke_sessions_for(state(ctx), p, target).await?;
@@ -539,14 +598,14 @@ impl AuthMutation {
             display_name: input.display_name,
             role: input.role.into(),
             password: input.password,
-            support_group_ids: node::decode_many(&input.support_group_ids, Kind::SupportGroup)?,
+            support_group_ids: node::decode_many(&input.support_group_ids, "SupportGroup")?,
         };
         let user = service::create_user(state(ctx), new).await?;
         Ok(UserPayload { user: user.into() })
     }
 
     async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> Result<UserPayload> {
-        let id = node::decode(&input.id, Kind::User)?;
+        let id = node::decode(&input.id, "User")?;
         let changes = UserChanges {
             email: Option::from(input.email),
             display_name: Option::from(input.display_name),
@@ -554,7 +613,7 @@ impl AuthMutation {
             disabled: input.disabled,
             support_group_ids: input
                 .support_group_ids
-                .map(|ids| node::decode_many(&ids, Kind::SupportGroup))
+                .map(|ids| node::decode_many(&ids, "SupportGroup"))
                 .transpose()?,
         };
         let user = service::update_user(state(ctx), id, changes).await?;
@@ -600,7 +659,7 @@ impl AuthMutation {
         input: RevokeApiTokenInput,
     ) -> Result<RevokeApiTokenPayload> {
         let p = principal(ctx)?;
-        let id = node::decode(&input.id, Kind::ApiToken)?;
+        let id = node::decode(&input.id, "ApiToken")?;
         let token = service::revoke_api_token(state(ctx), id, p).await?;
         Ok(RevokeApiTokenPayload {
             api_token: token.into(),

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod graphql;
 pub mod jwt;
+pub mod mutation_audit;
 pub mod password;
 pub mod service;
 pub mod throttle;

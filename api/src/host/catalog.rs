@@ -269,7 +269,7 @@ pub async fn update<E: Named>(
     db.execute(&update).await.map_err(|e| {
         AppError::conflict_on_unique(e, format!("a {} named {label:?} exists", E::WHAT))
     })?;
-    super::service::touch(db, &hosts_using::<E>(db, id).await?).await?;
+    super::rows::touch(db, &hosts_using::<E>(db, id).await?).await?;
     get::<E>(db, id)
         .await?
         .ok_or_else(|| AppError::not_found(E::WHAT))
@@ -288,7 +288,7 @@ pub async fn delete<E: Named>(
     require_owner::<E>(db, scope, id).await?;
     let hosts = hosts_using::<E>(db, id).await?;
     E::delete_many().filter(E::id_col().eq(id)).exec(db).await?;
-    super::service::touch(db, &hosts).await?;
+    super::rows::touch(db, &hosts).await?;
     Ok(found)
 }
 
@@ -398,7 +398,7 @@ pub async fn tag_usage(
     let visible = Query::select()
         .column((host::Entity, host::Column::Id))
         .from(host::Entity)
-        .cond_where(super::service::scope_condition(scope))
+        .cond_where(super::rows::scope_condition(scope))
         .to_owned();
     for chunk in tag_ids.chunks(1000) {
         let rows: Vec<(i64, i64)> = host_tag::Entity::find()
@@ -418,7 +418,7 @@ pub async fn tag_usage(
 
 /// Fails with `NOT_FOUND` unless `scope` sees host `host_id`.
 async fn require_host(db: &impl ConnectionTrait, scope: &HostScope, host_id: i64) -> AppResult<()> {
-    match super::service::get(db, scope, host_id).await? {
+    match super::rows::get(db, scope, host_id).await? {
         Some(_) => Ok(()),
         None => Err(AppError::not_found("host")),
     }
@@ -504,7 +504,7 @@ pub async fn url(
     let Some(found) = url::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
-    Ok(super::service::get(db, scope, found.host_id)
+    Ok(super::rows::get(db, scope, found.host_id)
         .await?
         .map(|_| found))
 }

@@ -3,6 +3,8 @@
 
 pub mod catalog;
 pub mod graphql;
+pub mod jobs;
+pub mod rows;
 pub mod service;
 
 /// The outbox topic of host changes.

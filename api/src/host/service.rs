@@ -15,6 +15,8 @@ use serde_json::json;
 
 use super::TOPIC;
 use super::catalog::{self, like_pattern};
+use super::rows::host_event;
+pub use super::rows::{get, scope_condition, touch};
 use crate::actor::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -133,19 +135,6 @@ pub struct HostFilter {
 /// whom, not the host's id), the same whether or not the caller can see that host. Addresses
 /// are unique across the inventory, so this one bit is a deliberate, documented choice.
 pub const ADDRESS_TAKEN: &str = "is already in the inventory";
-
-/// The hosts `scope` sees.
-pub fn scope_condition(scope: &HostScope) -> Condition {
-    match scope {
-        HostScope::All => Condition::all(),
-        HostScope::SupportGroups(groups) if groups.is_empty() => {
-            Condition::all().add(Expr::val(1).eq(0))
-        }
-        HostScope::SupportGroups(groups) => {
-            Condition::all().add(col(host::Column::SupportGroupId).is_in(groups.clone()))
-        }
-    }
-}
 
 /// Deepest nesting of `and`/`or`/`not` accepted, and most conditions in one filter.
 const MAX_FILTER_DEPTH: usize = 6;
@@ -425,18 +414,6 @@ pub async fn matches(db: &impl ConnectionTrait, id: i64, filter: &HostFilter) ->
 }
 
 /// Host `id`, if `scope` sees it.
-pub async fn get(
-    db: &impl ConnectionTrait,
-    scope: &HostScope,
-    id: i64,
-) -> AppResult<Option<host::Model>> {
-    Ok(host::Entity::find()
-        .filter(col(host::Column::Id).eq(id))
-        .filter(scope_condition(scope))
-        .one(db)
-        .await?)
-}
-
 pub async fn by_ids(
     db: &impl ConnectionTrait,
     scope: &HostScope,
@@ -466,18 +443,6 @@ pub async fn by_address(
         .filter(scope_condition(scope))
         .one(db)
         .await?)
-}
-
-fn host_event(kind: &'static str, h: &host::Model) -> NewEvent {
-    NewEvent {
-        topic: TOPIC,
-        kind,
-        entity_id: h.id,
-        payload: json!({
-            "address": net::ip_from_key(&h.address).map(|a| a.to_string()),
-            "supportGroupId": h.support_group_id,
-        }),
-    }
 }
 
 fn names_text(names: &[String]) -> (String, String) {
@@ -1101,19 +1066,6 @@ pub async fn regroup(
     touch(&txn, &hosts).await?;
     txn.commit().await?;
     Ok(hosts)
-}
-
-/// Marks hosts updated and records their events.
-pub(crate) async fn touch(db: &impl ConnectionTrait, hosts: &[host::Model]) -> AppResult<()> {
-    let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
-    for chunk in ids.chunks(1000) {
-        host::Entity::update_many()
-            .col_expr(host::Column::UpdatedAt, Expr::val(db::now()))
-            .filter(host::Column::Id.is_in(chunk.to_vec()))
-            .exec(db)
-            .await?;
-    }
-    events::record(db, hosts.iter().map(|h| host_event("UPDATED", h)).collect()).await
 }
 
 /// The groups of one host, a page at a time, ordered by name.

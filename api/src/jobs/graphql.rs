@@ -6,10 +6,54 @@ use entity::job_run;
 use futures_util::FutureExt;
 
 use crate::graphql::connection::{TotalCount, connection, page, page_cost};
-use crate::graphql::node::{self, Kind};
+use crate::graphql::node;
 use crate::graphql::state;
 
 use super::service;
+use crate::actor::Role::{Admin, Analyst, Viewer};
+use crate::graphql::guard::{Access, Area};
+
+/// Scheduled jobs and their runs.
+pub static JOBS: Area = Area {
+    name: "jobs",
+    readers: &[Admin, Analyst, Viewer],
+    writers: &[Admin],
+};
+
+/// Process internals, such as which replica ran a job.
+pub static OPERATIONS: Area = Area {
+    name: "operations",
+    readers: &[Admin],
+    writers: &[Admin],
+};
+
+/// The rule of `parent.field` for the fields of job runs.
+pub fn access(parent: &str, field: &str) -> Option<Access> {
+    Some(match (parent, field) {
+        ("Query", "jobRuns" | "jobRun") => Access::Read(&JOBS),
+        ("JobRun", "instance") => Access::Read(&OPERATIONS),
+        (
+            "JobRun",
+            "id" | "job" | "scheduledFor" | "startedAt" | "finishedAt" | "status" | "items"
+            | "error",
+        ) => Access::Read(&JOBS),
+        _ => return None,
+    })
+}
+
+/// The job run behind `node(id:)`: `None` when `kind` is not a job run's.
+pub async fn fetch_node(
+    ctx: &Context<'_>,
+    kind: &str,
+    id: i64,
+) -> crate::error::AppResult<Option<Option<JobRun>>> {
+    if kind != "JobRun" {
+        return Ok(None);
+    }
+    Ok(Some(
+        service::run_by_id(&state(ctx).db, id).await?.map(JobRun),
+    ))
+}
 
 /// One run of a scheduled job.
 pub struct JobRun(pub job_run::Model);
@@ -23,7 +67,7 @@ impl From<job_run::Model> for JobRun {
 #[Object]
 impl JobRun {
     pub async fn id(&self) -> ID {
-        node::encode(Kind::JobRun, self.0.id)
+        node::encode("JobRun", self.0.id)
     }
 
     /// The job's name, e.g. `lift-expired-scan-exclusions`.
@@ -98,7 +142,7 @@ impl JobQuery {
     }
 
     async fn job_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobRun>> {
-        let id = node::decode(&id, Kind::JobRun)?;
+        let id = node::decode(&id, "JobRun")?;
         Ok(service::run_by_id(&state(ctx).db, id).await?.map(JobRun))
     }
 }

@@ -1,11 +1,11 @@
-//! Scheduled jobs inside the process.
+//! Scheduled jobs inside the process: the scheduler machinery and the record of runs. Each
+//! domain declares its own jobs; the schema assembly lists them.
 //!
 //! Each job is a plain `run_once` plus a period. Every replica runs the same loop; a period is
 //! claimed with one compare-and-set `UPDATE` of `job_schedule.next_due_at`, so with N replicas
 //! each period runs exactly once, and the unique `(job, scheduled_for)` key of `job_run` backs
 //! that up. Every run is recorded; a failing run is logged and the loop goes on.
 
-pub mod exclusion;
 pub mod graphql;
 pub mod service;
 
@@ -33,15 +33,6 @@ pub struct Job {
     pub name: &'static str,
     pub every: Duration,
     pub run: fn(AppState) -> JobFuture,
-}
-
-/// The jobs this build knows, with their periods from the configuration.
-pub fn all(state: &AppState) -> Vec<Job> {
-    vec![Job {
-        name: exclusion::NAME,
-        every: Duration::from_secs(state.config.exclusion_job_secs),
-        run: |state| Box::pin(async move { exclusion::run_once(&state).await }),
-    }]
 }
 
 /// Runs every job on its schedule until `shutdown`.

@@ -8,7 +8,7 @@ use sea_orm::Value;
 use super::types::{HostGroup, Location, SupportGroup, Tag, Url};
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::graphql::node::{self, Kind};
+use crate::graphql::node;
 use crate::graphql::{scope, state};
 use crate::host::catalog::{self, Named};
 use crate::validate;
@@ -163,7 +163,7 @@ where
     .await
 }
 
-fn deleted(kind: Kind, id: i64) -> DeletedPayload {
+fn deleted(kind: &str, id: i64) -> DeletedPayload {
     DeletedPayload {
         deleted_id: node::encode(kind, id),
     }
@@ -188,7 +188,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: UpdateHostGroupInput,
     ) -> Result<HostGroupPayload> {
-        let id = node::decode(&input.id, Kind::HostGroup)?;
+        let id = node::decode(&input.id, "HostGroup")?;
         let mut extra = Vec::new();
         if let Some(v) = input.detail.as_opt_ref().map(|v| v.map(String::as_str)) {
             extra.push(("detail", detail(v)?));
@@ -205,9 +205,9 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: DeleteInput,
     ) -> Result<DeletedPayload> {
-        let id = node::decode(&input.id, Kind::HostGroup)?;
+        let id = node::decode(&input.id, "HostGroup")?;
         delete_row::<host_group::Entity>(ctx, id).await?;
-        Ok(deleted(Kind::HostGroup, id))
+        Ok(deleted("HostGroup", id))
     }
 
     async fn create_tag(&self, ctx: &Context<'_>, input: CreateNamedInput) -> Result<TagPayload> {
@@ -216,16 +216,16 @@ impl CatalogMutation {
     }
 
     async fn update_tag(&self, ctx: &Context<'_>, input: RenameInput) -> Result<TagPayload> {
-        let id = node::decode(&input.id, Kind::Tag)?;
+        let id = node::decode(&input.id, "Tag")?;
         let tag = update_row::<tag::Entity>(ctx, id, Some(input.name), Vec::new()).await?;
         Ok(TagPayload { tag: tag.into() })
     }
 
     /// Deletes a tag and takes it off every host.
     async fn delete_tag(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletedPayload> {
-        let id = node::decode(&input.id, Kind::Tag)?;
+        let id = node::decode(&input.id, "Tag")?;
         delete_row::<tag::Entity>(ctx, id).await?;
-        Ok(deleted(Kind::Tag, id))
+        Ok(deleted("Tag", id))
     }
 
     async fn create_support_group(
@@ -245,7 +245,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: UpdateSupportGroupInput,
     ) -> Result<SupportGroupPayload> {
-        let id = node::decode(&input.id, Kind::SupportGroup)?;
+        let id = node::decode(&input.id, "SupportGroup")?;
         let mut extra = Vec::new();
         if let Some(v) = input.email.as_opt_ref().map(|v| v.map(String::as_str)) {
             extra.push(("email", email(v)?));
@@ -262,9 +262,9 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: DeleteInput,
     ) -> Result<DeletedPayload> {
-        let id = node::decode(&input.id, Kind::SupportGroup)?;
+        let id = node::decode(&input.id, "SupportGroup")?;
         delete_row::<support_group::Entity>(ctx, id).await?;
-        Ok(deleted(Kind::SupportGroup, id))
+        Ok(deleted("SupportGroup", id))
     }
 
     async fn create_location(
@@ -283,7 +283,7 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: RenameInput,
     ) -> Result<LocationPayload> {
-        let id = node::decode(&input.id, Kind::Location)?;
+        let id = node::decode(&input.id, "Location")?;
         let loc = update_row::<location::Entity>(ctx, id, Some(input.name), Vec::new()).await?;
         Ok(LocationPayload {
             location: loc.into(),
@@ -296,13 +296,13 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: DeleteInput,
     ) -> Result<DeletedPayload> {
-        let id = node::decode(&input.id, Kind::Location)?;
+        let id = node::decode(&input.id, "Location")?;
         delete_row::<location::Entity>(ctx, id).await?;
-        Ok(deleted(Kind::Location, id))
+        Ok(deleted("Location", id))
     }
 
     async fn create_url(&self, ctx: &Context<'_>, input: CreateUrlInput) -> Result<UrlPayload> {
-        let host_id = node::decode(&input.host_id, Kind::Host)?;
+        let host_id = node::decode(&input.host_id, "Host")?;
         let url = catalog::create_url(
             &state(ctx).db,
             &scope(ctx),
@@ -315,7 +315,7 @@ impl CatalogMutation {
     }
 
     async fn update_url(&self, ctx: &Context<'_>, input: UpdateUrlInput) -> Result<UrlPayload> {
-        let id = node::decode(&input.id, Kind::Url)?;
+        let id = node::decode(&input.id, "Url")?;
         let screenshot = input.screenshot.as_opt_ref().map(|v| v.map(String::as_str));
         let url = catalog::update_url(
             &state(ctx).db,
@@ -329,8 +329,8 @@ impl CatalogMutation {
     }
 
     async fn delete_url(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletedPayload> {
-        let id = node::decode(&input.id, Kind::Url)?;
+        let id = node::decode(&input.id, "Url")?;
         catalog::delete_url(&state(ctx).db, &scope(ctx), id).await?;
-        Ok(deleted(Kind::Url, id))
+        Ok(deleted("Url", id))
     }
 }

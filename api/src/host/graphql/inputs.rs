@@ -4,7 +4,7 @@ use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
 use chrono::{DateTime, Utc};
 
 use crate::error::{AppError, AppResult};
-use crate::graphql::node::{self, Kind};
+use crate::graphql::node;
 use crate::graphql::scalars::{Cidr, IpAddr};
 use crate::host::service::{self, HostChanges, HostFilter, HostOrder, HostOrderField, NewHost, Os};
 
@@ -55,9 +55,9 @@ impl HostFilterInput {
             tags_any: self.tags_any,
             tags_all: self.tags_all,
             tags_none: self.tags_none,
-            group: id(self.group, Kind::HostGroup)?,
-            support_group: id(self.support_group, Kind::SupportGroup)?,
-            location: id(self.location, Kind::Location)?,
+            group: id(self.group, "HostGroup")?,
+            support_group: id(self.support_group, "SupportGroup")?,
+            location: id(self.location, "Location")?,
             excluded: self.excluded,
             and: many(self.and)?,
             or: many(self.or)?,
@@ -176,14 +176,14 @@ impl CreateHostInput {
             confidential_data: self.confidential_data,
             support_group_id: self
                 .support_group_id
-                .map(|id| node::decode(&id, Kind::SupportGroup))
+                .map(|id| node::decode(&id, "SupportGroup"))
                 .transpose()?,
             location_id: self
                 .location_id
-                .map(|id| node::decode(&id, Kind::Location))
+                .map(|id| node::decode(&id, "Location"))
                 .transpose()?,
             tags: self.tags,
-            group_ids: node::decode_many(&self.group_ids, Kind::HostGroup)?,
+            group_ids: node::decode_many(&self.group_ids, "HostGroup")?,
             first_seen: self.first_seen,
             last_seen: self.last_seen,
         })
@@ -211,7 +211,7 @@ pub struct UpdateHostInput {
     pub last_seen: MaybeUndefined<DateTime<Utc>>,
 }
 
-fn change_id(v: MaybeUndefined<ID>, kind: Kind) -> AppResult<Option<Option<i64>>> {
+fn change_id(v: MaybeUndefined<ID>, kind: &str) -> AppResult<Option<Option<i64>>> {
     Option::<Option<ID>>::from(v)
         .map(|v| v.map(|id| node::decode(&id, kind)).transpose())
         .transpose()
@@ -219,7 +219,7 @@ fn change_id(v: MaybeUndefined<ID>, kind: Kind) -> AppResult<Option<Option<i64>>
 
 impl UpdateHostInput {
     pub fn into_service(self) -> AppResult<(i64, HostChanges)> {
-        let id = node::decode(&self.id, Kind::Host)?;
+        let id = node::decode(&self.id, "Host")?;
         Ok((
             id,
             HostChanges {
@@ -234,8 +234,8 @@ impl UpdateHostInput {
                 notes: Option::from(self.notes),
                 link: Option::from(self.link),
                 confidential_data: self.confidential_data,
-                support_group_id: change_id(self.support_group_id, Kind::SupportGroup)?,
-                location_id: change_id(self.location_id, Kind::Location)?,
+                support_group_id: change_id(self.support_group_id, "SupportGroup")?,
+                location_id: change_id(self.location_id, "Location")?,
                 first_seen: Option::from(self.first_seen),
                 last_seen: Option::from(self.last_seen),
             },
@@ -272,10 +272,10 @@ impl AddHostsInput {
             network: self.cidr.map(|c| c.0),
             support_group_id: self
                 .support_group_id
-                .map(|id| node::decode(&id, Kind::SupportGroup))
+                .map(|id| node::decode(&id, "SupportGroup"))
                 .transpose()?,
             addresses: self.addresses.into_iter().map(|a| a.0).collect(),
-            group_ids: node::decode_many(&self.group_ids, Kind::HostGroup)?,
+            group_ids: node::decode_many(&self.group_ids, "HostGroup")?,
             tags: self.tags,
         })
     }
@@ -308,5 +308,5 @@ pub struct ClearScanExclusionInput {
 
 pub fn host_ids(ids: &[ID]) -> AppResult<Vec<i64>> {
     crate::validate::bounded("hostIds", ids, crate::validate::MAX_LIST)?;
-    node::decode_many(ids, Kind::Host)
+    node::decode_many(ids, "Host")
 }

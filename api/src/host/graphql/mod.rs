@@ -1,9 +1,12 @@
 //! The inventory's GraphQL: object types, queries, mutations and the `hostEvents`
 //! subscription. Resolvers stay thin: guard (the schema extension), one service call, `From`.
 
+pub mod access;
 mod catalog;
 mod inputs;
+pub mod loaders;
 mod mutation;
+pub mod node;
 mod query;
 mod subscription;
 mod types;

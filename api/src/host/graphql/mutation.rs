@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use super::catalog::CatalogMutation;
 use super::inputs::*;
 use super::types::Host;
-use crate::graphql::node::{self, Kind};
+use crate::graphql::node;
 use crate::graphql::{scope, state};
 use crate::host::service::{self, LinkChange};
 
@@ -79,10 +79,10 @@ impl HostOnlyMutation {
         ctx: &Context<'_>,
         input: DeleteHostInput,
     ) -> Result<DeleteHostPayload> {
-        let id = node::decode(&input.id, Kind::Host)?;
+        let id = node::decode(&input.id, "Host")?;
         let host = service::delete(&state(ctx).db, &scope(ctx), id).await?;
         Ok(DeleteHostPayload {
-            deleted_host_id: node::encode(Kind::Host, host.id),
+            deleted_host_id: node::encode("Host", host.id),
         })
     }
 
@@ -142,7 +142,7 @@ impl HostOnlyMutation {
         input: GroupHostsInput,
     ) -> Result<GroupHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
-        let groups = node::decode_many(&input.group_ids, Kind::HostGroup)?;
+        let groups = node::decode_many(&input.group_ids, "HostGroup")?;
         let hosts =
             service::regroup(&state(ctx).db, &scope(ctx), &ids, &groups, LinkChange::Add).await?;
         Ok(GroupHostsPayload {
@@ -156,7 +156,7 @@ impl HostOnlyMutation {
         input: GroupHostsInput,
     ) -> Result<GroupHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
-        let groups = node::decode_many(&input.group_ids, Kind::HostGroup)?;
+        let groups = node::decode_many(&input.group_ids, "HostGroup")?;
         let hosts = service::regroup(
             &state(ctx).db,
             &scope(ctx),
@@ -176,7 +176,7 @@ impl HostOnlyMutation {
         ctx: &Context<'_>,
         input: SetScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
-        let id = node::decode(&input.host_id, Kind::Host)?;
+        let id = node::decode(&input.host_id, "Host")?;
         let who = crate::graphql::identity(ctx);
         let host = service::set_exclusion(
             &state(ctx).db,
@@ -195,7 +195,7 @@ impl HostOnlyMutation {
         ctx: &Context<'_>,
         input: ClearScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
-        let id = node::decode(&input.host_id, Kind::Host)?;
+        let id = node::decode(&input.host_id, "Host")?;
         let host = service::clear_exclusion(&state(ctx).db, &scope(ctx), id).await?;
         Ok(ScanExclusionPayload { host: host.into() })
     }

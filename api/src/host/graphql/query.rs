@@ -7,7 +7,7 @@ use futures_util::FutureExt;
 use super::inputs::{self, HostFilterInput, HostOrderInput};
 use super::types::*;
 use crate::graphql::connection::TotalCount;
-use crate::graphql::node::{self, Kind};
+use crate::graphql::node;
 use crate::graphql::scalars::IpAddr;
 use crate::graphql::{scope, state};
 use crate::host::{catalog, service};
@@ -40,7 +40,7 @@ where
 impl HostQuery {
     /// One host by id.
     async fn host(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Host>> {
-        let id = node::decode(&id, Kind::Host)?;
+        let id = node::decode(&id, "Host")?;
         Ok(service::get(&state(ctx).db, &scope(ctx), id)
             .await?
             .map(Host))
@@ -106,7 +106,7 @@ impl HostQuery {
     }
 
     async fn tag(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Tag>> {
-        let id = node::decode(&id, Kind::Tag)?;
+        let id = node::decode(&id, "Tag")?;
         Ok(catalog::get::<tag::Entity>(&state(ctx).db, id)
             .await?
             .map(Tag))
@@ -129,7 +129,7 @@ impl HostQuery {
     }
 
     async fn host_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<HostGroup>> {
-        let id = node::decode(&id, Kind::HostGroup)?;
+        let id = node::decode(&id, "HostGroup")?;
         Ok(catalog::get::<host_group::Entity>(&state(ctx).db, id)
             .await?
             .map(HostGroup))
@@ -152,7 +152,7 @@ impl HostQuery {
     }
 
     async fn support_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SupportGroup>> {
-        let id = node::decode(&id, Kind::SupportGroup)?;
+        let id = node::decode(&id, "SupportGroup")?;
         Ok(catalog::get::<support_group::Entity>(&state(ctx).db, id)
             .await?
             .map(SupportGroup))
@@ -174,14 +174,14 @@ impl HostQuery {
     }
 
     async fn location(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Location>> {
-        let id = node::decode(&id, Kind::Location)?;
+        let id = node::decode(&id, "Location")?;
         Ok(catalog::get::<location::Entity>(&state(ctx).db, id)
             .await?
             .map(Location))
     }
 
     async fn url(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Url>> {
-        let id = node::decode(&id, Kind::Url)?;
+        let id = node::decode(&id, "Url")?;
         Ok(catalog::url(&state(ctx).db, &scope(ctx), id)
             .await?
             .map(Url))

@@ -8,7 +8,7 @@ use super::inputs::{self, HostFilterInput};
 use super::types::Host;
 use crate::actor::HostScope;
 use crate::events::{self, Event};
-use crate::graphql::node::{self, Kind};
+use crate::graphql::node;
 use crate::graphql::{guard, state};
 use crate::host::{TOPIC, service};
 use crate::page::{Cursor, SortValue};
@@ -55,7 +55,7 @@ impl HostEvent {
     }
 
     async fn host_id(&self) -> ID {
-        node::encode(Kind::Host, self.event.entity_id)
+        node::encode("Host", self.event.entity_id)
     }
 
     /// The host as it is now; null once deleted.
@@ -79,7 +79,14 @@ impl HostSubscription {
         filter: Option<HostFilterInput>,
         after: Option<String>,
     ) -> Result<impl Stream<Item = HostEvent> + use<>> {
-        guard::check(crate::graphql::identity(ctx), "Subscription", "hostEvents")?;
+        // Subscriptions resolve their root field outside the guard extension: check it here.
+        guard::check(
+            crate::graphql::identity(ctx),
+            super::access::rule("Subscription", "hostEvents"),
+            "Subscription",
+            "hostEvents",
+            guard::Operation::Read,
+        )?;
         let filter = inputs::filter(ctx, filter)?;
         let resume = after
             .map(|c| Cursor::decode(&c, EVENT_ORDERING).map(|c| c.id))

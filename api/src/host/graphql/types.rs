@@ -5,12 +5,10 @@ use chrono::{DateTime, Utc};
 use entity::{host, host_group, location, support_group, tag, url};
 use futures_util::FutureExt;
 
+use super::loaders::{self, LocationId, SupportGroupId, TagUsage, TagsOfHost, UrlsOfHost};
 use crate::graphql::connection::{TotalCount, connection};
 pub(crate) use crate::graphql::connection::{page, page_cost};
-use crate::graphql::loaders::{
-    Loaders, LocationId, SupportGroupId, TagUsage, TagsOfHost, UrlsOfHost,
-};
-use crate::graphql::node::{self, Kind};
+use crate::graphql::node;
 use crate::graphql::scalars::IpAddr;
 use crate::graphql::state;
 use crate::host::service::{self, HostFilter, HostOrder};
@@ -45,7 +43,7 @@ pub(crate) async fn host_connection(
 #[Object]
 impl Host {
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Host, self.0.id)
+        node::encode("Host", self.0.id)
     }
 
     async fn address(&self) -> Option<IpAddr> {
@@ -98,10 +96,7 @@ impl Host {
         let Some(id) = self.0.support_group_id else {
             return Ok(None);
         };
-        let found = ctx
-            .data_unchecked::<Loaders>()
-            .load_one(SupportGroupId(id))
-            .await?;
+        let found = loaders::of(ctx)?.load_one(SupportGroupId(id)).await?;
         Ok(found.map(SupportGroup))
     }
 
@@ -109,19 +104,13 @@ impl Host {
         let Some(id) = self.0.location_id else {
             return Ok(None);
         };
-        let found = ctx
-            .data_unchecked::<Loaders>()
-            .load_one(LocationId(id))
-            .await?;
+        let found = loaders::of(ctx)?.load_one(LocationId(id)).await?;
         Ok(found.map(Location))
     }
 
     /// Tags, ordered by name.
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<Tag>> {
-        let found = ctx
-            .data_unchecked::<Loaders>()
-            .load_one(TagsOfHost(self.0.id))
-            .await?;
+        let found = loaders::of(ctx)?.load_one(TagsOfHost(self.0.id)).await?;
         Ok(found.unwrap_or_default().into_iter().map(Tag).collect())
     }
 
@@ -147,10 +136,7 @@ impl Host {
     }
 
     async fn urls(&self, ctx: &Context<'_>) -> Result<Vec<Url>> {
-        let found = ctx
-            .data_unchecked::<Loaders>()
-            .load_one(UrlsOfHost(self.0.id))
-            .await?;
+        let found = loaders::of(ctx)?.load_one(UrlsOfHost(self.0.id)).await?;
         Ok(found.unwrap_or_default().into_iter().map(Url).collect())
     }
 
@@ -237,7 +223,7 @@ impl From<tag::Model> for Tag {
 #[Object]
 impl Tag {
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Tag, self.0.id)
+        node::encode("Tag", self.0.id)
     }
 
     async fn name(&self) -> &str {
@@ -247,8 +233,7 @@ impl Tag {
     /// How many hosts carry the tag.
     async fn usage(&self, ctx: &Context<'_>) -> Result<i64> {
         let scope = crate::graphql::scope(ctx);
-        let n = ctx
-            .data_unchecked::<Loaders>()
+        let n = loaders::of(ctx)?
             .load_one(TagUsage(self.0.id, scope))
             .await?;
         Ok(n.unwrap_or(0))
@@ -312,7 +297,7 @@ macro_rules! catalog_type {
     };
 }
 
-catalog_type!(HostGroup, host_group::Model, Kind::HostGroup, group, {
+catalog_type!(HostGroup, host_group::Model, "HostGroup", group, {
     /// What the group is for.
     async fn detail(&self) -> Option<&str> {
         self.0.detail.as_deref()
@@ -322,7 +307,7 @@ catalog_type!(HostGroup, host_group::Model, Kind::HostGroup, group, {
 catalog_type!(
     SupportGroup,
     support_group::Model,
-    Kind::SupportGroup,
+    "SupportGroup",
     support_group,
     {
         /// Where alerts about the group's hosts go.
@@ -332,7 +317,7 @@ catalog_type!(
     }
 );
 
-catalog_type!(Location, location::Model, Kind::Location, location, {});
+catalog_type!(Location, location::Model, "Location", location, {});
 
 /// A URL a host serves, with the file name of its screenshot if one was taken.
 pub struct Url(pub url::Model);
@@ -346,7 +331,7 @@ impl From<url::Model> for Url {
 #[Object]
 impl Url {
     pub async fn id(&self) -> ID {
-        node::encode(Kind::Url, self.0.id)
+        node::encode("Url", self.0.id)
     }
 
     async fn url(&self) -> &str {

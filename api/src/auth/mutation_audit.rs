@@ -14,8 +14,8 @@ use async_graphql::extensions::{
 };
 use async_graphql::{Response, ServerResult, Value};
 
+use super::audit::{self, NewEntry};
 use crate::actor::{ClientAddr, Identity};
-use crate::auth::audit::{self, NewEntry};
 use crate::state::AppState;
 
 pub struct AuditMutations;

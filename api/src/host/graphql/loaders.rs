@@ -1,5 +1,6 @@
-//! Batch loaders for relations asked of many objects at once (tags of every host of a page,
-//! ...). They batch but never cache, so one loader serves every request safely.
+//! The inventory's batch loaders, for relations asked of many objects at once (tags of every
+//! host of a page, ...). They batch but never cache, so one loader serves every request
+//! safely.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,12 @@ pub type Loaders = DataLoader<Batch>;
 
 pub struct Batch {
     state: AppState,
+}
+
+/// The loaders of a resolver (registered in the schema by the assembly).
+pub fn of<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a Loaders> {
+    ctx.data::<Loaders>()
+        .map_err(|_| AppError::Internal("the inventory's loaders are not registered".into()).into())
 }
 
 pub fn new(state: &AppState) -> Loaders {

@@ -1,0 +1,27 @@
+//! The inventory's scheduled jobs: lifting port-scan exclusions whose time is up (HECTOR's
+//! 1, 7 and 30-day exclusions).
+
+use std::time::Duration;
+
+use crate::error::AppResult;
+use crate::host::service;
+use crate::jobs::{Job, JobReport};
+use crate::state::AppState;
+
+pub const NAME: &str = "lift-expired-scan-exclusions";
+
+/// The inventory's jobs, with their periods from the configuration.
+pub fn all(state: &AppState) -> Vec<Job> {
+    vec![Job {
+        name: NAME,
+        every: Duration::from_secs(state.config.exclusion_job_secs),
+        run: |state| Box::pin(async move { run_once(&state).await }),
+    }]
+}
+
+pub async fn run_once(state: &AppState) -> AppResult<JobReport> {
+    let lifted = service::lift_expired_exclusions(&state.db).await?;
+    Ok(JobReport {
+        items: lifted as i64,
+    })
+}

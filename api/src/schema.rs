@@ -1,0 +1,260 @@
+//! The one list of domains: their roots, access tables, node kinds, loaders and jobs, combined
+//! into the schema and the scheduler's job list. Adding a domain adds a line to each list here
+//! (and its own module, entities and migrations); nothing else shared changes.
+
+use async_graphql::{Context, ID, MergedObject, MergedSubscription, Schema};
+
+use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::error::AppError;
+use crate::graphql::guard::{self, Access, FieldGuard, Rule};
+use crate::graphql::{errors, limits, node};
+use crate::host::graphql::node::HostNode;
+use crate::host::graphql::{
+    Host, HostGroup, HostMutation, HostQuery, HostSubscription, Location, SupportGroup, Tag, Url,
+};
+use crate::jobs::Job;
+use crate::jobs::graphql::{JobQuery, JobRun};
+use crate::state::AppState;
+use crate::{auth, host, jobs};
+
+#[derive(MergedObject, Default)]
+pub struct Query(NodeQuery, HostQuery, JobQuery, AuthQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(HostMutation, AuthMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(HostSubscription);
+
+pub type HectorSchema = Schema<Query, Mutation, Subscription>;
+
+/// Every domain's access table, and the fields the assembly itself adds.
+pub static RULES: &[Rule] = &[
+    own_rule,
+    guard::structure,
+    host::graphql::access::rule,
+    jobs::graphql::access,
+    auth::graphql::access,
+];
+
+fn own_rule(parent: &str, field: &str) -> Option<Access> {
+    match (parent, field) {
+        ("Query", "node" | "nodes") => Some(Access::Read(&host::graphql::access::INVENTORY)),
+        // The id of an object the query already reached through a guarded field.
+        ("Node", "id") => Some(Access::Public),
+        _ => None,
+    }
+}
+
+/// The jobs of every domain, with their periods from the configuration.
+pub fn jobs(state: &AppState) -> Vec<Job> {
+    host::jobs::all(state)
+}
+
+/// Anything with a global id.
+#[derive(async_graphql::Interface)]
+#[graphql(field(name = "id", ty = "ID"))]
+pub enum Node {
+    Host(Box<Host>),
+    HostGroup(HostGroup),
+    Tag(Tag),
+    SupportGroup(SupportGroup),
+    Location(Location),
+    Url(Url),
+    JobRun(JobRun),
+}
+
+impl From<HostNode> for Node {
+    fn from(n: HostNode) -> Self {
+        match n {
+            HostNode::Host(h) => Node::Host(h),
+            HostNode::HostGroup(g) => Node::HostGroup(g),
+            HostNode::Tag(t) => Node::Tag(t),
+            HostNode::SupportGroup(g) => Node::SupportGroup(g),
+            HostNode::Location(l) => Node::Location(l),
+            HostNode::Url(u) => Node::Url(u),
+        }
+    }
+}
+
+/// Any object by its global id, asked of the domain that owns its type.
+async fn fetch(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>, AppError> {
+    let (kind, num) = node::decode_any(id)?;
+    if let Some(found) = host::graphql::node::fetch(ctx, &kind, num).await? {
+        return Ok(found.map(Node::from));
+    }
+    if let Some(found) = jobs::graphql::fetch_node(ctx, &kind, num).await? {
+        return Ok(found.map(Node::JobRun));
+    }
+    if auth::graphql::is_own_kind(&kind) {
+        return Ok(None);
+    }
+    Err(node::unknown(id))
+}
+
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[async_graphql::Object]
+impl NodeQuery {
+    /// Any object by its global id.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        Ok(fetch(ctx, &id).await?)
+    }
+
+    /// Several objects by global id, in the order asked; null where one does not exist.
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+    ) -> async_graphql::Result<Vec<Option<Node>>> {
+        if ids.len() > 100 {
+            return Err(AppError::bad_input("`nodes` takes at most 100 ids").into());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            out.push(fetch(ctx, id).await?);
+        }
+        Ok(out)
+    }
+}
+
+/// Builds the schema once, with the limits of the configuration.
+pub fn build(state: &AppState) -> HectorSchema {
+    let config = &state.config;
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(state.clone())
+    .data(host::graphql::loaders::new(state))
+    .extension(limits::DocumentLimits)
+    .extension(errors::ErrorCodes)
+    // Audit outside the guard, so refused mutations are recorded too.
+    .extension(auth::mutation_audit::AuditMutations)
+    .extension(FieldGuard(RULES))
+    .limit_depth(config.max_depth)
+    .limit_complexity(config.max_complexity)
+    .limit_recursive_depth(64)
+    .limit_directives(16)
+    .finish()
+}
+
+/// The schema as SDL, sorted, exactly as `schema.graphql` holds it.
+pub fn sdl() -> String {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
+    .sdl_with_options(
+        async_graphql::SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_enum_items(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of every object and interface type in the schema, as `(type, field)`.
+    fn schema_fields() -> Vec<(String, String)> {
+        let sdl = sdl();
+        let mut out = Vec::new();
+        let mut current: Option<String> = None;
+        let mut in_description = false;
+        // Arguments with descriptions span lines; only depth 0 names a field.
+        let mut parens = 0i32;
+        for line in sdl.lines() {
+            let trimmed = line.trim();
+            if trimmed.starts_with("\"\"\"") {
+                if !(trimmed.len() > 3 && trimmed.ends_with("\"\"\"")) {
+                    in_description = !in_description;
+                }
+                continue;
+            }
+            if in_description {
+                continue;
+            }
+            if let Some(rest) = trimmed
+                .strip_prefix("type ")
+                .or_else(|| trimmed.strip_prefix("interface "))
+            {
+                current = rest.split_whitespace().next().map(str::to_owned);
+                continue;
+            }
+            if trimmed.starts_with("input ") || trimmed.starts_with("enum ") {
+                current = None;
+                continue;
+            }
+            if trimmed == "}" {
+                current = None;
+                continue;
+            }
+            if let Some(ty) = &current {
+                let name: String = trimmed
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if parens == 0 && !name.is_empty() {
+                    out.push((ty.clone(), name));
+                }
+                parens += trimmed.matches('(').count() as i32 - trimmed.matches(')').count() as i32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_field_of_the_schema_has_exactly_one_access_rule() {
+        let fields = schema_fields();
+        assert!(
+            fields.len() > 100,
+            "the SDL walk found too few fields: {}",
+            fields.len()
+        );
+        let missing: Vec<_> = fields
+            .iter()
+            .filter(|(ty, field)| guard::rule_in(RULES, ty, field).is_none())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "fields without an access rule: {missing:?}"
+        );
+        let doubled: Vec<_> = fields
+            .iter()
+            .filter(|(ty, field)| RULES.iter().filter(|r| r(ty, field).is_some()).count() > 1)
+            .collect();
+        assert!(doubled.is_empty(), "fields two domains decide: {doubled:?}");
+    }
+
+    #[test]
+    fn a_new_field_of_an_existing_type_has_no_rule_until_decided() {
+        for (ty, field) in [
+            ("User", "passwordHash"),
+            ("LoginPayload", "somethingNew"),
+            ("Host", "somethingNew"),
+            ("HostConnection", "somethingNew"),
+            ("Query", "somethingNew"),
+        ] {
+            assert_eq!(guard::rule_in(RULES, ty, field), None, "{ty}.{field}");
+        }
+    }
+
+    #[test]
+    fn support_groups_are_admins_to_manage_and_instances_admins_to_see() {
+        use crate::actor::Role;
+        let rule = |t, f| guard::rule_in(RULES, t, f).unwrap();
+        let Access::Write(area) = rule("Mutation", "updateSupportGroup") else {
+            panic!("a write");
+        };
+        assert_eq!(area.writers, &[Role::Admin]);
+        let Access::Read(area) = rule("JobRun", "instance") else {
+            panic!("a read");
+        };
+        assert_eq!(area.readers, &[Role::Admin]);
+    }
+}
