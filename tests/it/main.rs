@@ -15,6 +15,7 @@ mod errors;
 mod events;
 mod hosts;
 mod identity;
+mod layers;
 mod ops;
 mod schema;
 mod security;
