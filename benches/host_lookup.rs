@@ -6,6 +6,10 @@
 //! `BENCH_SECS` (default 10) sets the time per side, `BENCH_HOSTS` (default 100000) the seed.
 
 #![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
+#![expect(
+    clippy::print_stdout,
+    reason = "the report on standard output is what a benchmark is for"
+)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -230,7 +234,7 @@ async fn main() {
     let bare_rps = report("bare actix + same lookup", &load(secs, hosts, plain).await);
     let hector_rps = report("hector hostByAddress (gql)", &load(secs, hosts, gql).await);
     let ratio = hector_rps / bare_rps;
-    println!("hector / bare = {ratio:.2} (target >= 0.50)");
+    println!("hector / bare = {ratio:.2} (target >= 0.70)");
 
     bare_handle.stop(true).await;
     server.stop().await.unwrap();

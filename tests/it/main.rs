@@ -16,6 +16,7 @@ mod events;
 mod hosts;
 mod identity;
 mod layers;
+mod mutations;
 mod ops;
 mod schema;
 mod security;

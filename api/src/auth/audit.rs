@@ -68,29 +68,7 @@ pub async fn list(
         id: Expr::col((audit_entry::Entity, audit_entry::Column::Id)),
         descending: true,
     };
-    for text in [&filter.action, &filter.outcome].into_iter().flatten() {
-        if text.len() > 64 {
-            return Err(AppError::bad_input(
-                "audit filters match at most 64 characters",
-            ));
-        }
-    }
-    let mut cond = Condition::all().add(keyset.window(page)?);
-    if let Some(id) = filter.actor_user_id {
-        cond = cond.add(audit_entry::Column::ActorUserId.eq(id));
-    }
-    if let Some(action) = &filter.action {
-        cond = cond.add(audit_entry::Column::Action.eq(action.as_str()));
-    }
-    if let Some(outcome) = &filter.outcome {
-        cond = cond.add(audit_entry::Column::Outcome.eq(outcome.as_str()));
-    }
-    if let Some(since) = filter.since {
-        cond = cond.add(audit_entry::Column::At.gte(since));
-    }
-    if let Some(until) = filter.until {
-        cond = cond.add(audit_entry::Column::At.lt(until));
-    }
+    let cond = filter.condition()?.add(keyset.window(page)?);
     let query = audit_entry::Entity::find().filter(cond);
     let query = if keyset.ascending(page) {
         query.order_by_asc(audit_entry::Column::Id)
@@ -103,4 +81,44 @@ pub async fn list(
         key: SortValue::Id,
         id: r.id,
     }))
+}
+
+/// How many entries `filter` matches.
+pub async fn count(db: &impl ConnectionTrait, filter: &AuditFilter) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(audit_entry::Entity::find()
+        .filter(filter.condition()?)
+        .count(db)
+        .await?)
+}
+
+impl AuditFilter {
+    /// The SQL condition of the filter, checked for size.
+    fn condition(&self) -> AppResult<Condition> {
+        let filter = self;
+        for text in [&filter.action, &filter.outcome].into_iter().flatten() {
+            if text.len() > 64 {
+                return Err(AppError::bad_input(
+                    "audit filters match at most 64 characters",
+                ));
+            }
+        }
+        let mut cond = Condition::all();
+        if let Some(id) = filter.actor_user_id {
+            cond = cond.add(audit_entry::Column::ActorUserId.eq(id));
+        }
+        if let Some(action) = &filter.action {
+            cond = cond.add(audit_entry::Column::Action.eq(action.as_str()));
+        }
+        if let Some(outcome) = &filter.outcome {
+            cond = cond.add(audit_entry::Column::Outcome.eq(outcome.as_str()));
+        }
+        if let Some(since) = filter.since {
+            cond = cond.add(audit_entry::Column::At.gte(since));
+        }
+        if let Some(until) = filter.until {
+            cond = cond.add(audit_entry::Column::At.lt(until));
+        }
+        Ok(cond)
+    }
 }

@@ -244,17 +244,6 @@ fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal> {
         .ok_or_else(|| AppError::Unauthenticated.into())
 }
 
-fn no_total() -> TotalCount {
-    TotalCount::new(|| {
-        async {
-            Err(AppError::bad_input(
-                "totalCount is not offered on this list",
-            ))
-        }
-        .boxed()
-    })
-}
-
 #[derive(Default)]
 pub struct AuthQuery;
 
@@ -278,8 +267,13 @@ impl AuthQuery {
         before: Option<String>,
     ) -> Result<UserConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let found = service::users(&state(ctx).db, &page).await?;
-        Ok(UserConnection::new(found, no_total()))
+        let db = state(ctx).db.clone();
+        let found = service::users(&db, &page).await?;
+        let total = TotalCount::new(move || {
+            let db = db.clone();
+            async move { service::count_users(&db).await }.boxed()
+        });
+        Ok(UserConnection::new(found, total))
     }
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
@@ -297,16 +291,19 @@ impl AuthQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<ApiTokenConnection> {
-        let p = principal(ctx)?;
+        let p = principal(ctx)?.clone();
         let page = page(ctx, first, after, last, before)?;
-        let owner = (p.role != Role::Admin).then_some(p.user_id);
-        let found = service::api_tokens(&state(ctx).db, owner, &page).await?;
-        Ok(ApiTokenConnection::new(found, no_total()))
+        let db = state(ctx).db.clone();
+        let found = service::api_tokens_for(&db, &p, &page).await?;
+        let total = TotalCount::new(move || {
+            let (db, p) = (db.clone(), p.clone());
+            async move { service::count_api_tokens_for(&db, &p).await }.boxed()
+        });
+        Ok(ApiTokenConnection::new(found, total))
     }
 
     /// The audit log, newest first (admins).
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
@@ -325,8 +322,13 @@ impl AuthQuery {
             since: f.since,
             until: f.until,
         };
-        let found = audit::list(&state(ctx).db, &filter, &page).await?;
-        Ok(AuditEntryConnection::new(found, no_total()))
+        let db = state(ctx).db.clone();
+        let found = audit::list(&db, &filter, &page).await?;
+        let total = TotalCount::new(move || {
+            let (db, filter) = (db.clone(), filter.clone());
+            async move { audit::count(&db, &filter).await }.boxed()
+        });
+        Ok(AuditEntryConnection::new(found, total))
     }
 }
 

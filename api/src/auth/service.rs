@@ -10,8 +10,8 @@ use entity::{
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -824,9 +824,39 @@ fn id_keyset(name: &str, id: sea_orm::sea_query::Expr) -> Keyset {
     }
 }
 
+/// Whose API tokens `by` sees: their own, or everyone's for an admin.
+fn token_owner(by: &Principal) -> Option<i64> {
+    (by.role != Role::Admin).then_some(by.user_id)
+}
+
+/// The API tokens `by` sees, oldest first.
+pub async fn api_tokens_for(
+    db: &impl ConnectionTrait,
+    by: &Principal,
+    page: &PageRequest,
+) -> AppResult<Page<api_token::Model>> {
+    api_tokens(db, token_owner(by), page).await
+}
+
+/// How many API tokens `by` sees.
+pub async fn count_api_tokens_for(db: &impl ConnectionTrait, by: &Principal) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    let mut query = api_token::Entity::find();
+    if let Some(owner) = token_owner(by) {
+        query = query.filter(api_token::Column::UserId.eq(owner));
+    }
+    Ok(query.count(db).await?)
+}
+
+/// How many users there are.
+pub async fn count_users(db: &impl ConnectionTrait) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(app_user::Entity::find().count(db).await?)
+}
+
 /// API tokens, oldest first; of one owner unless `owner` is `None` (admins).
-pub async fn api_tokens(
-    db: &DatabaseConnection,
+async fn api_tokens(
+    db: &impl ConnectionTrait,
     owner: Option<i64>,
     page: &PageRequest,
 ) -> AppResult<Page<api_token::Model>> {
@@ -853,7 +883,7 @@ pub async fn api_tokens(
 
 /// Users, oldest first.
 pub async fn users(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     page: &PageRequest,
 ) -> AppResult<Page<app_user::Model>> {
     let keyset = id_keyset(

@@ -55,7 +55,10 @@ impl HostQuery {
 
     /// Hosts, filtered and ordered, a page at a time.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
     async fn hosts(
         &self,
         ctx: &Context<'_>,
