@@ -57,10 +57,8 @@ pub fn main() -> ExitCode {
             Command::User(cmd) => user_command(config, cmd).await,
             Command::Token(cmd) => token_command(config, cmd).await,
             Command::Serve | Command::Schema => {
-                let listener = TcpListener::bind(config.bind).map_err(|e| {
-                    tracing::error!(bind = %config.bind, error = ?e, "cannot listen");
-                    AppError::internal(e)
-                })?;
+                // Logged once, below, where the command ends.
+                let listener = TcpListener::bind(config.bind).map_err(AppError::internal)?;
                 run(listener, config, shutdown_signal()).await
             }
         }

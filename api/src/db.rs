@@ -49,10 +49,8 @@ pub async fn connect(config: &Config) -> AppResult<DatabaseConnection> {
                 tracing::warn!(db.url = %url, error = ?e, attempt, "database not ready; retrying");
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
-            Err(e) => {
-                tracing::error!(db.url = %url, error = ?e, "cannot connect to the database");
-                return Err(AppError::internal(e));
-            }
+            // Logged once, where start-up fails.
+            Err(e) => return Err(AppError::internal(e)),
         }
     }
 }
@@ -118,10 +116,8 @@ pub async fn migrate(db: &DatabaseConnection, holder: &str) -> AppResult<()> {
     acquire_lock(db, MIGRATION_LOCK, holder).await?;
     let outcome = Migrator::up(db, None).await;
     let released = release_lock(db, MIGRATION_LOCK, holder).await;
-    outcome.map_err(|e| {
-        tracing::error!(error = ?e, "migration failed");
-        AppError::internal(e)
-    })?;
+    // A failure is logged once, where start-up ends.
+    outcome.map_err(AppError::internal)?;
     released?;
     tracing::info!("database schema is current");
     Ok(())

@@ -1,7 +1,6 @@
 //! One error type with two faces: the stable code and safe message a client sees, and the
 //! full internal cause that is logged once, at the boundary, and never shown.
 
-use async_graphql::ErrorExtensions;
 use sea_orm::{DbErr, SqlErr};
 
 /// Stable error codes, sent as `extensions.code`.
@@ -17,8 +16,9 @@ pub mod code {
 }
 
 /// Deliberately not `Display`: async-graphql turns anything `Display` into an error without a
-/// code, so the only way to a client is [`From<AppError> for async_graphql::Error`], which logs
-/// internals and sets the code. Logs use `?err` (Debug).
+/// code, so the only way to a client is the one conversion in the GraphQL layer
+/// (`graphql::errors`), which logs internals once and sets the code. Logs use `?err` (Debug).
+/// Nothing here knows GraphQL.
 #[derive(Debug)]
 pub enum AppError {
     BadUserInput(String),
@@ -91,30 +91,5 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         Self::Internal(Box::new(err))
-    }
-}
-
-impl From<AppError> for async_graphql::Error {
-    fn from(err: AppError) -> Self {
-        if let AppError::Internal(cause) = &err {
-            tracing::error!(error = %cause, "internal error");
-        }
-        let code = err.code();
-        async_graphql::Error::new(err.message()).extend_with(|_, ext| ext.set("code", code))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn internal_errors_hide_their_cause() {
-        let err = AppError::from(DbErr::Custom("SELECT secret FROM table".into()));
-        let gql: async_graphql::Error = err.into();
-        assert_eq!(gql.message, "internal error");
-        let shown = format!("{:?}", gql.extensions);
-        assert!(shown.contains("INTERNAL"));
-        assert!(!shown.contains("secret"));
     }
 }

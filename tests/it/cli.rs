@@ -180,3 +180,36 @@ async fn first_start_logs_a_random_admin_password_once_and_sigterm_stops_the_ser
     let later: Vec<String> = rx.try_iter().filter(|l| l.contains(&password)).collect();
     assert!(later.is_empty(), "{later:?}");
 }
+
+/// The error lines a `hector` run wrote (JSON logs on standard error).
+fn error_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["level"] == "ERROR")
+        .collect()
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_logged_once() {
+    // A directory where the database file should be: every attempt to open it fails.
+    let dir = tempfile::tempdir().unwrap();
+    let out = hector(&format!("sqlite://{}?mode=rwc", dir.path().display()))
+        .arg("migrate")
+        .env("HECTOR_LOG_FORMAT", "json")
+        .env("HECTOR_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let errors = error_lines(&out);
+    assert_eq!(
+        errors.len(),
+        1,
+        "one error line, where start-up ends: {errors:#?}"
+    );
+    assert!(
+        !errors[0].to_string().contains("root@"),
+        "no credentials in the log"
+    );
+}

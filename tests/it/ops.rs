@@ -119,8 +119,27 @@ impl Proxy {
 async fn readyz_answers_503_while_the_database_is_gone_and_200_when_it_is_back() {
     let db = TestDb::new().await;
     if !db.is_mysql() {
-        // SQLite is a file inside the process: it cannot go away underneath it. The MySQL
-        // run (CI's second pass) cuts a real network path instead.
+        // SQLite is a file inside the process: no network path to cut. Make what readiness
+        // reads unreadable instead, and mend it.
+        let app = TestApp::around(TestApp::start_on(config_for(&db.url)).await, db).await;
+        assert_eq!(status(&app, "/readyz").await, 200);
+        let raw = Database::connect(app.db.url.as_str()).await.unwrap();
+        raw.execute_unprepared("ALTER TABLE seaql_migrations RENAME TO seaql_migrations_gone")
+            .await
+            .unwrap();
+        wait_for_status(&app, "/readyz", 503).await;
+        assert_eq!(status(&app, "/healthz").await, 200);
+        // The readiness check itself may have created an empty one meanwhile.
+        raw.execute_unprepared("DROP TABLE IF EXISTS seaql_migrations")
+            .await
+            .unwrap();
+        raw.execute_unprepared("ALTER TABLE seaql_migrations_gone RENAME TO seaql_migrations")
+            .await
+            .unwrap();
+        wait_for_status(&app, "/readyz", 200).await;
+        let data = app.ok("{ hosts { totalCount } }", json!({})).await;
+        assert_eq!(data["hosts"]["totalCount"], 0, "queries work again");
+        app.stop().await;
         return;
     }
     // mysql://user@host:port/name -> the same through the proxy.

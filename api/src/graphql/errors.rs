@@ -13,7 +13,25 @@ use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value
 use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::actor::Identity;
-use crate::error::code;
+use crate::error::{AppError, code};
+
+/// The one way an [`AppError`] reaches a client: its code and safe message. An internal cause
+/// is logged here, once, and never sent.
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        if let AppError::Internal(cause) = &err {
+            tracing::error!(error = %cause, "internal error");
+        }
+        quiet(&err)
+    }
+}
+
+/// The client's view of `err` without logging it (for a cause already logged).
+pub fn quiet(err: &AppError) -> async_graphql::Error {
+    use async_graphql::ErrorExtensions;
+    let code = err.code();
+    async_graphql::Error::new(err.message()).extend_with(|_, ext| ext.set("code", code))
+}
 
 pub struct ErrorCodes;
 
@@ -124,5 +142,20 @@ impl Extension for ErrorCodesExtension {
         next.run(ctx, info)
             .await
             .map_err(|e| with_code(e, code::BAD_USER_INPUT))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let err = AppError::from(sea_orm::DbErr::Custom("SELECT secret FROM table".into()));
+        let gql: async_graphql::Error = err.into();
+        assert_eq!(gql.message, "internal error");
+        let shown = format!("{:?}", gql.extensions);
+        assert!(shown.contains("INTERNAL"));
+        assert!(!shown.contains("secret"));
     }
 }

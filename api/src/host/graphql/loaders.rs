@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{location, support_group, tag, url};
@@ -34,23 +35,31 @@ pub fn new(state: &AppState) -> Loaders {
     )
 }
 
-/// A failed batch, shared by every field that waited on it.
+/// A failed batch, shared by every field that waited on it; its cause is logged once, by the
+/// first field that reports it.
 #[derive(Clone)]
-pub struct BatchError(Arc<AppError>);
+pub struct BatchError(Arc<(AppError, AtomicBool)>);
 
 impl From<AppError> for BatchError {
     fn from(e: AppError) -> Self {
-        Self(Arc::new(e))
+        Self(Arc::new((e, AtomicBool::new(false))))
     }
 }
 
 impl From<BatchError> for async_graphql::Error {
     fn from(e: BatchError) -> Self {
+        let (err, reported) = &*e.0;
+        if reported.swap(true, Ordering::Relaxed) {
+            return crate::graphql::errors::quiet(err);
+        }
         match Arc::try_unwrap(e.0) {
-            Ok(err) => err.into(),
+            Ok((err, _)) => err.into(),
             Err(shared) => {
-                tracing::error!(error = ?shared, "batch load failed");
-                AppError::Internal(format!("{shared:?}").into()).into()
+                let (err, _) = &*shared;
+                if let AppError::Internal(cause) = err {
+                    tracing::error!(error = %cause, "internal error");
+                }
+                crate::graphql::errors::quiet(err)
             }
         }
     }
