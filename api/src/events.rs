@@ -6,6 +6,11 @@
 //! but the database in between. [`subscribe`] joins the stored backlog after a cursor with the
 //! live broadcast and falls back to the database whenever a slow subscriber lags, so nothing
 //! committed is skipped.
+//!
+//! Events are typed: a [`Topic`] (declared by the domain that owns it) and a [`ChangeKind`].
+//! A change to many objects (a bulk add, a catalog rename reaching every host that uses it)
+//! writes one outbox row per batch of up to [`MAX_BATCH_BYTES`] of items, each item an id and
+//! its small payload; subscribers receive one event per item.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::db;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 /// How many events one read takes from the outbox.
 const BATCH: u64 = 500;
@@ -32,57 +37,181 @@ const BATCH: u64 = 500;
 const GAP_PATIENCE: Duration = Duration::from_secs(10);
 const MAX_WATCHED_GAPS: usize = 10_000;
 
-/// A committed change, as subscribers receive it.
+/// Most payload bytes one outbox row carries (a MySQL `TEXT` holds 64 KiB).
+pub const MAX_BATCH_BYTES: usize = 48 * 1024;
+
+/// The stream of one domain's changes, declared by that domain (`Topic("host")`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topic(pub &'static str);
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::Updated => "UPDATED",
+            Self::Deleted => "DELETED",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Created, Self::Updated, Self::Deleted]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// One object a change touched: its id and the small payload subscribers filter on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Item {
+    pub id: i64,
+    pub data: serde_json::Value,
+}
+
+/// A committed change, as subscribers receive it: one outbox row, one or many items.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: i64,
     pub topic: String,
-    pub kind: String,
-    pub entity_id: i64,
-    pub payload: serde_json::Value,
+    pub kind: ChangeKind,
+    pub items: Vec<Item>,
     pub at: DateTime<Utc>,
 }
 
-impl From<event::Model> for Event {
-    fn from(m: event::Model) -> Self {
-        Self {
-            id: m.id,
-            topic: m.topic,
-            kind: m.kind,
-            entity_id: m.entity_id,
-            payload: serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null),
-            at: m.created_at,
-        }
+/// The payload of a batch row: items without data as id ranges (a bulk add is one range),
+/// items with data one by one.
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Batch {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ranges: Vec<(i64, i64)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    items: Vec<Item>,
+}
+
+impl Batch {
+    fn is_batch(payload: &serde_json::Value) -> bool {
+        payload.get("ranges").is_some() || payload.get("items").is_some()
+    }
+
+    /// Every item, ranges first, in id order within them.
+    fn expand(self) -> Vec<Item> {
+        let mut out: Vec<Item> = self
+            .ranges
+            .iter()
+            .flat_map(|&(start, end)| start..=end)
+            .map(|id| Item {
+                id,
+                data: serde_json::Value::Null,
+            })
+            .collect();
+        out.extend(self.items);
+        out
     }
 }
 
-/// A change to be recorded in the outbox.
-#[derive(Debug, Clone)]
-pub struct NewEvent {
-    pub topic: &'static str,
-    pub kind: &'static str,
-    pub entity_id: i64,
-    pub payload: serde_json::Value,
+impl Event {
+    fn from_row(m: event::Model) -> Option<Self> {
+        let kind = ChangeKind::parse(&m.kind)?;
+        let payload: serde_json::Value = serde_json::from_str(&m.payload).ok()?;
+        // A row of one item (as written before batches) is its own payload.
+        let items = if Batch::is_batch(&payload) {
+            serde_json::from_value::<Batch>(payload).ok()?.expand()
+        } else {
+            vec![Item {
+                id: m.entity_id,
+                data: payload,
+            }]
+        };
+        Some(Self {
+            id: m.id,
+            topic: m.topic,
+            kind,
+            items,
+            at: m.created_at,
+        })
+    }
 }
 
-/// Writes events in the caller's transaction, chunked under the bind-parameter limits.
+/// A change to be recorded in the outbox: one kind of change to one or many objects.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub topic: Topic,
+    pub kind: ChangeKind,
+    pub items: Vec<Item>,
+}
+
+/// Writes events in the caller's transaction: one row per event, or per batch of its items
+/// when they are many, never one per item.
 pub async fn record(db: &impl ConnectionTrait, events: Vec<NewEvent>) -> AppResult<()> {
     let at = db::now();
-    let rows: Vec<event::ActiveModel> = events
-        .into_iter()
-        .map(|e| event::ActiveModel {
-            topic: Set(e.topic.to_owned()),
-            kind: Set(e.kind.to_owned()),
-            entity_id: Set(e.entity_id),
-            payload: Set(e.payload.to_string()),
-            created_at: Set(at),
-            ..Default::default()
-        })
-        .collect();
+    let mut rows: Vec<event::ActiveModel> = Vec::new();
+    for e in events {
+        for batch in batches(e.items) {
+            let first = batch
+                .ranges
+                .first()
+                .map(|r| r.0)
+                .or_else(|| batch.items.first().map(|i| i.id))
+                .unwrap_or_default();
+            rows.push(event::ActiveModel {
+                topic: Set(e.topic.0.to_owned()),
+                kind: Set(e.kind.as_str().to_owned()),
+                entity_id: Set(first),
+                payload: Set(serde_json::to_string(&batch).map_err(AppError::internal)?),
+                created_at: Set(at),
+                ..Default::default()
+            });
+        }
+    }
     for chunk in rows.chunks(db::chunk_size(5)) {
         event::Entity::insert_many(chunk.to_vec()).exec(db).await?;
     }
     Ok(())
+}
+
+/// Packs items into batches of at most [`MAX_BATCH_BYTES`] of payload each: ids without data
+/// as ranges of consecutive ids, the others one by one.
+fn batches(items: Vec<Item>) -> Vec<Batch> {
+    let (bare, full): (Vec<Item>, Vec<Item>) = items.into_iter().partition(|i| i.data.is_null());
+    let mut ids: Vec<i64> = bare.iter().map(|i| i.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    for id in ids {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == id => *end = id,
+            _ => ranges.push((id, id)),
+        }
+    }
+    let mut out: Vec<Batch> = Vec::new();
+    let mut size = usize::MAX;
+    let mut room = |len: usize, out: &mut Vec<Batch>| {
+        if size.saturating_add(len) > MAX_BATCH_BYTES {
+            out.push(Batch::default());
+            size = 0;
+        }
+        size += len;
+    };
+    for range in ranges {
+        room(format!("[{},{}],", range.0, range.1).len(), &mut out);
+        if let Some(batch) = out.last_mut() {
+            batch.ranges.push(range);
+        }
+    }
+    for item in full {
+        room(item.data.to_string().len() + 32, &mut out);
+        if let Some(batch) = out.last_mut() {
+            batch.items.push(item);
+        }
+    }
+    out
 }
 
 /// The local fan-out of this replica.
@@ -167,7 +296,9 @@ async fn tail_once(
                 .await?;
             for row in late {
                 gaps.remove(&row.id);
-                bus.publish(row.into());
+                if let Some(event) = Event::from_row(row) {
+                    bus.publish(event);
+                }
             }
         }
         let now = Instant::now();
@@ -196,20 +327,20 @@ async fn tail_once(
 /// Stored events after `after_id`, oldest first, optionally of one topic.
 pub async fn after(
     db: &impl ConnectionTrait,
-    topic: Option<&str>,
+    topic: Option<Topic>,
     after_id: i64,
     limit: u64,
 ) -> AppResult<Vec<Event>> {
     let mut query = event::Entity::find().filter(event::Column::Id.gt(after_id));
     if let Some(topic) = topic {
-        query = query.filter(event::Column::Topic.eq(topic));
+        query = query.filter(event::Column::Topic.eq(topic.0));
     }
     let rows = query
         .order_by_asc(event::Column::Id)
         .limit(limit)
         .all(db)
         .await?;
-    Ok(rows.into_iter().map(Event::from).collect())
+    Ok(rows.into_iter().filter_map(Event::from_row).collect())
 }
 
 enum Phase {
@@ -246,7 +377,7 @@ impl Recent {
 struct Tail {
     db: DatabaseConnection,
     rx: broadcast::Receiver<Arc<Event>>,
-    topic: &'static str,
+    topic: Topic,
     last: i64,
     phase: Phase,
     buffer: std::collections::VecDeque<Arc<Event>>,
@@ -260,7 +391,7 @@ struct Tail {
 pub fn subscribe(
     db: DatabaseConnection,
     bus: &EventBus,
-    topic: &'static str,
+    topic: Topic,
     resume: Option<i64>,
     shutdown: CancellationToken,
 ) -> impl Stream<Item = Arc<Event>> + Send + 'static + use<> {
@@ -307,7 +438,7 @@ pub fn subscribe(
                         next = tail.rx.recv() => next,
                     };
                     match next {
-                        Ok(event) if event.topic == tail.topic => {
+                        Ok(event) if event.topic == tail.topic.0 => {
                             tail.last = tail.last.max(event.id);
                             tail.buffer.push_back(event);
                         }
@@ -322,4 +453,61 @@ pub fn subscribe(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bare(id: i64) -> Item {
+        Item {
+            id,
+            data: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_bulk_add_of_consecutive_ids_is_one_row() {
+        let rows = batches((1..=65_536).map(bare).collect());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].ranges, vec![(1, 65_536)]);
+        assert_eq!(rows[0].clone().expand().len(), 65_536);
+        assert!(batches(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn scattered_ids_and_items_with_data_stay_under_the_size_limit() {
+        let mut items: Vec<Item> = (0..40_000).map(|n| bare(n * 2)).collect();
+        items.extend((0..20_000).map(|id| Item {
+            id,
+            data: serde_json::json!({ "address": "198.51.100.200", "supportGroupId": 12 }),
+        }));
+        let rows = batches(items);
+        let mut total = 0;
+        for row in &rows {
+            let text = serde_json::to_string(row).unwrap();
+            assert!(text.len() <= MAX_BATCH_BYTES + 1024, "{}", text.len());
+            total += row.clone().expand().len();
+        }
+        assert_eq!(total, 60_000, "nothing lost");
+        // About 2.4 MB of payload: rows are filled, not one per item.
+        assert!(rows.len() < 60, "{} rows", rows.len());
+    }
+
+    #[test]
+    fn rows_written_before_batches_read_as_one_item() {
+        let row = event::Model {
+            id: 7,
+            topic: "host".into(),
+            kind: "DELETED".into(),
+            entity_id: 42,
+            payload: r#"{"address":"192.0.2.1","supportGroupId":null}"#.into(),
+            created_at: Utc::now(),
+        };
+        let event = Event::from_row(row).unwrap();
+        assert_eq!(event.kind, ChangeKind::Deleted);
+        assert_eq!(event.items.len(), 1);
+        assert_eq!(event.items[0].id, 42);
+        assert_eq!(event.items[0].data["address"], "192.0.2.1");
+    }
 }

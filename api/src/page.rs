@@ -16,6 +16,8 @@ pub enum SortValue {
     Bytes(Vec<u8>),
     Text(String),
     Id,
+    /// A position inside one row (a host inside a batch event).
+    Position(i64),
 }
 
 impl SortValue {
@@ -24,6 +26,7 @@ impl SortValue {
             Self::Time(Some(t)) => Some(Expr::val(t)),
             Self::Bytes(b) => Some(Expr::val(b)),
             Self::Text(s) => Some(Expr::val(s)),
+            Self::Position(p) => Some(Expr::val(p)),
             Self::Time(None) | Self::Id => None,
         }
     }

@@ -190,3 +190,80 @@ async fn a_websocket_without_a_graphql_protocol_is_refused() {
     assert_eq!(res.status(), 400);
     app.stop().await;
 }
+
+const LIGHT: &str = "subscription($f: HostFilter, $after: String) { hostEvents(filter: $f, after: $after) { kind hostId cursor } }";
+
+async fn outbox_rows(url: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM event",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n: i64 = row.try_get("", "n").unwrap();
+    db.close().await.ok();
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_add_writes_a_few_outbox_rows_and_every_host_still_arrives() {
+    let app = TestApp::spawn().await;
+    let mut all = subscribe(app.server.addr, &app.token, LIGHT, json!({})).await;
+    let mut one_net = subscribe(
+        app.server.addr,
+        &app.token,
+        LIGHT,
+        json!({ "f": { "within": "198.51.100.0/24" } }),
+    )
+    .await;
+    let before = outbox_rows(&app.db.url).await;
+    let added = app
+        .ok(
+            "mutation { addHosts(input: {cidr: \"198.51.96.0/20\"}) { created } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(added["addHosts"]["created"], 4094);
+    let rows = outbox_rows(&app.db.url).await - before;
+    assert!(
+        (1..=10).contains(&rows),
+        "{rows} outbox rows for 4,094 hosts"
+    );
+
+    let mut ids = std::collections::HashSet::new();
+    let mut cursors = Vec::new();
+    for _ in 0..4094 {
+        let e = next_event(&mut all).await;
+        assert_eq!(e["hostEvents"]["kind"], "CREATED");
+        ids.insert(e["hostEvents"]["hostId"].as_str().unwrap().to_owned());
+        cursors.push((
+            e["hostEvents"]["cursor"].clone(),
+            e["hostEvents"]["hostId"].clone(),
+        ));
+    }
+    assert_eq!(ids.len(), 4094, "every host, once");
+    let mut filtered = 0;
+    while let Ok(e) =
+        tokio::time::timeout(Duration::from_millis(1500), next_event(&mut one_net)).await
+    {
+        assert_eq!(e["hostEvents"]["kind"], "CREATED");
+        filtered += 1;
+    }
+    assert_eq!(filtered, 256, "only the hosts of 198.51.100.0/24");
+
+    // A cursor inside a batch resumes with the next host of the same batch.
+    let mut resumed = subscribe(
+        app.server.addr,
+        &app.token,
+        LIGHT,
+        json!({ "after": cursors[99].0 }),
+    )
+    .await;
+    let next = next_event(&mut resumed).await;
+    assert_eq!(next["hostEvents"]["hostId"], cursors[100].1);
+    app.stop().await;
+}

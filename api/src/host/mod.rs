@@ -8,4 +8,4 @@ pub mod rows;
 pub mod service;
 
 /// The outbox topic of host changes.
-pub const TOPIC: &str = "host";
+pub const TOPIC: crate::events::Topic = crate::events::Topic("host");

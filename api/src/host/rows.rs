@@ -11,7 +11,7 @@ use super::TOPIC;
 use crate::actor::HostScope;
 use crate::db;
 use crate::error::AppResult;
-use crate::events::{self, NewEvent};
+use crate::events::{self, ChangeKind, Item, NewEvent};
 use crate::net;
 
 fn col(c: host::Column) -> SimpleExpr {
@@ -44,15 +44,27 @@ pub async fn get(
         .await?)
 }
 
-pub(crate) fn host_event(kind: &'static str, h: &host::Model) -> NewEvent {
+/// The item of a host in an event. A deleted host's address and support group travel with
+/// it, so the deletion is shown only to those who saw the host; for other changes the id is
+/// enough (subscribers read the host as it is now), so a bulk change packs into id ranges.
+pub(crate) fn host_item(kind: ChangeKind, h: &host::Model) -> Item {
+    let data = if kind == ChangeKind::Deleted {
+        json!({
+            "address": net::ip_from_key(&h.address).map(|a| a.to_string()),
+            "supportGroupId": h.support_group_id,
+        })
+    } else {
+        serde_json::Value::Null
+    };
+    Item { id: h.id, data }
+}
+
+/// One event for a change of `kind` to `hosts` (one outbox row per batch, not per host).
+pub(crate) fn host_event(kind: ChangeKind, hosts: &[host::Model]) -> NewEvent {
     NewEvent {
         topic: TOPIC,
         kind,
-        entity_id: h.id,
-        payload: json!({
-            "address": net::ip_from_key(&h.address).map(|a| a.to_string()),
-            "supportGroupId": h.support_group_id,
-        }),
+        items: hosts.iter().map(|h| host_item(kind, h)).collect(),
     }
 }
 
@@ -66,5 +78,5 @@ pub async fn touch(db: &impl ConnectionTrait, hosts: &[host::Model]) -> AppResul
             .exec(db)
             .await?;
     }
-    events::record(db, hosts.iter().map(|h| host_event("UPDATED", h)).collect()).await
+    events::record(db, vec![host_event(ChangeKind::Updated, hosts)]).await
 }

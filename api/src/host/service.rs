@@ -11,7 +11,6 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use serde_json::json;
 
 use super::TOPIC;
 use super::catalog::{self, like_pattern};
@@ -20,7 +19,7 @@ pub use super::rows::{get, scope_condition, touch};
 use crate::actor::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::events::{self, NewEvent};
+use crate::events::{self, ChangeKind, Item, NewEvent};
 use crate::net;
 use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
 use crate::validate;
@@ -403,14 +402,38 @@ pub async fn count(db: &impl ConnectionTrait, filter: &HostFilter) -> AppResult<
         .await?)
 }
 
-/// Whether host `id` exists and matches `filter` (for filtered subscriptions).
-pub async fn matches(db: &impl ConnectionTrait, id: i64, filter: &HostFilter) -> AppResult<bool> {
-    Ok(host::Entity::find()
-        .filter(col(host::Column::Id).eq(id))
-        .filter(filter.condition()?)
-        .count(db)
-        .await?
-        > 0)
+/// Which items of a host event a subscriber with `filter` receives, in order: deletions when
+/// the host's support group (which travelled in the event) is visible, other changes when the
+/// host matches the filter now, decided for the whole batch in one query.
+pub async fn deliverable(
+    db: &impl ConnectionTrait,
+    kind: ChangeKind,
+    items: &[Item],
+    filter: &HostFilter,
+) -> AppResult<Vec<bool>> {
+    if kind == ChangeKind::Deleted {
+        return Ok(items
+            .iter()
+            .map(|i| filter.scope.sees(i.data["supportGroupId"].as_i64()))
+            .collect());
+    }
+    if filter.is_unfiltered() && filter.scope == HostScope::All {
+        return Ok(vec![true; items.len()]);
+    }
+    let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+    let mut matching = HashSet::new();
+    for chunk in ids.chunks(1000) {
+        let found: Vec<i64> = host::Entity::find()
+            .select_only()
+            .column(host::Column::Id)
+            .filter(col(host::Column::Id).is_in(chunk.to_vec()))
+            .filter(filter.condition()?)
+            .into_tuple()
+            .all(db)
+            .await?;
+        matching.extend(found);
+    }
+    Ok(ids.iter().map(|id| matching.contains(id)).collect())
 }
 
 /// Host `id`, if `scope` sees it.
@@ -560,7 +583,14 @@ pub async fn create(
     )
     .await?;
     link_groups(&txn, &[created.id], &new.group_ids).await?;
-    events::record(&txn, vec![host_event("CREATED", &created)]).await?;
+    events::record(
+        &txn,
+        vec![host_event(
+            ChangeKind::Created,
+            std::slice::from_ref(&created),
+        )],
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(host.id = created.id, "host created");
     Ok(created)
@@ -647,7 +677,14 @@ pub async fn update(
         .update(&txn)
         .await
         .map_err(|e| AppError::conflict_on_unique(e, format!("the address {ADDRESS_TAKEN}")))?;
-    events::record(&txn, vec![host_event("UPDATED", &updated)]).await?;
+    events::record(
+        &txn,
+        vec![host_event(
+            ChangeKind::Updated,
+            std::slice::from_ref(&updated),
+        )],
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -659,7 +696,14 @@ pub async fn delete(db: &DatabaseConnection, scope: &HostScope, id: i64) -> AppR
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     host::Entity::delete_by_id(id).exec(&txn).await?;
-    events::record(&txn, vec![host_event("DELETED", &found)]).await?;
+    events::record(
+        &txn,
+        vec![host_event(
+            ChangeKind::Deleted,
+            std::slice::from_ref(&found),
+        )],
+    )
+    .await?;
     txn.commit().await?;
     tracing::info!(host.id = id, "host deleted");
     Ok(found)
@@ -708,7 +752,14 @@ pub async fn set_exclusion(
     row.exclusion_set_at = Set(Some(now));
     row.updated_at = Set(now);
     let updated = row.update(&txn).await?;
-    events::record(&txn, vec![host_event("UPDATED", &updated)]).await?;
+    events::record(
+        &txn,
+        vec![host_event(
+            ChangeKind::Updated,
+            std::slice::from_ref(&updated),
+        )],
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -726,7 +777,14 @@ pub async fn clear_exclusion(
     let mut row: host::ActiveModel = found.into();
     clear(&mut row);
     let updated = row.update(&txn).await?;
-    events::record(&txn, vec![host_event("UPDATED", &updated)]).await?;
+    events::record(
+        &txn,
+        vec![host_event(
+            ChangeKind::Updated,
+            std::slice::from_ref(&updated),
+        )],
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -754,7 +812,10 @@ pub async fn lift_expired_exclusions(db: &DatabaseConnection) -> AppResult<u64> 
         let mut row: host::ActiveModel = found.into();
         clear(&mut row);
         let updated = row.update(&txn).await?;
-        events.push(host_event("UPDATED", &updated));
+        events.push(host_event(
+            ChangeKind::Updated,
+            std::slice::from_ref(&updated),
+        ));
     }
     let lifted = events.len() as u64;
     events::record(&txn, events).await?;
@@ -876,18 +937,22 @@ pub async fn add_many(
     )
     .await?;
     link_groups(&txn, &all_ids, &add.group_ids).await?;
-    let mut events = Vec::with_capacity(created_ids.len());
-    for (key, id) in keys.iter().filter_map(|k| all.get(k).map(|id| (k, *id))) {
-        if !existing.contains_key(key) {
-            events.push(NewEvent {
-                topic: TOPIC,
-                kind: "CREATED",
-                entity_id: id,
-                payload: json!({ "address": net::ip_from_key(key).map(|a| a.to_string()), "supportGroupId": add.support_group_id }),
-            });
-        }
-    }
-    events::record(&txn, events).await?;
+    // One event for the whole add: a few outbox rows, however many hosts.
+    let items = keys
+        .iter()
+        .filter(|k| !existing.contains_key(*k))
+        .filter_map(|k| all.get(k))
+        .map(|&id| Item {
+            id,
+            data: serde_json::Value::Null,
+        })
+        .collect();
+    let event = NewEvent {
+        topic: TOPIC,
+        kind: ChangeKind::Created,
+        items,
+    };
+    events::record(&txn, vec![event]).await?;
     txn.commit().await?;
     tracing::info!(created, skipped = existing.len(), "hosts added in bulk");
     Ok(BulkOutcome {

@@ -6,7 +6,6 @@ use futures_util::{Stream, StreamExt};
 
 use super::inputs::{self, HostFilterInput};
 use super::types::Host;
-use crate::actor::HostScope;
 use crate::events::{self, Event};
 use crate::graphql::node;
 use crate::graphql::{guard, state};
@@ -28,15 +27,23 @@ const EVENT_ORDERING: &str = "event:host";
 /// A change to a host.
 pub struct HostEvent {
     event: std::sync::Arc<Event>,
+    /// Which of the event's hosts this is.
+    index: usize,
+}
+
+impl HostEvent {
+    fn host_key(&self) -> i64 {
+        self.event.items.get(self.index).map_or(0, |i| i.id)
+    }
 }
 
 #[Object]
 impl HostEvent {
     async fn kind(&self) -> ChangeKind {
-        match self.event.kind.as_str() {
-            "CREATED" => ChangeKind::Created,
-            "DELETED" => ChangeKind::Deleted,
-            _ => ChangeKind::Updated,
+        match self.event.kind {
+            events::ChangeKind::Created => ChangeKind::Created,
+            events::ChangeKind::Updated => ChangeKind::Updated,
+            events::ChangeKind::Deleted => ChangeKind::Deleted,
         }
     }
 
@@ -48,20 +55,20 @@ impl HostEvent {
     async fn cursor(&self) -> String {
         Cursor {
             ordering: EVENT_ORDERING.into(),
-            key: SortValue::Id,
+            key: SortValue::Position(self.index as i64),
             id: self.event.id,
         }
         .encode()
     }
 
     async fn host_id(&self) -> ID {
-        node::encode("Host", self.event.entity_id)
+        node::encode("Host", self.host_key())
     }
 
     /// The host as it is now; null once deleted.
     async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
         let scope = crate::graphql::scope(ctx);
-        Ok(service::get(&state(ctx).db, &scope, self.event.entity_id)
+        Ok(service::get(&state(ctx).db, &scope, self.host_key())
             .await?
             .map(Host))
     }
@@ -88,13 +95,19 @@ impl HostSubscription {
             guard::Operation::Read,
         )?;
         let filter = inputs::filter(ctx, filter)?;
+        // A cursor names an event and the position of a host in it; older cursors (without a
+        // position) name a whole event.
         let resume = after
-            .map(|c| Cursor::decode(&c, EVENT_ORDERING).map(|c| c.id))
-            .transpose()?;
+            .map(|c| Cursor::decode(&c, EVENT_ORDERING))
+            .transpose()?
+            .map(|c| match c.key {
+                SortValue::Position(at) => (c.id - 1, Some((c.id, at))),
+                _ => (c.id, None),
+            });
+        let (resume, skip_through) = (resume.map(|r| r.0), resume.and_then(|r| r.1));
         let st = state(ctx).clone();
         let db = st.db.clone();
         filter.condition()?; // refuse a bad filter now, not at the first event
-        let unfiltered = filter.is_unfiltered() && filter.scope == HostScope::All;
         let stream = events::subscribe(
             st.db.clone(),
             &st.events,
@@ -102,27 +115,32 @@ impl HostSubscription {
             resume,
             st.shutdown.clone(),
         )
-        .filter_map(move |event| {
+        .then(move |event| {
             let (db, filter) = (db.clone(), filter.clone());
             async move {
-                if event.kind == "DELETED" {
-                    // The host is gone; its support group travelled in the event.
-                    let group = event.payload["supportGroupId"].as_i64();
-                    return filter.scope.sees(group).then_some(HostEvent { event });
-                }
-                if unfiltered {
-                    return Some(HostEvent { event });
-                }
-                match service::matches(&db, event.entity_id, &filter).await {
-                    Ok(true) => Some(HostEvent { event }),
-                    Ok(false) => None,
-                    Err(e) => {
+                let wanted = service::deliverable(&db, event.kind, &event.items, &filter)
+                    .await
+                    .unwrap_or_else(|e| {
                         tracing::warn!(error = ?e, "cannot match a host event against its filter");
-                        None
-                    }
-                }
+                        vec![false; event.items.len()]
+                    });
+                let delivered: Vec<HostEvent> = wanted
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(index, wanted)| {
+                        *wanted
+                            && skip_through
+                                .is_none_or(|(id, at)| event.id != id || *index as i64 > at)
+                    })
+                    .map(|(index, _)| HostEvent {
+                        event: event.clone(),
+                        index,
+                    })
+                    .collect();
+                futures_util::stream::iter(delivered)
             }
-        });
+        })
+        .flatten();
         Ok(stream)
     }
 }
