@@ -118,9 +118,12 @@ async fn main() {
             addresses: (next..=upto).map(address).collect(),
             ..Default::default()
         };
-        service::add_many(&db, &HostScope::All, add, 100_000)
-            .await
-            .unwrap();
+        api::db::write(&db, move |txn| {
+            let add = add.clone();
+            Box::pin(async move { service::add_many(txn, &HostScope::All, add, 100_000).await })
+        })
+        .await
+        .unwrap();
         next = upto + 1;
     }
     // Hector's side signs in like a SOAR tool: an admin API token.

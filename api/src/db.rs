@@ -83,21 +83,62 @@ pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransacti
     Ok(db.begin_with_options(options).await?)
 }
 
-/// Runs `work` in one write transaction and commits it; an error rolls everything back.
-/// Services take `&impl ConnectionTrait`, so a caller composes several of them here.
+/// The work of one attempt of [`write`], borrowing the transaction.
+pub type WriteFuture<'c, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = AppResult<T>> + Send + 'c>>;
+
+/// How many times [`write`] runs its work when the database reports a deadlock or a busy
+/// lock (the work is rolled back each time, so running it again is safe).
+const WRITE_ATTEMPTS: u32 = 4;
+
+/// Runs `work` in one write transaction and commits it; an error rolls everything back, and a
+/// deadlock (MySQL) or busy database (SQLite) is retried a bounded number of times. Services
+/// take `&impl ConnectionTrait`, so a caller composes several of them in one `work`.
 pub async fn write<T, F>(db: &DatabaseConnection, work: F) -> AppResult<T>
 where
     T: Send,
-    F: for<'c> FnOnce(
-            &'c DatabaseTransaction,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = AppResult<T>> + Send + 'c>,
-        > + Send,
+    F: for<'c> Fn(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + Sync,
 {
-    let txn = begin_write(db).await?;
-    let out = work(&txn).await?;
-    txn.commit().await?;
-    Ok(out)
+    let mut attempt = 1;
+    loop {
+        let outcome = async {
+            let txn = begin_write(db).await?;
+            let out = work(&txn).await?;
+            txn.commit().await?;
+            Ok(out)
+        }
+        .await;
+        match outcome {
+            Err(e) if attempt < WRITE_ATTEMPTS && is_transient(&e) => {
+                tracing::debug!(attempt, "write transaction hit a lock; retrying");
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an error is a deadlock or a lock timeout that a retry may get past.
+pub fn is_transient(err: &AppError) -> bool {
+    let AppError::Internal(cause) = err else {
+        return false;
+    };
+    let Some(db_err) = cause.downcast_ref::<DbErr>() else {
+        return false;
+    };
+    let sqlx = match db_err {
+        DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let Some(code) = sqlx.as_database_error().and_then(|d| d.code()) else {
+        return false;
+    };
+    // MySQL: 1213 deadlock, 1205 lock wait timeout (SQLSTATE 40001). SQLite: 5 BUSY,
+    // 6 LOCKED, 517 BUSY_SNAPSHOT.
+    matches!(code.as_ref(), "1213" | "1205" | "40001" | "5" | "6" | "517")
 }
 
 const LOCK_TABLE: &str = "hector_lock";

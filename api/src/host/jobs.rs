@@ -20,7 +20,10 @@ pub fn all(state: &AppState) -> Vec<Job> {
 }
 
 pub async fn run_once(state: &AppState) -> AppResult<JobReport> {
-    let lifted = service::lift_expired_exclusions(&state.db).await?;
+    let lifted = crate::db::write(&state.db, |txn| {
+        Box::pin(async move { service::lift_expired_exclusions(txn).await })
+    })
+    .await?;
     Ok(JobReport {
         items: lifted as i64,
     })

@@ -8,8 +8,8 @@ use entity::{host, host_group, host_group_member, host_tag, location, support_gr
 use ipnet::IpNet;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, Query, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::TOPIC;
@@ -518,7 +518,7 @@ fn check_placement(scope: &HostScope, support_group_id: Option<i64>) -> AppResul
 
 /// Creates a host with its tags and groups, and its `CREATED` event, in one transaction.
 pub async fn create(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: &HostScope,
     new: NewHost,
 ) -> AppResult<host::Model> {
@@ -568,30 +568,28 @@ pub async fn create(
         updated_at: Set(now),
         ..Default::default()
     };
-    let txn = db::begin_write(db).await?;
-    check_refs(&txn, new.support_group_id, new.location_id).await?;
-    catalog::require_all::<host_group::Entity>(&txn, &new.group_ids).await?;
+    check_refs(db, new.support_group_id, new.location_id).await?;
+    catalog::require_all::<host_group::Entity>(db, &new.group_ids).await?;
     let created = row
-        .insert(&txn)
+        .insert(db)
         .await
         .map_err(|e| AppError::conflict_on_unique(e, format!("{} {ADDRESS_TAKEN}", new.address)))?;
-    let tags = catalog::find_or_create_tags(&txn, &new.tags).await?;
+    let tags = catalog::find_or_create_tags(db, &new.tags).await?;
     link_tags(
-        &txn,
+        db,
         &[created.id],
         &tags.iter().map(|t| t.id).collect::<Vec<_>>(),
     )
     .await?;
-    link_groups(&txn, &[created.id], &new.group_ids).await?;
+    link_groups(db, &[created.id], &new.group_ids).await?;
     events::record(
-        &txn,
+        db,
         vec![host_event(
             ChangeKind::Created,
             std::slice::from_ref(&created),
         )],
     )
     .await?;
-    txn.commit().await?;
     tracing::info!(host.id = created.id, "host created");
     Ok(created)
 }
@@ -609,7 +607,7 @@ fn set_opt<T: Clone + Into<sea_orm::Value>>(
 
 /// Applies `changes` to host `id` and records an `UPDATED` event.
 pub async fn update(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: &HostScope,
     id: i64,
     changes: HostChanges,
@@ -634,13 +632,11 @@ pub async fn update(
     let os_type = line("os.type", changes.os_type, 100)?;
     let sponsor = line("sponsor", changes.sponsor, 255)?;
     let technical = line("technicalContact", changes.technical_contact, 255)?;
-
-    let txn = db::begin_write(db).await?;
-    let found = get(&txn, scope, id)
+    let found = get(db, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     check_refs(
-        &txn,
+        db,
         changes.support_group_id.flatten(),
         changes.location_id.flatten(),
     )
@@ -674,37 +670,38 @@ pub async fn update(
     }
     row.updated_at = Set(db::now());
     let updated = row
-        .update(&txn)
+        .update(db)
         .await
         .map_err(|e| AppError::conflict_on_unique(e, format!("the address {ADDRESS_TAKEN}")))?;
     events::record(
-        &txn,
+        db,
         vec![host_event(
             ChangeKind::Updated,
             std::slice::from_ref(&updated),
         )],
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
 /// Deletes host `id` (its links and URLs go with it) and records a `DELETED` event.
-pub async fn delete(db: &DatabaseConnection, scope: &HostScope, id: i64) -> AppResult<host::Model> {
-    let txn = db::begin_write(db).await?;
-    let found = get(&txn, scope, id)
+pub async fn delete(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    id: i64,
+) -> AppResult<host::Model> {
+    let found = get(db, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
-    host::Entity::delete_by_id(id).exec(&txn).await?;
+    host::Entity::delete_by_id(id).exec(db).await?;
     events::record(
-        &txn,
+        db,
         vec![host_event(
             ChangeKind::Deleted,
             std::slice::from_ref(&found),
         )],
     )
     .await?;
-    txn.commit().await?;
     tracing::info!(host.id = id, "host deleted");
     Ok(found)
 }
@@ -732,7 +729,7 @@ impl ExclusionLength {
 
 /// Excludes host `id` from port scans for `length`, recording who asked and why.
 pub async fn set_exclusion(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: &HostScope,
     id: i64,
     reason: &str,
@@ -741,8 +738,7 @@ pub async fn set_exclusion(
 ) -> AppResult<host::Model> {
     let reason = validate::text("reason", reason, 2000)?;
     let now = db::now();
-    let txn = db::begin_write(db).await?;
-    let found = get(&txn, scope, id)
+    let found = get(db, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     let mut row: host::ActiveModel = found.into();
@@ -751,41 +747,38 @@ pub async fn set_exclusion(
     row.exclusion_set_by = Set(Some(set_by.to_owned()));
     row.exclusion_set_at = Set(Some(now));
     row.updated_at = Set(now);
-    let updated = row.update(&txn).await?;
+    let updated = row.update(db).await?;
     events::record(
-        &txn,
+        db,
         vec![host_event(
             ChangeKind::Updated,
             std::slice::from_ref(&updated),
         )],
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
 /// Lifts the port-scan exclusion of host `id`.
 pub async fn clear_exclusion(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: &HostScope,
     id: i64,
 ) -> AppResult<host::Model> {
-    let txn = db::begin_write(db).await?;
-    let found = get(&txn, scope, id)
+    let found = get(db, scope, id)
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     let mut row: host::ActiveModel = found.into();
     clear(&mut row);
-    let updated = row.update(&txn).await?;
+    let updated = row.update(db).await?;
     events::record(
-        &txn,
+        db,
         vec![host_event(
             ChangeKind::Updated,
             std::slice::from_ref(&updated),
         )],
     )
     .await?;
-    txn.commit().await?;
     Ok(updated)
 }
 
@@ -798,28 +791,26 @@ fn clear(row: &mut host::ActiveModel) {
 }
 
 /// Lifts every exclusion whose time is up; returns how many. Idempotent.
-pub async fn lift_expired_exclusions(db: &DatabaseConnection) -> AppResult<u64> {
+pub async fn lift_expired_exclusions(db: &impl ConnectionTrait) -> AppResult<u64> {
     let now = db::now();
-    let txn = db::begin_write(db).await?;
     let expired = host::Entity::find()
         .filter(host::Column::ExclusionReason.is_not_null())
         .filter(host::Column::ExclusionUntil.lte(now))
         .limit(10_000)
-        .all(&txn)
+        .all(db)
         .await?;
     let mut events = Vec::with_capacity(expired.len());
     for found in expired {
         let mut row: host::ActiveModel = found.into();
         clear(&mut row);
-        let updated = row.update(&txn).await?;
+        let updated = row.update(db).await?;
         events.push(host_event(
             ChangeKind::Updated,
             std::slice::from_ref(&updated),
         ));
     }
     let lifted = events.len() as u64;
-    events::record(&txn, events).await?;
-    txn.commit().await?;
+    events::record(db, events).await?;
     Ok(lifted)
 }
 
@@ -882,7 +873,7 @@ pub fn expand(add: &BulkAdd, max: u32) -> AppResult<Vec<IpAddr>> {
 /// to the groups and tags, and records one `CREATED` event per new host, all in one
 /// transaction.
 pub async fn add_many(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: &HostScope,
     add: BulkAdd,
     max: u32,
@@ -890,15 +881,14 @@ pub async fn add_many(
     check_placement(scope, add.support_group_id)?;
     let addresses = expand(&add, max)?;
     validate::bounded("groupIds", &add.group_ids, 100)?;
-    let txn = db::begin_write(db).await?;
-    catalog::require_all::<host_group::Entity>(&txn, &add.group_ids).await?;
-    check_refs(&txn, add.support_group_id, None).await?;
-    let tags = catalog::find_or_create_tags(&txn, &add.tags).await?;
+    catalog::require_all::<host_group::Entity>(db, &add.group_ids).await?;
+    check_refs(db, add.support_group_id, None).await?;
+    let tags = catalog::find_or_create_tags(db, &add.tags).await?;
     let keys: Vec<Vec<u8>> = addresses.iter().map(|a| net::ip_key(*a)).collect();
-    let existing = ids_by_key(&txn, &keys).await?;
+    let existing = ids_by_key(db, &keys).await?;
     if *scope != HostScope::All && !existing.is_empty() {
         let ids: Vec<i64> = existing.values().copied().collect();
-        if by_ids(&txn, scope, &ids).await?.len() != ids.len() {
+        if by_ids(db, scope, &ids).await?.len() != ids.len() {
             return Err(AppError::Forbidden(
                 "some of these addresses belong to hosts outside your support groups".into(),
             ));
@@ -921,22 +911,17 @@ pub async fn add_many(
         .collect();
     let created = fresh.len() as u64;
     for chunk in fresh.chunks(db::chunk_size(8)) {
-        host::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
+        host::Entity::insert_many(chunk.to_vec()).exec(db).await?;
     }
-    let all = ids_by_key(&txn, &keys).await?;
+    let all = ids_by_key(db, &keys).await?;
     let created_ids: Vec<i64> = keys
         .iter()
         .filter(|k| !existing.contains_key(*k))
         .filter_map(|k| all.get(k).copied())
         .collect();
     let all_ids: Vec<i64> = all.values().copied().collect();
-    link_tags(
-        &txn,
-        &all_ids,
-        &tags.iter().map(|t| t.id).collect::<Vec<_>>(),
-    )
-    .await?;
-    link_groups(&txn, &all_ids, &add.group_ids).await?;
+    link_tags(db, &all_ids, &tags.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
+    link_groups(db, &all_ids, &add.group_ids).await?;
     // One event for the whole add: a few outbox rows, however many hosts.
     let items = keys
         .iter()
@@ -952,8 +937,7 @@ pub async fn add_many(
         kind: ChangeKind::Created,
         items,
     };
-    events::record(&txn, vec![event]).await?;
-    txn.commit().await?;
+    events::record(db, vec![event]).await?;
     tracing::info!(created, skipped = existing.len(), "hosts added in bulk");
     Ok(BulkOutcome {
         created,
@@ -1068,68 +1052,64 @@ async fn require_hosts(
 
 /// Adds or removes tags on many hosts; returns the hosts, each with an `UPDATED` event.
 pub async fn retag(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: &HostScope,
     host_ids: &[i64],
     tag_names: &[String],
     change: LinkChange,
 ) -> AppResult<Vec<host::Model>> {
-    let txn = db::begin_write(db).await?;
-    let hosts = require_hosts(&txn, scope, host_ids).await?;
+    let hosts = require_hosts(db, scope, host_ids).await?;
     let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
     match change {
         LinkChange::Add => {
-            let tags = catalog::find_or_create_tags(&txn, tag_names).await?;
-            link_tags(&txn, &ids, &tags.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
+            let tags = catalog::find_or_create_tags(db, tag_names).await?;
+            link_tags(db, &ids, &tags.iter().map(|t| t.id).collect::<Vec<_>>()).await?;
         }
         LinkChange::Remove => {
             validate::bounded("tags", tag_names, 100)?;
             let keys: Vec<String> = tag_names.iter().map(|n| validate::key(n.trim())).collect();
             let tags = tag::Entity::find()
                 .filter(tag::Column::NameKey.is_in(keys))
-                .all(&txn)
+                .all(db)
                 .await?;
             for chunk in ids.chunks(1000) {
                 host_tag::Entity::delete_many()
                     .filter(host_tag::Column::HostId.is_in(chunk.to_vec()))
                     .filter(host_tag::Column::TagId.is_in(tags.iter().map(|t| t.id)))
-                    .exec(&txn)
+                    .exec(db)
                     .await?;
             }
         }
     }
-    touch(&txn, &hosts).await?;
-    txn.commit().await?;
+    touch(db, &hosts).await?;
     Ok(hosts)
 }
 
 /// Adds or removes many hosts to or from host groups.
 pub async fn regroup(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     scope: &HostScope,
     host_ids: &[i64],
     group_ids: &[i64],
     change: LinkChange,
 ) -> AppResult<Vec<host::Model>> {
     validate::bounded("groupIds", group_ids, 100)?;
-    let txn = db::begin_write(db).await?;
-    let hosts = require_hosts(&txn, scope, host_ids).await?;
-    catalog::require_all::<host_group::Entity>(&txn, group_ids).await?;
+    let hosts = require_hosts(db, scope, host_ids).await?;
+    catalog::require_all::<host_group::Entity>(db, group_ids).await?;
     let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();
     match change {
-        LinkChange::Add => link_groups(&txn, &ids, group_ids).await?,
+        LinkChange::Add => link_groups(db, &ids, group_ids).await?,
         LinkChange::Remove => {
             for chunk in ids.chunks(1000) {
                 host_group_member::Entity::delete_many()
                     .filter(host_group_member::Column::HostId.is_in(chunk.to_vec()))
                     .filter(host_group_member::Column::HostGroupId.is_in(group_ids.to_vec()))
-                    .exec(&txn)
+                    .exec(db)
                     .await?;
             }
         }
     }
-    touch(&txn, &hosts).await?;
-    txn.commit().await?;
+    touch(db, &hosts).await?;
     Ok(hosts)
 }
 

@@ -129,6 +129,7 @@ where
 {
     let scope = scope(ctx);
     db::write(&state(ctx).db, move |txn| {
+        let (scope, name, extra) = (scope.clone(), name.clone(), extra.clone());
         Box::pin(async move { catalog::create::<E>(txn, &scope, &name, extra).await })
     })
     .await
@@ -146,6 +147,7 @@ where
 {
     let scope = scope(ctx);
     db::write(&state(ctx).db, move |txn| {
+        let (scope, name, extra) = (scope.clone(), name.clone(), extra.clone());
         Box::pin(async move { catalog::update::<E>(txn, &scope, id, name.as_deref(), extra).await })
     })
     .await
@@ -158,6 +160,7 @@ where
 {
     let scope = scope(ctx);
     db::write(&state(ctx).db, move |txn| {
+        let scope = scope.clone();
         Box::pin(async move { catalog::delete::<E>(txn, &scope, id).await })
     })
     .await

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use super::catalog::CatalogMutation;
 use super::inputs::*;
 use super::types::Host;
+use crate::db;
 use crate::graphql::node;
 use crate::graphql::{scope, state};
 use crate::host::service::{self, LinkChange};
@@ -53,6 +54,36 @@ pub struct ScanExclusionPayload {
     pub host: Host,
 }
 
+/// Tags or untags many hosts, in one transaction.
+async fn retag(
+    ctx: &Context<'_>,
+    ids: Vec<i64>,
+    tags: Vec<String>,
+    change: LinkChange,
+) -> crate::error::AppResult<Vec<entity::host::Model>> {
+    let scope = scope(ctx);
+    db::write(&state(ctx).db, move |txn| {
+        let (scope, ids, tags) = (scope.clone(), ids.clone(), tags.clone());
+        Box::pin(async move { service::retag(txn, &scope, &ids, &tags, change).await })
+    })
+    .await
+}
+
+/// Adds many hosts to groups or takes them out, in one transaction.
+async fn regroup(
+    ctx: &Context<'_>,
+    ids: Vec<i64>,
+    groups: Vec<i64>,
+    change: LinkChange,
+) -> crate::error::AppResult<Vec<entity::host::Model>> {
+    let scope = scope(ctx);
+    db::write(&state(ctx).db, move |txn| {
+        let (scope, ids, groups) = (scope.clone(), ids.clone(), groups.clone());
+        Box::pin(async move { service::regroup(txn, &scope, &ids, &groups, change).await })
+    })
+    .await
+}
+
 #[Object]
 impl HostOnlyMutation {
     async fn create_host(
@@ -60,7 +91,12 @@ impl HostOnlyMutation {
         ctx: &Context<'_>,
         input: CreateHostInput,
     ) -> Result<CreateHostPayload> {
-        let host = service::create(&state(ctx).db, &scope(ctx), input.into_service()?).await?;
+        let (scope, new) = (scope(ctx), input.into_service()?);
+        let host = db::write(&state(ctx).db, move |txn| {
+            let (scope, new) = (scope.clone(), new.clone());
+            Box::pin(async move { service::create(txn, &scope, new).await })
+        })
+        .await?;
         Ok(CreateHostPayload { host: host.into() })
     }
 
@@ -70,7 +106,12 @@ impl HostOnlyMutation {
         input: UpdateHostInput,
     ) -> Result<UpdateHostPayload> {
         let (id, changes) = input.into_service()?;
-        let host = service::update(&state(ctx).db, &scope(ctx), id, changes).await?;
+        let scope = scope(ctx);
+        let host = db::write(&state(ctx).db, move |txn| {
+            let (scope, changes) = (scope.clone(), changes.clone());
+            Box::pin(async move { service::update(txn, &scope, id, changes).await })
+        })
+        .await?;
         Ok(UpdateHostPayload { host: host.into() })
     }
 
@@ -80,7 +121,12 @@ impl HostOnlyMutation {
         input: DeleteHostInput,
     ) -> Result<DeleteHostPayload> {
         let id = node::decode(&input.id, "Host")?;
-        let host = service::delete(&state(ctx).db, &scope(ctx), id).await?;
+        let scope = scope(ctx);
+        let host = db::write(&state(ctx).db, move |txn| {
+            let scope = scope.clone();
+            Box::pin(async move { service::delete(txn, &scope, id).await })
+        })
+        .await?;
         Ok(DeleteHostPayload {
             deleted_host_id: node::encode("Host", host.id),
         })
@@ -89,12 +135,15 @@ impl HostOnlyMutation {
     /// Adds a CIDR range or a list of addresses; addresses already present are skipped.
     async fn add_hosts(&self, ctx: &Context<'_>, input: AddHostsInput) -> Result<AddHostsPayload> {
         let state = state(ctx);
-        let outcome = service::add_many(
-            &state.db,
-            &scope(ctx),
+        let (scope, add, max) = (
+            scope(ctx),
             input.into_service()?,
             state.config.max_bulk_hosts,
-        )
+        );
+        let outcome = db::write(&state.db, move |txn| {
+            let (scope, add) = (scope.clone(), add.clone());
+            Box::pin(async move { service::add_many(txn, &scope, add, max).await })
+        })
         .await?;
         Ok(AddHostsPayload {
             created: outcome.created,
@@ -104,14 +153,7 @@ impl HostOnlyMutation {
 
     async fn tag_hosts(&self, ctx: &Context<'_>, input: TagHostsInput) -> Result<TagHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
-        let hosts = service::retag(
-            &state(ctx).db,
-            &scope(ctx),
-            &ids,
-            &input.tags,
-            LinkChange::Add,
-        )
-        .await?;
+        let hosts = retag(ctx, ids, input.tags, LinkChange::Add).await?;
         Ok(TagHostsPayload {
             hosts: hosts.into_iter().map(Host).collect(),
         })
@@ -123,14 +165,7 @@ impl HostOnlyMutation {
         input: TagHostsInput,
     ) -> Result<TagHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
-        let hosts = service::retag(
-            &state(ctx).db,
-            &scope(ctx),
-            &ids,
-            &input.tags,
-            LinkChange::Remove,
-        )
-        .await?;
+        let hosts = retag(ctx, ids, input.tags, LinkChange::Remove).await?;
         Ok(TagHostsPayload {
             hosts: hosts.into_iter().map(Host).collect(),
         })
@@ -143,8 +178,7 @@ impl HostOnlyMutation {
     ) -> Result<GroupHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
         let groups = node::decode_many(&input.group_ids, "HostGroup")?;
-        let hosts =
-            service::regroup(&state(ctx).db, &scope(ctx), &ids, &groups, LinkChange::Add).await?;
+        let hosts = regroup(ctx, ids, groups, LinkChange::Add).await?;
         Ok(GroupHostsPayload {
             hosts: hosts.into_iter().map(Host).collect(),
         })
@@ -157,14 +191,7 @@ impl HostOnlyMutation {
     ) -> Result<GroupHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
         let groups = node::decode_many(&input.group_ids, "HostGroup")?;
-        let hosts = service::regroup(
-            &state(ctx).db,
-            &scope(ctx),
-            &ids,
-            &groups,
-            LinkChange::Remove,
-        )
-        .await?;
+        let hosts = regroup(ctx, ids, groups, LinkChange::Remove).await?;
         Ok(GroupHostsPayload {
             hosts: hosts.into_iter().map(Host).collect(),
         })
@@ -177,15 +204,14 @@ impl HostOnlyMutation {
         input: SetScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
         let id = node::decode(&input.host_id, "Host")?;
-        let who = crate::graphql::identity(ctx);
-        let host = service::set_exclusion(
-            &state(ctx).db,
-            &scope(ctx),
-            id,
-            &input.reason,
-            input.duration.into(),
-            who.display_name(),
-        )
+        let who = crate::graphql::identity(ctx).display_name().to_owned();
+        let (scope, duration) = (scope(ctx), input.duration.into());
+        let host = db::write(&state(ctx).db, move |txn| {
+            let (scope, reason, who) = (scope.clone(), input.reason.clone(), who.clone());
+            Box::pin(async move {
+                service::set_exclusion(txn, &scope, id, &reason, duration, &who).await
+            })
+        })
         .await?;
         Ok(ScanExclusionPayload { host: host.into() })
     }
@@ -196,7 +222,12 @@ impl HostOnlyMutation {
         input: ClearScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
         let id = node::decode(&input.host_id, "Host")?;
-        let host = service::clear_exclusion(&state(ctx).db, &scope(ctx), id).await?;
+        let scope = scope(ctx);
+        let host = db::write(&state(ctx).db, move |txn| {
+            let scope = scope.clone();
+            Box::pin(async move { service::clear_exclusion(txn, &scope, id).await })
+        })
+        .await?;
         Ok(ScanExclusionPayload { host: host.into() })
     }
 }
