@@ -347,3 +347,47 @@ async fn users_tokens_and_the_audit_log_count_their_lists() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_compose_in_one_transaction_and_a_failure_keeps_nothing() {
+    use api::actor::HostScope;
+    use api::host::service::{self, NewHost};
+    let app = TestApp::spawn().await;
+    let host = |address: &str| NewHost::at(address.parse().unwrap());
+    let (a, b) = (host("192.0.2.1"), host("192.0.2.2"));
+    let done = api::db::write(&app.server.state.db, move |txn| {
+        let (a, b) = (a.clone(), b.clone());
+        Box::pin(async move {
+            service::create(txn, &HostScope::All, a).await?;
+            service::create(txn, &HostScope::All, b).await
+        })
+    })
+    .await;
+    assert!(done.is_ok());
+    assert_eq!(app.host_count().await, 2);
+
+    // The second step fails (the address is taken): the first is rolled back with it.
+    let (c, taken) = (host("192.0.2.3"), host("192.0.2.1"));
+    let failed = api::db::write(&app.server.state.db, move |txn| {
+        let (c, taken) = (c.clone(), taken.clone());
+        Box::pin(async move {
+            service::create(txn, &HostScope::All, c).await?;
+            service::create(txn, &HostScope::All, taken).await
+        })
+    })
+    .await;
+    assert!(matches!(failed, Err(api::error::AppError::Conflict(_))));
+    assert_eq!(
+        app.host_count().await,
+        2,
+        "nothing of the failed work was kept"
+    );
+    let found = app
+        .ok(
+            "{ hostByAddress(address: \"192.0.2.3\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(found["hostByAddress"].is_null());
+    app.stop().await;
+}
