@@ -238,6 +238,43 @@ impl Keyset {
     }
 }
 
+/// A page of `query`'s rows in the order of their integer id, the ordering most lists use:
+/// `ordering` names it inside cursors, `descending` puts the newest first.
+pub async fn by_id<E>(
+    db: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    id: E::Column,
+    ordering: &str,
+    descending: bool,
+    page: &PageRequest,
+    id_of: fn(&E::Model) -> i64,
+) -> AppResult<Page<E::Model>>
+where
+    E: sea_orm::EntityTrait + Default,
+    E::Model: Sync,
+{
+    use sea_orm::{QueryFilter, QueryOrder, QuerySelect};
+    let keyset = Keyset {
+        name: ordering.to_owned(),
+        key: None,
+        nullable: false,
+        id: Expr::col((E::default(), id)),
+        descending,
+    };
+    let query = query.filter(keyset.window(page)?);
+    let query = if keyset.ascending(page) {
+        query.order_by_asc(id)
+    } else {
+        query.order_by_desc(id)
+    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    Ok(Page::from_rows(rows, page, |r| Cursor {
+        ordering: keyset.name.clone(),
+        key: SortValue::Id,
+        id: id_of(r),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

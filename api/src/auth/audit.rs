@@ -2,15 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use entity::audit_entry;
-use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::sea_query::Condition;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
+use crate::page::{Page, PageRequest};
 
 #[derive(Debug, Clone)]
 pub struct NewEntry {
@@ -61,26 +58,9 @@ pub async fn list(
     filter: &AuditFilter,
     page: &PageRequest,
 ) -> AppResult<Page<audit_entry::Model>> {
-    let keyset = Keyset {
-        name: "audit:ID".into(),
-        key: None,
-        nullable: false,
-        id: Expr::col((audit_entry::Entity, audit_entry::Column::Id)),
-        descending: true,
-    };
-    let cond = filter.condition()?.add(keyset.window(page)?);
-    let query = audit_entry::Entity::find().filter(cond);
-    let query = if keyset.ascending(page) {
-        query.order_by_asc(audit_entry::Column::Id)
-    } else {
-        query.order_by_desc(audit_entry::Column::Id)
-    };
-    let rows = query.limit(page.limit + 1).all(db).await?;
-    Ok(Page::from_rows(rows, page, |r| Cursor {
-        ordering: keyset.name.clone(),
-        key: SortValue::Id,
-        id: r.id,
-    }))
+    let query = audit_entry::Entity::find().filter(filter.condition()?);
+    let id = audit_entry::Column::Id;
+    crate::page::by_id(db, query, id, "audit:ID", true, page, |r| r.id).await
 }
 
 /// How many entries `filter` matches.

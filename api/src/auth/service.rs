@@ -11,7 +11,6 @@ use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -24,7 +23,7 @@ use crate::config::{Config, Secret};
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::host::catalog;
-use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
+use crate::page::{Page, PageRequest};
 use crate::state::AppState;
 use crate::validate;
 
@@ -814,16 +813,6 @@ pub async fn revoke_api_token(
     Ok(revoked)
 }
 
-fn id_keyset(name: &str, id: sea_orm::sea_query::Expr) -> Keyset {
-    Keyset {
-        name: name.into(),
-        key: None,
-        nullable: false,
-        id,
-        descending: false,
-    }
-}
-
 /// Whose API tokens `by` sees: their own, or everyone's for an admin.
 fn token_owner(by: &Principal) -> Option<i64> {
     (by.role != Role::Admin).then_some(by.user_id)
@@ -860,25 +849,20 @@ async fn api_tokens(
     owner: Option<i64>,
     page: &PageRequest,
 ) -> AppResult<Page<api_token::Model>> {
-    let keyset = id_keyset(
-        "apiToken:ID",
-        Expr::col((api_token::Entity, api_token::Column::Id)),
-    );
-    let mut query = api_token::Entity::find().filter(keyset.window(page)?);
+    let mut query = api_token::Entity::find();
     if let Some(owner) = owner {
         query = query.filter(api_token::Column::UserId.eq(owner));
     }
-    let query = if keyset.ascending(page) {
-        query.order_by_asc(api_token::Column::Id)
-    } else {
-        query.order_by_desc(api_token::Column::Id)
-    };
-    let rows = query.limit(page.limit + 1).all(db).await?;
-    Ok(Page::from_rows(rows, page, |r| Cursor {
-        ordering: keyset.name.clone(),
-        key: SortValue::Id,
-        id: r.id,
-    }))
+    crate::page::by_id(
+        db,
+        query,
+        api_token::Column::Id,
+        "apiToken:ID",
+        false,
+        page,
+        |r| r.id,
+    )
+    .await
 }
 
 /// Users, oldest first.
@@ -886,20 +870,15 @@ pub async fn users(
     db: &impl ConnectionTrait,
     page: &PageRequest,
 ) -> AppResult<Page<app_user::Model>> {
-    let keyset = id_keyset(
+    let query = app_user::Entity::find();
+    crate::page::by_id(
+        db,
+        query,
+        app_user::Column::Id,
         "user:ID",
-        Expr::col((app_user::Entity, app_user::Column::Id)),
-    );
-    let query = app_user::Entity::find().filter(keyset.window(page)?);
-    let query = if keyset.ascending(page) {
-        query.order_by_asc(app_user::Column::Id)
-    } else {
-        query.order_by_desc(app_user::Column::Id)
-    };
-    let rows = query.limit(page.limit + 1).all(db).await?;
-    Ok(Page::from_rows(rows, page, |r| Cursor {
-        ordering: keyset.name.clone(),
-        key: SortValue::Id,
-        id: r.id,
-    }))
+        false,
+        page,
+        |r| r.id,
+    )
+    .await
 }

@@ -4,16 +4,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::{job_run, job_schedule};
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
 };
 
 use super::{Job, JobReport};
 use crate::db;
 use crate::error::{AppResult, is_unique_violation};
-use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
+use crate::page::{Page, PageRequest};
 use crate::state::AppState;
 
 pub enum Claim {
@@ -133,39 +132,26 @@ pub async fn record_run(state: &AppState, job: &Job, scheduled_for: DateTime<Utc
     }
 }
 
-fn keyset() -> Keyset {
-    Keyset {
-        name: "jobRun:ID".into(),
-        key: None,
-        nullable: false,
-        id: Expr::col((job_run::Entity, job_run::Column::Id)),
-        descending: true,
-    }
-}
-
 /// Recorded runs, newest first, optionally of one job.
 pub async fn runs(
     db: &impl ConnectionTrait,
     job: Option<&str>,
     page: &PageRequest,
 ) -> AppResult<Page<job_run::Model>> {
-    let keyset = keyset();
-    let mut cond = Condition::all().add(keyset.window(page)?);
+    let mut query = job_run::Entity::find();
     if let Some(job) = job {
-        cond = cond.add(job_run::Column::Job.eq(job));
+        query = query.filter(job_run::Column::Job.eq(job));
     }
-    let query = job_run::Entity::find().filter(cond);
-    let query = if keyset.ascending(page) {
-        query.order_by_asc(job_run::Column::Id)
-    } else {
-        query.order_by_desc(job_run::Column::Id)
-    };
-    let rows = query.limit(page.limit + 1).all(db).await?;
-    Ok(Page::from_rows(rows, page, |r| Cursor {
-        ordering: keyset.name.clone(),
-        key: SortValue::Id,
-        id: r.id,
-    }))
+    crate::page::by_id(
+        db,
+        query,
+        job_run::Column::Id,
+        "jobRun:ID",
+        true,
+        page,
+        |r| r.id,
+    )
+    .await
 }
 
 pub async fn run_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<job_run::Model>> {
