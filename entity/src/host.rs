@@ -41,6 +41,55 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::support_group::Entity",
+        from = "Column::SupportGroupId",
+        to = "super::support_group::Column::Id"
+    )]
+    SupportGroup,
+    #[sea_orm(has_many = "super::host_tag::Entity")]
+    Tags,
+    #[sea_orm(has_many = "super::host_group_member::Entity")]
+    Groups,
+    #[sea_orm(has_many = "super::url::Entity")]
+    Urls,
+    #[sea_orm(
+        belongs_to = "super::location::Entity",
+        from = "Column::LocationId",
+        to = "super::location::Column::Id"
+    )]
+    Location,
+}
+
+impl Related<super::support_group::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SupportGroup.def()
+    }
+}
+
+impl Related<super::location::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Location.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Related<super::host_tag::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Tags.def()
+    }
+}
+
+impl Related<super::host_group_member::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Groups.def()
+    }
+}
+
+impl Related<super::url::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Urls.def()
+    }
+}

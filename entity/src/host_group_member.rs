@@ -11,6 +11,31 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::host::Entity",
+        from = "Column::HostId",
+        to = "super::host::Column::Id"
+    )]
+    Host,
+    #[sea_orm(
+        belongs_to = "super::host_group::Entity",
+        from = "Column::HostGroupId",
+        to = "super::host_group::Column::Id"
+    )]
+    HostGroup,
+}
+
+impl Related<super::host::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Host.def()
+    }
+}
+
+impl Related<super::host_group::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::HostGroup.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

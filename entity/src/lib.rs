@@ -1,5 +1,6 @@
-//! SeaORM entities: one file per table, nothing else. Relations are expressed as queries in
-//! the services; the entities only describe rows.
+//! SeaORM entities: one file per table, nothing else. Each declares its relations (the foreign
+//! keys of its migration, and the lists that point back at it), so `find_related` and joins
+//! work; the services still choose their queries.
 
 pub mod api_token;
 pub mod app_secret;

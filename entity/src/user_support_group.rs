@@ -11,6 +11,31 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::app_user::Entity",
+        from = "Column::UserId",
+        to = "super::app_user::Column::Id"
+    )]
+    User,
+    #[sea_orm(
+        belongs_to = "super::support_group::Entity",
+        from = "Column::SupportGroupId",
+        to = "super::support_group::Column::Id"
+    )]
+    SupportGroup,
+}
+
+impl Related<super::app_user::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
+
+impl Related<super::support_group::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::SupportGroup.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

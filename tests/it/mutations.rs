@@ -391,3 +391,51 @@ async fn services_compose_in_one_transaction_and_a_failure_keeps_nothing() {
     assert!(found["hostByAddress"].is_null());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_declare_their_relations() {
+    use entity::{app_user, host, support_group, tag};
+    use sea_orm::{EntityTrait, ModelTrait};
+    let app = TestApp::spawn().await;
+    let group = app
+        .ok(
+            "mutation { createSupportGroup(input: {name: \"Ops\"}) { supportGroup { id } } }",
+            json!({}),
+        )
+        .await["createSupportGroup"]["supportGroup"]["id"]
+        .clone();
+    app.ok(
+        "mutation($g: ID!) { createHost(input: {address: \"192.0.2.1\", supportGroupId: $g, tags: [\"a\", \"b\"]}) { host { id } } }",
+        json!({ "g": group }),
+    )
+    .await;
+    let db = &app.server.state.db;
+    let (found, sg) = host::Entity::find()
+        .find_also_related(support_group::Entity)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sg.unwrap().name, "Ops");
+    let tags = found
+        .find_related(entity::host_tag::Entity)
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(tags.len(), 2);
+    let tag = tags[0]
+        .find_related(tag::Entity)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(["a", "b"].contains(&tag.name.as_str()));
+    let admin = app_user::Entity::find().one(db).await.unwrap().unwrap();
+    let sessions = admin
+        .find_related(entity::session::Entity)
+        .all(db)
+        .await
+        .unwrap();
+    assert!(!sessions.is_empty(), "the admin's sign-in");
+    app.stop().await;
+}

@@ -637,9 +637,6 @@ impl AuthMutation {
                 TokenScope::Ingest => scopes.ingest = true,
             }
         }
-        if scopes == Scopes::default() {
-            return Err(AppError::bad_input("give the token at least one scope").into());
-        }
         let (token, secret) = service::create_api_token(
             state(ctx),
             p.user_id,

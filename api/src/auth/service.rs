@@ -770,6 +770,9 @@ pub async fn create_api_token(
     expires_in_days: Option<u32>,
 ) -> AppResult<(api_token::Model, String)> {
     let name = validate::line("name", name, 100)?;
+    if scopes == Scopes::default() {
+        return Err(AppError::bad_input("give the token at least one scope"));
+    }
     if expires_in_days.is_some_and(|d| d == 0 || d > 3650) {
         return Err(AppError::bad_input(
             "`expiresInDays` must be between 1 and 3650",

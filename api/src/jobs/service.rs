@@ -132,12 +132,22 @@ pub async fn record_run(state: &AppState, job: &Job, scheduled_for: DateTime<Utc
     }
 }
 
+fn check_job_name(job: Option<&str>) -> AppResult<()> {
+    if job.is_some_and(|j| j.len() > 64) {
+        return Err(crate::error::AppError::bad_input(
+            "`job` is at most 64 characters",
+        ));
+    }
+    Ok(())
+}
+
 /// Recorded runs, newest first, optionally of one job.
 pub async fn runs(
     db: &impl ConnectionTrait,
     job: Option<&str>,
     page: &PageRequest,
 ) -> AppResult<Page<job_run::Model>> {
+    check_job_name(job)?;
     let mut query = job_run::Entity::find();
     if let Some(job) = job {
         query = query.filter(job_run::Column::Job.eq(job));
@@ -160,6 +170,7 @@ pub async fn run_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<j
 
 pub async fn count(db: &impl ConnectionTrait, job: Option<&str>) -> AppResult<u64> {
     use sea_orm::PaginatorTrait;
+    check_job_name(job)?;
     let mut query = job_run::Entity::find();
     if let Some(job) = job {
         query = query.filter(job_run::Column::Job.eq(job));
