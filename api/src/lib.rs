@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod filter;
 pub mod graphql;
 pub mod host;
 pub mod http;

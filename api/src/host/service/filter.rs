@@ -14,6 +14,7 @@ use crate::actor::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::events::{ChangeKind, Item};
+use crate::filter::{BoolFilter, Terms};
 use crate::host::catalog::like_pattern;
 use crate::host::rows::scope_condition;
 use crate::net;
@@ -57,10 +58,6 @@ pub struct HostFilter {
     pub scope: HostScope,
 }
 
-/// Deepest nesting of `and`/`or`/`not` accepted, and most conditions in one filter.
-pub(super) const MAX_FILTER_DEPTH: usize = 6;
-pub(super) const MAX_FILTER_TERMS: usize = 64;
-
 pub(super) fn col(c: host::Column) -> SimpleExpr {
     Expr::col((host::Entity, c))
 }
@@ -68,10 +65,9 @@ pub(super) fn col(c: host::Column) -> SimpleExpr {
 impl HostFilter {
     /// The SQL condition of this filter, checked for size.
     pub fn condition(&self) -> AppResult<Condition> {
-        let mut terms = 0;
         Ok(Condition::all()
             .add(scope_condition(&self.scope))
-            .add(self.build(0, &mut terms)?))
+            .add(crate::filter::condition(self)?))
     }
 
     /// No condition but the scope.
@@ -82,23 +78,24 @@ impl HostFilter {
                 ..Default::default()
             }
     }
+}
 
-    fn build(&self, depth: usize, terms: &mut usize) -> AppResult<Condition> {
-        if depth > MAX_FILTER_DEPTH {
-            return Err(AppError::bad_input(format!(
-                "filters nest at most {MAX_FILTER_DEPTH} deep"
-            )));
-        }
+impl BoolFilter for HostFilter {
+    fn all_of(&self) -> &[Self] {
+        &self.and
+    }
+
+    fn any_of(&self) -> &[Self] {
+        &self.or
+    }
+
+    fn none_of(&self) -> Option<&Self> {
+        self.not.as_deref()
+    }
+
+    fn own(&self, terms: &mut Terms) -> AppResult<Condition> {
         let mut cond = Condition::all();
-        let mut count = |n: usize| -> AppResult<()> {
-            *terms += n;
-            if *terms > MAX_FILTER_TERMS {
-                return Err(AppError::bad_input(format!(
-                    "a filter holds at most {MAX_FILTER_TERMS} conditions"
-                )));
-            }
-            Ok(())
-        };
+        let mut count = |n: usize| terms.count(n);
         if let Some(addr) = self.address {
             count(1)?;
             cond = cond.add(col(host::Column::Address).eq(net::ip_key(addr)));
@@ -171,19 +168,6 @@ impl HostFilter {
             count(1)?;
             let active = excluded_now(db::now());
             cond = cond.add(if excluded { active } else { active.not() });
-        }
-        for f in &self.and {
-            cond = cond.add(f.build(depth + 1, terms)?);
-        }
-        if !self.or.is_empty() {
-            let mut any = Condition::any();
-            for f in &self.or {
-                any = any.add(f.build(depth + 1, terms)?);
-            }
-            cond = cond.add(any);
-        }
-        if let Some(f) = &self.not {
-            cond = cond.add(f.build(depth + 1, terms)?.not());
         }
         Ok(cond)
     }
