@@ -129,7 +129,7 @@ pub fn build(state: &AppState) -> HectorSchema {
     )
     .data(state.clone())
     .data(host::graphql::loaders::new(state))
-    .extension(limits::DocumentLimits)
+    .extension(limits::DocumentLimits::default())
     .extension(errors::ErrorCodes)
     // Audit outside the guard, so refused mutations are recorded too.
     .extension(auth::mutation_audit::AuditMutations)

@@ -213,3 +213,106 @@ fn a_database_that_cannot_be_reached_is_logged_once() {
         "no credentials in the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_load_is_logged_once_however_many_fields_wait_on_it() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    let db = crate::support::TestDb::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = hector(&db.url)
+        .env("HECTOR_BIND", format!("127.0.0.1:{port}"))
+        .env("HECTOR_LOG", "info")
+        .env("HECTOR_LOG_FORMAT", "json")
+        .env("HECTOR_ADMIN_PASSWORD", crate::support::ADMIN_PASSWORD)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line)
+                && tx.send(v).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if rx
+            .recv_timeout(Duration::from_secs(1))
+            .is_ok_and(|v| v["message"] == "listening")
+        {
+            break;
+        }
+    }
+    let client = reqwest::Client::new();
+    let gql = |token: Option<String>, query: String| {
+        let mut req = client
+            .post(format!("http://127.0.0.1:{port}/graphql"))
+            .json(&json!({ "query": query }));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            req.send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let login = gql(
+        None,
+        format!(
+            "mutation {{ login(input: {{username: \"admin\", password: \"{}\"}}) {{ accessToken }} }}",
+            crate::support::ADMIN_PASSWORD
+        ),
+    )
+    .await;
+    let token = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for address in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        let query = format!(
+            "mutation {{ createHost(input: {{address: \"{address}\", tags: [\"t\"]}}) {{ host {{ id }} }} }}"
+        );
+        gql(Some(token.clone()), query).await;
+    }
+    {
+        use sea_orm::ConnectionTrait;
+        let raw = sea_orm::Database::connect(db.url.as_str()).await.unwrap();
+        raw.execute_unprepared("ALTER TABLE host_tag RENAME TO host_tag_broken")
+            .await
+            .unwrap();
+        raw.close().await.ok();
+    }
+    while rx.try_recv().is_ok() {}
+    let body = gql(
+        Some(token),
+        "{ hosts { edges { node { tags { name } } } } }".to_owned(),
+    )
+    .await;
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3, "one error per host's field: {body}");
+    std::thread::sleep(Duration::from_millis(500));
+    let logged: Vec<serde_json::Value> = rx.try_iter().filter(|v| v["level"] == "ERROR").collect();
+    assert_eq!(
+        logged.len(),
+        1,
+        "the failed batch is logged once: {logged:#?}"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}

@@ -15,6 +15,26 @@ pub fn mysql_base() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// An empty SQLite database with every migration applied, made once per test run.
+async fn sqlite_template() -> &'static std::path::Path {
+    static TEMPLATE: tokio::sync::OnceCell<std::path::PathBuf> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let dir = tempfile::tempdir().expect("temp dir").keep();
+            let file = dir.join("template.db");
+            let url = format!("sqlite://{}?mode=rwc", file.display());
+            let db = sea_orm::Database::connect(url.as_str())
+                .await
+                .expect("template database");
+            api::db::migrate(&db, "test-template")
+                .await
+                .expect("migrate the template");
+            db.close().await.expect("close the template");
+            file
+        })
+        .await
+}
+
 /// A fresh, empty database for one test.
 pub struct TestDb {
     pub url: String,
@@ -43,8 +63,12 @@ impl TestDb {
                 }
             }
             None => {
+                // A copy of a database migrated once per test run: starting a test costs a
+                // file copy, not a migration.
                 let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}/hector.db?mode=rwc", dir.path().display());
+                let file = dir.path().join("hector.db");
+                std::fs::copy(sqlite_template().await, &file).expect("copy the template");
+                let url = format!("sqlite://{}?mode=rwc", file.display());
                 Self {
                     url,
                     _dir: Some(dir),

@@ -1,15 +1,17 @@
 //! Gives every error a stable `extensions.code`. Resolver errors carry theirs already (from
 //! [`crate::error::AppError`]); what async-graphql itself reports (syntax, validation, input
-//! coercion) is the client's input, and the depth and complexity limits get their own code.
+//! coercion, "operation name required") is the client's input and gets `BAD_USER_INPUT` once
+//! the request ends, and the depth and complexity limits get their own code. No per-field hook:
+//! the hot path stays free of it.
 
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextResolve,
-    NextSubscribe, NextValidation, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
+    NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::actor::Identity;
@@ -130,18 +132,6 @@ impl Extension for ErrorCodesExtension {
                 .map(|e| with_code(e, code::BAD_USER_INPUT))
                 .collect()
         })
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        info: ResolveInfo<'_>,
-        next: NextResolve<'_>,
-    ) -> ServerResult<Option<Value>> {
-        // Errors without a code at resolve time come from coercing arguments.
-        next.run(ctx, info)
-            .await
-            .map_err(|e| with_code(e, code::BAD_USER_INPUT))
     }
 }
 

@@ -11,7 +11,7 @@
 //! transport (HTTP and WebSocket), because they sit in the schema.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
@@ -220,30 +220,72 @@ pub fn check_document(doc: &ExecutableDocument) -> Result<(), String> {
 
 /// Checks the nesting of `source`, parses it once and checks the parsed document.
 pub fn check_source(request: &mut Request) -> ServerResult<()> {
-    if nesting_depth(&request.query, MAX_NESTING) > MAX_NESTING {
+    if let Some(doc) = checked(&request.query)? {
+        request.set_parsed_query(doc);
+    }
+    Ok(())
+}
+
+/// The checked document of `source`; `None` when it does not parse (async-graphql then
+/// reports why).
+fn checked(source: &str) -> ServerResult<Option<ExecutableDocument>> {
+    if nesting_depth(source, MAX_NESTING) > MAX_NESTING {
         return Err(too_complex(format!(
             "the document nests deeper than {MAX_NESTING} levels"
         )));
     }
-    // A document that does not parse is left to async-graphql, which reports why.
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
-        return Ok(());
+    let Ok(doc) = async_graphql::parser::parse_query(source) else {
+        return Ok(None);
     };
     check_document(&doc).map_err(too_complex)?;
-    request.set_parsed_query(doc);
-    Ok(())
+    Ok(Some(doc))
 }
 
-/// The extension that runs [`check_source`] before every request is parsed.
-pub struct DocumentLimits;
+/// Documents that passed [`checked`], by their text: clients send the same few documents with
+/// different variables, and a copy of a parsed document costs less than parsing it again.
+#[derive(Default)]
+struct DocumentCache(Mutex<HashMap<String, ExecutableDocument>>);
 
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DocumentLimitsExtension)
+impl DocumentCache {
+    /// Most documents kept, and the longest text cached.
+    const ENTRIES: usize = 512;
+    const MAX_TEXT: usize = 16 * 1024;
+
+    fn get(&self, source: &str) -> Option<ExecutableDocument> {
+        self.0.lock().ok()?.get(source).cloned()
+    }
+
+    fn put(&self, source: &str, doc: &ExecutableDocument) {
+        if source.len() > Self::MAX_TEXT {
+            return;
+        }
+        if let Ok(mut docs) = self.0.lock() {
+            if docs.len() >= Self::ENTRIES {
+                docs.clear();
+            }
+            docs.insert(source.to_owned(), doc.clone());
+        }
     }
 }
 
-struct DocumentLimitsExtension;
+/// The extension that checks every document before it is parsed (see the module), and keeps
+/// the documents that passed.
+#[derive(Default)]
+pub struct DocumentLimits {
+    cache: Arc<DocumentCache>,
+}
+
+impl ExtensionFactory for DocumentLimits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DocumentLimitsExtension {
+            cache: self.cache.clone(),
+        })
+    }
+}
+
+struct DocumentLimitsExtension {
+    cache: Arc<DocumentCache>,
+}
 
 #[async_trait::async_trait]
 impl Extension for DocumentLimitsExtension {
@@ -253,7 +295,12 @@ impl Extension for DocumentLimitsExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        check_source(&mut request)?;
+        if let Some(doc) = self.cache.get(&request.query) {
+            request.set_parsed_query(doc);
+        } else if let Some(doc) = checked(&request.query)? {
+            self.cache.put(&request.query, &doc);
+            request.set_parsed_query(doc);
+        }
         next.run(ctx, request).await
     }
 }
@@ -344,6 +391,25 @@ mod tests {
         let via_fragment = "mutation { login(input: {}) { accessToken } ...P } fragment P on Mutation { changePassword(input: {}) { ok } }";
         assert!(refused(via_fragment).contains("one password"));
         accepted("mutation { login(input: {}) { accessToken } }");
+    }
+
+    #[test]
+    fn the_cache_keeps_only_checked_documents_and_stays_bounded() {
+        let cache = DocumentCache::default();
+        let doc = checked("{ me { username } }").unwrap().unwrap();
+        cache.put("{ me { username } }", &doc);
+        assert!(cache.get("{ me { username } }").is_some());
+        assert!(cache.get("{ me { id } }").is_none());
+        for i in 0..DocumentCache::ENTRIES + 1 {
+            cache.put(&format!("{{ a{i} }}"), &doc);
+        }
+        assert!(cache.0.lock().unwrap().len() <= DocumentCache::ENTRIES);
+        cache.put(&"x".repeat(DocumentCache::MAX_TEXT + 1), &doc);
+        assert!(
+            cache
+                .get(&"x".repeat(DocumentCache::MAX_TEXT + 1))
+                .is_none()
+        );
     }
 
     #[test]
