@@ -8,7 +8,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use async_graphql::http::{GraphiQLSource, WebSocket, WebSocketProtocols, WsMessage};
-use async_graphql::{BatchRequest, Data};
+use async_graphql::{BatchRequest, BatchResponse, Data};
 use futures_util::StreamExt;
 use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,7 +22,7 @@ use crate::auth::{self};
 use crate::db;
 use crate::error::{AppError, code};
 use crate::rate::{RateLimiter, SocketSlot};
-use crate::schema::HectorSchema;
+use crate::schema::{HectorSchema, Schemas};
 use crate::state::AppState;
 
 /// Largest WebSocket message accepted.
@@ -87,7 +87,7 @@ async fn graphql_post(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    schema: web::Data<HectorSchema>,
+    schemas: web::Data<Schemas>,
 ) -> HttpResponse {
     // JSON only: a browser form cannot send it cross-site without a CORS preflight.
     let json = req
@@ -148,7 +148,16 @@ async fn graphql_post(
         return too_many_requests();
     }
     let batch = batch.data(identity).data(ClientAddr(client));
-    let response = schema.execute_batch(batch).await;
+    let response = match batch {
+        BatchRequest::Single(request) => BatchResponse::Single(schemas.execute(request).await),
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(schemas.execute(request).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
     HttpResponse::Ok().json(response)
 }
 
@@ -241,7 +250,7 @@ async fn graphql_get(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    schema: web::Data<HectorSchema>,
+    schemas: web::Data<Schemas>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let upgrade = req
         .headers()
@@ -249,7 +258,7 @@ async fn graphql_get(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if upgrade {
-        return websocket(req, payload, state, schema);
+        return websocket(req, payload, state, schemas.strict.clone());
     }
     if !state.config.serves_graphiql() {
         return Ok(HttpResponse::NotFound().finish());
@@ -268,7 +277,7 @@ fn websocket(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-    schema: web::Data<HectorSchema>,
+    schema: HectorSchema,
 ) -> Result<HttpResponse, actix_web::Error> {
     let protocol = req
         .headers()
@@ -288,7 +297,6 @@ fn websocket(
         header::SEC_WEBSOCKET_PROTOCOL,
         HeaderValue::from_static(protocol.sec_websocket_protocol()),
     );
-    let schema = schema.get_ref().clone();
     let state = state.get_ref().clone();
     let client = client_addr(&req);
     actix_web::rt::spawn(async move {

@@ -119,14 +119,77 @@ impl NodeQuery {
     }
 }
 
-/// Builds the schema once, with the limits of the configuration.
-pub fn build(state: &AppState) -> HectorSchema {
+/// The schema, twice: one validating every document in full, one that only checks what
+/// execution needs (depth, complexity, fragment cycles). A query's text is run by the second
+/// once the first has answered it without any error, so the documents a client repeats skip the
+/// full validation; anything else (mutations, subscriptions, new or failed documents) always
+/// gets it.
+#[derive(Clone)]
+pub struct Schemas {
+    pub strict: HectorSchema,
+    fast: HectorSchema,
+    validated: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl Schemas {
+    /// Most documents remembered as validated, and the longest text remembered.
+    const ENTRIES: usize = 512;
+    const MAX_TEXT: usize = 16 * 1024;
+
+    /// Runs one request, validating its document in full unless it was before.
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        let key = Self::eligible(&request).then(|| request.query.clone());
+        let known = key.as_ref().is_some_and(|k| {
+            self.validated
+                .lock()
+                .is_ok_and(|validated| validated.contains(k))
+        });
+        if known {
+            return self.fast.execute(request).await;
+        }
+        let response = self.strict.execute(request).await;
+        if let Some(key) = key
+            && response.errors.is_empty()
+            && let Ok(mut validated) = self.validated.lock()
+        {
+            if validated.len() >= Self::ENTRIES {
+                validated.clear();
+            }
+            validated.insert(key);
+        }
+        response
+    }
+
+    /// Only single-operation queries, by their text: anything that might hold a mutation or a
+    /// subscription is always validated in full.
+    fn eligible(request: &async_graphql::Request) -> bool {
+        let text = request.query.trim_start();
+        request.operation_name.is_none()
+            && request.query.len() <= Self::MAX_TEXT
+            && (text.starts_with('{') || text.starts_with("query"))
+            && !text.contains("mutation")
+            && !text.contains("subscription")
+            && text.matches("query").count() <= 1
+    }
+}
+
+/// Builds the schemas once, with the limits of the configuration.
+pub fn build(state: &AppState) -> Schemas {
+    Schemas {
+        strict: build_with(state, async_graphql::ValidationMode::Strict),
+        fast: build_with(state, async_graphql::ValidationMode::Fast),
+        validated: Default::default(),
+    }
+}
+
+fn build_with(state: &AppState, mode: async_graphql::ValidationMode) -> HectorSchema {
     let config = &state.config;
     Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
+    .validation_mode(mode)
     .data(state.clone())
     .data(host::graphql::loaders::new(state))
     .extension(limits::DocumentLimits::default())
