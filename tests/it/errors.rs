@@ -227,3 +227,28 @@ async fn a_broken_database_shows_the_client_internal_and_nothing_of_its_cause() 
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_validated_before_still_refuses_bad_variables() {
+    let app = TestApp::spawn().await;
+    app.create_host("192.0.2.1", &["web"], &[]).await;
+    let query = "query($a: IpAddr!, $n: Int) { hostByAddress(address: $a) { address } hosts(first: $n) { totalCount } }";
+    for _ in 0..2 {
+        let data = app.ok(query, json!({ "a": "192.0.2.1", "n": 5 })).await;
+        assert_eq!(data["hostByAddress"]["address"], "192.0.2.1");
+    }
+    // The same text, now known: bad values are refused as before, with their code.
+    for vars in [
+        json!({ "a": "300.1.1.1", "n": 5 }),
+        json!({ "a": "192.0.2.1", "n": "five" }),
+        json!({ "a": "192.0.2.1", "n": -1 }),
+        json!({ "n": 5 }),
+    ] {
+        let codes = app.error_codes(query, vars.clone()).await;
+        assert!(
+            codes.iter().all(|c| c == "BAD_USER_INPUT"),
+            "{vars}: {codes:?}"
+        );
+    }
+    app.stop().await;
+}
