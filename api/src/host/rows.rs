@@ -68,6 +68,15 @@ pub(crate) fn host_event(kind: ChangeKind, hosts: &[host::Model]) -> NewEvent {
     }
 }
 
+/// Records the event of a change of `kind` to one host.
+pub(crate) async fn changed(
+    db: &impl ConnectionTrait,
+    kind: ChangeKind,
+    host: &host::Model,
+) -> AppResult<()> {
+    events::record(db, vec![host_event(kind, std::slice::from_ref(host))]).await
+}
+
 /// Marks hosts updated and records their events.
 pub async fn touch(db: &impl ConnectionTrait, hosts: &[host::Model]) -> AppResult<()> {
     let ids: Vec<i64> = hosts.iter().map(|h| h.id).collect();

@@ -11,7 +11,7 @@ use crate::actor::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::events::{self, ChangeKind};
-use crate::host::rows::{get, host_event};
+use crate::host::rows::{changed, get, host_event};
 use crate::validate;
 
 /// How long a port-scan exclusion lasts (HECTOR offered exactly these).
@@ -56,14 +56,7 @@ pub async fn set_exclusion(
     row.exclusion_set_at = Set(Some(now));
     row.updated_at = Set(now);
     let updated = row.update(db).await?;
-    events::record(
-        db,
-        vec![host_event(
-            ChangeKind::Updated,
-            std::slice::from_ref(&updated),
-        )],
-    )
-    .await?;
+    changed(db, ChangeKind::Updated, &updated).await?;
     Ok(updated)
 }
 
@@ -79,14 +72,7 @@ pub async fn clear_exclusion(
     let mut row: host::ActiveModel = found.into();
     clear(&mut row);
     let updated = row.update(db).await?;
-    events::record(
-        db,
-        vec![host_event(
-            ChangeKind::Updated,
-            std::slice::from_ref(&updated),
-        )],
-    )
-    .await?;
+    changed(db, ChangeKind::Updated, &updated).await?;
     Ok(updated)
 }
 

@@ -10,9 +10,9 @@ use super::*;
 use crate::actor::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult};
-use crate::events::{self, ChangeKind};
+use crate::events::ChangeKind;
 use crate::host::catalog::{self};
-use crate::host::rows::{get, host_event};
+use crate::host::rows::{changed, get};
 use crate::net;
 use crate::validate;
 
@@ -204,14 +204,7 @@ pub async fn create(
     )
     .await?;
     link_groups(db, &[created.id], &new.group_ids).await?;
-    events::record(
-        db,
-        vec![host_event(
-            ChangeKind::Created,
-            std::slice::from_ref(&created),
-        )],
-    )
-    .await?;
+    changed(db, ChangeKind::Created, &created).await?;
     tracing::info!(host.id = created.id, "host created");
     Ok(created)
 }
@@ -295,14 +288,7 @@ pub async fn update(
         .update(db)
         .await
         .map_err(|e| AppError::conflict_on_unique(e, format!("the address {ADDRESS_TAKEN}")))?;
-    events::record(
-        db,
-        vec![host_event(
-            ChangeKind::Updated,
-            std::slice::from_ref(&updated),
-        )],
-    )
-    .await?;
+    changed(db, ChangeKind::Updated, &updated).await?;
     Ok(updated)
 }
 
@@ -316,14 +302,7 @@ pub async fn delete(
         .await?
         .ok_or_else(|| AppError::not_found("host"))?;
     host::Entity::delete_by_id(id).exec(db).await?;
-    events::record(
-        db,
-        vec![host_event(
-            ChangeKind::Deleted,
-            std::slice::from_ref(&found),
-        )],
-    )
-    .await?;
+    changed(db, ChangeKind::Deleted, &found).await?;
     tracing::info!(host.id = id, "host deleted");
     Ok(found)
 }
