@@ -93,17 +93,13 @@ pub async fn lift_expired_exclusions(db: &impl ConnectionTrait) -> AppResult<u64
         .limit(10_000)
         .all(db)
         .await?;
-    let mut events = Vec::with_capacity(expired.len());
+    let mut lifted = Vec::with_capacity(expired.len());
     for found in expired {
         let mut row: host::ActiveModel = found.into();
         clear(&mut row);
-        let updated = row.update(db).await?;
-        events.push(host_event(
-            ChangeKind::Updated,
-            std::slice::from_ref(&updated),
-        ));
+        lifted.push(row.update(db).await?);
     }
-    let lifted = events.len() as u64;
-    events::record(db, events).await?;
-    Ok(lifted)
+    // One event for the whole run: one outbox row per batch, not per host.
+    events::record(db, vec![host_event(ChangeKind::Updated, &lifted)]).await?;
+    Ok(lifted.len() as u64)
 }
