@@ -10,6 +10,7 @@
 
 mod support;
 
+mod abuse;
 mod cli;
 mod errors;
 mod events;
