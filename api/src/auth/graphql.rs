@@ -95,7 +95,7 @@ impl User {
 
     /// The support groups whose hosts a non-admin sees.
     async fn support_groups(&self, ctx: &Context<'_>) -> Result<Vec<SupportGroup>> {
-        let db = &state(ctx).db;
+        let db = &state(ctx)?.db;
         let ids = service::support_groups_of(db, self.0.id).await?;
         let groups =
             crate::host::catalog::by_ids::<entity::support_group::Entity>(db, &ids).await?;
@@ -252,7 +252,7 @@ impl AuthQuery {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let p = principal(ctx)?;
-        let found = service::user(&state(ctx).db, p.user_id).await?;
+        let found = service::user(&state(ctx)?.db, p.user_id).await?;
         Ok(found.ok_or(AppError::Unauthenticated)?.into())
     }
 
@@ -267,7 +267,7 @@ impl AuthQuery {
         before: Option<String>,
     ) -> Result<UserConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx).db.clone();
+        let db = state(ctx)?.db.clone();
         let found = service::users(&db, &page).await?;
         let total = TotalCount::new(move || {
             let db = db.clone();
@@ -278,7 +278,7 @@ impl AuthQuery {
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
         let id = node::decode(&id, "User")?;
-        Ok(service::user(&state(ctx).db, id).await?.map(User))
+        Ok(service::user(&state(ctx)?.db, id).await?.map(User))
     }
 
     /// Your API tokens; admins see everyone's.
@@ -293,7 +293,7 @@ impl AuthQuery {
     ) -> Result<ApiTokenConnection> {
         let p = principal(ctx)?.clone();
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx).db.clone();
+        let db = state(ctx)?.db.clone();
         let found = service::api_tokens_for(&db, &p, &page).await?;
         let total = TotalCount::new(move || {
             let (db, p) = (db.clone(), p.clone());
@@ -322,7 +322,7 @@ impl AuthQuery {
             since: f.since,
             until: f.until,
         };
-        let db = state(ctx).db.clone();
+        let db = state(ctx)?.db.clone();
         let found = audit::list(&db, &filter, &page).await?;
         let total = TotalCount::new(move || {
             let (db, filter) = (db.clone(), filter.clone());
@@ -532,7 +532,7 @@ impl AuthMutation {
     /// Signs in with a username and password.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<LoginPayload> {
         let tokens = service::login(
-            state(ctx),
+            state(ctx)?,
             &input.username,
             &input.password,
             &client_addr(ctx),
@@ -548,14 +548,14 @@ impl AuthMutation {
         ctx: &Context<'_>,
         input: RefreshSessionInput,
     ) -> Result<LoginPayload> {
-        Ok(service::refresh(state(ctx), &input.refresh_token)
+        Ok(service::refresh(state(ctx)?, &input.refresh_token)
             .await?
             .into())
     }
 
     /// Ends the session of a refresh token.
     async fn logout(&self, ctx: &Context<'_>, input: LogoutInput) -> Result<LogoutPayload> {
-        service::logout(state(ctx), &input.refresh_token).await?;
+        service::logout(state(ctx)?, &input.refresh_token).await?;
         Ok(LogoutPayload { ok: true })
     }
 
@@ -570,7 +570,7 @@ impl AuthMutation {
             Some(id) => node::decode(&id, "User")?,
             None => p.user_id,
         };
-        let revoked = service::revoke_sessions_for(state(ctx), p, target).await?;
+        let revoked = service::revoke_sessions_for(state(ctx)?, p, target).await?;
         Ok(RevokeSessionsPayload { revoked })
     }
 
@@ -583,7 +583,7 @@ impl AuthMutation {
     ) -> Result<ChangePasswordPayload> {
         let p = principal(ctx)?;
         service::change_password(
-            state(ctx),
+            state(ctx)?,
             p,
             &input.current_password,
             &input.new_password,
@@ -602,7 +602,7 @@ impl AuthMutation {
             password: input.password,
             support_group_ids: node::decode_many(&input.support_group_ids, "SupportGroup")?,
         };
-        let user = service::create_user(state(ctx), new).await?;
+        let user = service::create_user(state(ctx)?, new).await?;
         Ok(UserPayload { user: user.into() })
     }
 
@@ -618,7 +618,7 @@ impl AuthMutation {
                 .map(|ids| node::decode_many(&ids, "SupportGroup"))
                 .transpose()?,
         };
-        let user = service::update_user(state(ctx), id, changes).await?;
+        let user = service::update_user(state(ctx)?, id, changes).await?;
         Ok(UserPayload { user: user.into() })
     }
 
@@ -638,7 +638,7 @@ impl AuthMutation {
             }
         }
         let (token, secret) = service::create_api_token(
-            state(ctx),
+            state(ctx)?,
             p.user_id,
             &input.name,
             scopes,
@@ -659,7 +659,7 @@ impl AuthMutation {
     ) -> Result<RevokeApiTokenPayload> {
         let p = principal(ctx)?;
         let id = node::decode(&input.id, "ApiToken")?;
-        let token = service::revoke_api_token(state(ctx), id, p).await?;
+        let token = service::revoke_api_token(state(ctx)?, id, p).await?;
         Ok(RevokeApiTokenPayload {
             api_token: token.into(),
         })

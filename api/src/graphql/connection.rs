@@ -16,7 +16,7 @@ pub fn page(
     last: Option<i32>,
     before: Option<String>,
 ) -> async_graphql::Result<crate::page::PageRequest> {
-    let limits = crate::graphql::state(ctx).page_limits();
+    let limits = crate::graphql::state(ctx)?.page_limits();
     Ok(crate::page::PageRequest::new(
         first, after, last, before, limits,
     )?)

@@ -12,6 +12,7 @@ pub mod scalars;
 use async_graphql::Context;
 
 use crate::actor::{HostScope, Identity};
+use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// The caller of a resolver.
@@ -24,7 +25,9 @@ pub fn scope(ctx: &Context<'_>) -> HostScope {
     identity(ctx).host_scope()
 }
 
-/// The shared state of a resolver.
-pub fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
-    ctx.data_unchecked::<AppState>()
+/// The shared state of a resolver (registered by the schema assembly; its absence is an
+/// internal error, never a panic).
+pub fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {
+    ctx.data::<AppState>()
+        .map_err(|_| AppError::Internal("the application state is not registered".into()))
 }

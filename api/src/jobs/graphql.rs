@@ -51,7 +51,7 @@ pub async fn fetch_node(
         return Ok(None);
     }
     Ok(Some(
-        service::run_by_id(&state(ctx).db, id).await?.map(JobRun),
+        service::run_by_id(&state(ctx)?.db, id).await?.map(JobRun),
     ))
 }
 
@@ -127,7 +127,7 @@ impl JobQuery {
         before: Option<String>,
         #[graphql(desc = "Only runs of this job.")] job: Option<String>,
     ) -> Result<JobRunConnection> {
-        let st = state(ctx);
+        let st = state(ctx)?;
         let page = page(ctx, first, after, last, before)?;
         let db = st.db.clone();
         let found = service::runs(&db, job.as_deref(), &page).await?;
@@ -140,6 +140,6 @@ impl JobQuery {
 
     async fn job_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobRun>> {
         let id = node::decode(&id, "JobRun")?;
-        Ok(service::run_by_id(&state(ctx).db, id).await?.map(JobRun))
+        Ok(service::run_by_id(&state(ctx)?.db, id).await?.map(JobRun))
     }
 }

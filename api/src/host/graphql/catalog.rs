@@ -128,7 +128,7 @@ where
     E::Model: Send,
 {
     let scope = scope(ctx);
-    db::write(&state(ctx).db, move |txn| {
+    db::write(&state(ctx)?.db, move |txn| {
         let (scope, name, extra) = (scope.clone(), name.clone(), extra.clone());
         Box::pin(async move { catalog::create::<E>(txn, &scope, &name, extra).await })
     })
@@ -146,7 +146,7 @@ where
     E::Model: Send,
 {
     let scope = scope(ctx);
-    db::write(&state(ctx).db, move |txn| {
+    db::write(&state(ctx)?.db, move |txn| {
         let (scope, name, extra) = (scope.clone(), name.clone(), extra.clone());
         Box::pin(async move { catalog::update::<E>(txn, &scope, id, name.as_deref(), extra).await })
     })
@@ -159,7 +159,7 @@ where
     E::Model: Send,
 {
     let scope = scope(ctx);
-    db::write(&state(ctx).db, move |txn| {
+    db::write(&state(ctx)?.db, move |txn| {
         let scope = scope.clone();
         Box::pin(async move { catalog::delete::<E>(txn, &scope, id).await })
     })
@@ -307,7 +307,7 @@ impl CatalogMutation {
     async fn create_url(&self, ctx: &Context<'_>, input: CreateUrlInput) -> Result<UrlPayload> {
         let host_id = node::decode(&input.host_id, "Host")?;
         let url = catalog::create_url(
-            &state(ctx).db,
+            &state(ctx)?.db,
             &scope(ctx),
             host_id,
             &input.url,
@@ -321,7 +321,7 @@ impl CatalogMutation {
         let id = node::decode(&input.id, "Url")?;
         let screenshot = input.screenshot.as_opt_ref().map(|v| v.map(String::as_str));
         let url = catalog::update_url(
-            &state(ctx).db,
+            &state(ctx)?.db,
             &scope(ctx),
             id,
             input.url.as_deref(),
@@ -333,7 +333,7 @@ impl CatalogMutation {
 
     async fn delete_url(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletedPayload> {
         let id = node::decode(&input.id, "Url")?;
-        catalog::delete_url(&state(ctx).db, &scope(ctx), id).await?;
+        catalog::delete_url(&state(ctx)?.db, &scope(ctx), id).await?;
         Ok(deleted("Url", id))
     }
 }

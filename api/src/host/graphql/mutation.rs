@@ -62,7 +62,7 @@ async fn retag(
     change: LinkChange,
 ) -> crate::error::AppResult<Vec<entity::host::Model>> {
     let scope = scope(ctx);
-    db::write(&state(ctx).db, move |txn| {
+    db::write(&state(ctx)?.db, move |txn| {
         let (scope, ids, tags) = (scope.clone(), ids.clone(), tags.clone());
         Box::pin(async move { service::retag(txn, &scope, &ids, &tags, change).await })
     })
@@ -77,7 +77,7 @@ async fn regroup(
     change: LinkChange,
 ) -> crate::error::AppResult<Vec<entity::host::Model>> {
     let scope = scope(ctx);
-    db::write(&state(ctx).db, move |txn| {
+    db::write(&state(ctx)?.db, move |txn| {
         let (scope, ids, groups) = (scope.clone(), ids.clone(), groups.clone());
         Box::pin(async move { service::regroup(txn, &scope, &ids, &groups, change).await })
     })
@@ -92,7 +92,7 @@ impl HostOnlyMutation {
         input: CreateHostInput,
     ) -> Result<CreateHostPayload> {
         let (scope, new) = (scope(ctx), input.into_service()?);
-        let host = db::write(&state(ctx).db, move |txn| {
+        let host = db::write(&state(ctx)?.db, move |txn| {
             let (scope, new) = (scope.clone(), new.clone());
             Box::pin(async move { service::create(txn, &scope, new).await })
         })
@@ -107,7 +107,7 @@ impl HostOnlyMutation {
     ) -> Result<UpdateHostPayload> {
         let (id, changes) = input.into_service()?;
         let scope = scope(ctx);
-        let host = db::write(&state(ctx).db, move |txn| {
+        let host = db::write(&state(ctx)?.db, move |txn| {
             let (scope, changes) = (scope.clone(), changes.clone());
             Box::pin(async move { service::update(txn, &scope, id, changes).await })
         })
@@ -122,7 +122,7 @@ impl HostOnlyMutation {
     ) -> Result<DeleteHostPayload> {
         let id = node::decode(&input.id, "Host")?;
         let scope = scope(ctx);
-        let host = db::write(&state(ctx).db, move |txn| {
+        let host = db::write(&state(ctx)?.db, move |txn| {
             let scope = scope.clone();
             Box::pin(async move { service::delete(txn, &scope, id).await })
         })
@@ -134,7 +134,7 @@ impl HostOnlyMutation {
 
     /// Adds a CIDR range or a list of addresses; addresses already present are skipped.
     async fn add_hosts(&self, ctx: &Context<'_>, input: AddHostsInput) -> Result<AddHostsPayload> {
-        let state = state(ctx);
+        let state = state(ctx)?;
         let (scope, add, max) = (
             scope(ctx),
             input.into_service()?,
@@ -206,7 +206,7 @@ impl HostOnlyMutation {
         let id = node::decode(&input.host_id, "Host")?;
         let who = crate::graphql::identity(ctx).display_name().to_owned();
         let (scope, duration) = (scope(ctx), input.duration.into());
-        let host = db::write(&state(ctx).db, move |txn| {
+        let host = db::write(&state(ctx)?.db, move |txn| {
             let (scope, reason, who) = (scope.clone(), input.reason.clone(), who.clone());
             Box::pin(async move {
                 service::set_exclusion(txn, &scope, id, &reason, duration, &who).await
@@ -223,7 +223,7 @@ impl HostOnlyMutation {
     ) -> Result<ScanExclusionPayload> {
         let id = node::decode(&input.host_id, "Host")?;
         let scope = scope(ctx);
-        let host = db::write(&state(ctx).db, move |txn| {
+        let host = db::write(&state(ctx)?.db, move |txn| {
             let scope = scope.clone();
             Box::pin(async move { service::clear_exclusion(txn, &scope, id).await })
         })

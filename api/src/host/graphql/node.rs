@@ -21,7 +21,7 @@ pub enum HostNode {
 /// The object of type `kind` and id `id`, as the caller sees it: `None` when `kind` is not the
 /// inventory's, `Some(None)` when there is no such object (or the caller may not see it).
 pub async fn fetch(ctx: &Context<'_>, kind: &str, id: i64) -> AppResult<Option<Option<HostNode>>> {
-    let db = &state(ctx).db;
+    let db = &state(ctx)?.db;
     Ok(Some(match kind {
         "Host" => service::get(db, &scope(ctx), id)
             .await?

@@ -27,7 +27,7 @@ where
     E::Model: Sync,
     T: From<E::Model>,
 {
-    let db = state(ctx).db.clone();
+    let db = state(ctx)?.db.clone();
     let found = catalog::list::<E>(&db, search.as_deref(), &page).await?;
     let total = TotalCount::new(move || {
         let db = db.clone();
@@ -41,14 +41,14 @@ impl HostQuery {
     /// One host by id.
     async fn host(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Host>> {
         let id = node::decode(&id, "Host")?;
-        Ok(service::get(&state(ctx).db, &scope(ctx), id)
+        Ok(service::get(&state(ctx)?.db, &scope(ctx), id)
             .await?
             .map(Host))
     }
 
     /// The host at an address, if there is one.
     async fn host_by_address(&self, ctx: &Context<'_>, address: IpAddr) -> Result<Option<Host>> {
-        Ok(service::by_address(&state(ctx).db, &scope(ctx), address.0)
+        Ok(service::by_address(&state(ctx)?.db, &scope(ctx), address.0)
             .await?
             .map(Host))
     }
@@ -85,7 +85,7 @@ impl HostQuery {
         ctx: &Context<'_>,
         filter: Option<HostFilterInput>,
     ) -> Result<Vec<OsCount>> {
-        let rows = service::os_breakdown(&state(ctx).db, &inputs::filter(ctx, filter)?).await?;
+        let rows = service::os_breakdown(&state(ctx)?.db, &inputs::filter(ctx, filter)?).await?;
         Ok(rows
             .into_iter()
             .map(|(os, hosts)| OsCount { os, hosts })
@@ -110,7 +110,7 @@ impl HostQuery {
 
     async fn tag(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Tag>> {
         let id = node::decode(&id, "Tag")?;
-        Ok(catalog::get::<tag::Entity>(&state(ctx).db, id)
+        Ok(catalog::get::<tag::Entity>(&state(ctx)?.db, id)
             .await?
             .map(Tag))
     }
@@ -133,7 +133,7 @@ impl HostQuery {
 
     async fn host_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<HostGroup>> {
         let id = node::decode(&id, "HostGroup")?;
-        Ok(catalog::get::<host_group::Entity>(&state(ctx).db, id)
+        Ok(catalog::get::<host_group::Entity>(&state(ctx)?.db, id)
             .await?
             .map(HostGroup))
     }
@@ -156,7 +156,7 @@ impl HostQuery {
 
     async fn support_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SupportGroup>> {
         let id = node::decode(&id, "SupportGroup")?;
-        Ok(catalog::get::<support_group::Entity>(&state(ctx).db, id)
+        Ok(catalog::get::<support_group::Entity>(&state(ctx)?.db, id)
             .await?
             .map(SupportGroup))
     }
@@ -178,14 +178,14 @@ impl HostQuery {
 
     async fn location(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Location>> {
         let id = node::decode(&id, "Location")?;
-        Ok(catalog::get::<location::Entity>(&state(ctx).db, id)
+        Ok(catalog::get::<location::Entity>(&state(ctx)?.db, id)
             .await?
             .map(Location))
     }
 
     async fn url(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Url>> {
         let id = node::decode(&id, "Url")?;
-        Ok(catalog::url(&state(ctx).db, &scope(ctx), id)
+        Ok(catalog::url(&state(ctx)?.db, &scope(ctx), id)
             .await?
             .map(Url))
     }

@@ -68,7 +68,7 @@ impl HostEvent {
     /// The host as it is now; null once deleted.
     async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
         let scope = crate::graphql::scope(ctx);
-        Ok(service::get(&state(ctx).db, &scope, self.host_key())
+        Ok(service::get(&state(ctx)?.db, &scope, self.host_key())
             .await?
             .map(Host))
     }
@@ -105,7 +105,7 @@ impl HostSubscription {
                 _ => (c.id, None),
             });
         let (resume, skip_through) = (resume.map(|r| r.0), resume.and_then(|r| r.1));
-        let st = state(ctx).clone();
+        let st = state(ctx)?.clone();
         let db = st.db.clone();
         filter.condition()?; // refuse a bad filter now, not at the first event
         let stream = events::subscribe(

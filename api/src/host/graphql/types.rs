@@ -31,7 +31,7 @@ pub(crate) async fn host_connection(
     order: HostOrder,
     page: PageRequest,
 ) -> Result<HostConnection> {
-    let db = state(ctx).db.clone();
+    let db = state(ctx)?.db.clone();
     let found = service::list(&db, &filter, order, &page).await?;
     let total = TotalCount::new(move || {
         let (db, filter) = (db.clone(), filter.clone());
@@ -125,7 +125,7 @@ impl Host {
         before: Option<String>,
     ) -> Result<HostGroupConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx).db.clone();
+        let db = state(ctx)?.db.clone();
         let found = service::groups_of_host(&db, self.0.id, &page).await?;
         let host_id = self.0.id;
         let total = TotalCount::new(move || {
@@ -344,7 +344,7 @@ impl Url {
 
     async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
         Ok(
-            service::get(&state(ctx).db, &crate::graphql::scope(ctx), self.0.host_id)
+            service::get(&state(ctx)?.db, &crate::graphql::scope(ctx), self.0.host_id)
                 .await?
                 .map(Host),
         )
