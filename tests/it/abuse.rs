@@ -9,10 +9,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::security::{
-    admin_creates, close_code, first_code, open_socket, update_user, user_id, ws_send,
-};
-use crate::support::{PASSWORD, TestApp, api_token, next_message, user};
+use crate::security::{admin_creates, close_code, first_code, update_user, user_id, ws_send};
+use crate::support::{PASSWORD, TestApp, api_token, next_message, open_socket, user};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_checks_back_off_and_a_request_checks_at_most_one_password() {
@@ -166,7 +164,7 @@ async fn the_rate_limit_counts_operations_shared_budgets_bad_credentials_and_soc
     assert_eq!(status, 429, "the same address, anonymous");
 
     // Each operation started on a socket counts too.
-    let mut ws = open_socket(&app, &wendy).await;
+    let mut ws = open_socket(app.server.addr, &wendy).await;
     let mut refused = None;
     for i in 0..25 {
         ws_send(
@@ -202,7 +200,7 @@ async fn sockets_per_identity_and_subscriptions_per_socket_are_capped() {
         c.max_sockets_per_identity = 2;
     })
     .await;
-    let mut ws = open_socket(&app, &app.token).await;
+    let mut ws = open_socket(app.server.addr, &app.token).await;
     for i in 1..=3 {
         ws_send(
             &mut ws,
@@ -252,7 +250,7 @@ async fn sockets_per_identity_and_subscriptions_per_socket_are_capped() {
     ids.sort();
     assert_eq!(ids, ["2", "3", "5"]);
 
-    let _second = open_socket(&app, &app.token).await;
+    let _second = open_socket(app.server.addr, &app.token).await;
     let mut request = format!("ws://{}/graphql", app.server.addr)
         .into_client_request()
         .unwrap();
@@ -274,7 +272,7 @@ async fn sockets_per_identity_and_subscriptions_per_socket_are_capped() {
     );
     drop(ws);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let _fourth = open_socket(&app, &app.token).await;
+    let _fourth = open_socket(app.server.addr, &app.token).await;
     app.stop().await;
 }
 

@@ -5,9 +5,8 @@
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::support::{TestApp, Ws, api_token, next_message, subscribe, user};
+use crate::support::{TestApp, Ws, api_token, next_message, open_socket, subscribe, user};
 use std::time::{Duration, Instant};
 
 /// Documents nested far past any stack, one per position in a document.
@@ -85,32 +84,6 @@ pub(crate) fn first_code(body: &Value) -> String {
         .to_owned()
 }
 
-pub(crate) async fn open_socket(app: &TestApp, token: &str) -> Ws {
-    let mut request = format!("ws://{}/graphql", app.server.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("upgrade");
-    let payload = if token.is_empty() {
-        json!({})
-    } else {
-        json!({ "authorization": format!("Bearer {token}") })
-    };
-    ws.send(Message::text(
-        json!({ "type": "connection_init", "payload": payload }).to_string(),
-    ))
-    .await
-    .unwrap();
-    let ack = next_message(&mut ws).await.expect("ack");
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    ws
-}
-
 pub(crate) async fn ws_send(ws: &mut Ws, id: &str, query: &str, variables: Value) {
     ws.send(Message::text(
         json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })
@@ -157,7 +130,7 @@ async fn deeply_nested_documents_are_refused_in_every_position_and_the_server_ke
 
     // Over the WebSocket, anonymous and signed in; the socket stays usable afterwards.
     for token in ["", app.token.as_str()] {
-        let mut ws = open_socket(&app, token).await;
+        let mut ws = open_socket(app.server.addr, token).await;
         for (i, (what, query)) in nested_documents().into_iter().enumerate() {
             ws_send(&mut ws, &i.to_string(), &query, json!({})).await;
             let msg = next_message(&mut ws).await.expect("an answer, socket open");

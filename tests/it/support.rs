@@ -248,14 +248,9 @@ fn init_payload(token: &str) -> Value {
     }
 }
 
-/// Opens a `graphql-transport-ws` connection signed in with `token` and starts `query` as
-/// subscription `1`.
-pub async fn subscribe(
-    addr: std::net::SocketAddr,
-    token: &str,
-    query: &str,
-    variables: Value,
-) -> Ws {
+/// Opens a `graphql-transport-ws` connection and signs in with `token` (anonymous when empty);
+/// returns once the server acknowledged `connection_init`.
+pub async fn open_socket(addr: std::net::SocketAddr, token: &str) -> Ws {
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -280,7 +275,22 @@ pub async fn subscribe(
     .await
     .unwrap();
     let ack = next_message(&mut ws).await.expect("ack");
-    assert_eq!(ack["type"], "connection_ack");
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    ws
+}
+
+/// Opens a `graphql-transport-ws` connection signed in with `token` and starts `query` as
+/// subscription `1`.
+pub async fn subscribe(
+    addr: std::net::SocketAddr,
+    token: &str,
+    query: &str,
+    variables: Value,
+) -> Ws {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut ws = open_socket(addr, token).await;
     ws.send(Message::text(
         json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } })
             .to_string(),
