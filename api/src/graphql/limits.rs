@@ -218,16 +218,8 @@ pub fn check_document(doc: &ExecutableDocument) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the nesting of `source`, parses it once and checks the parsed document.
-pub fn check_source(request: &mut Request) -> ServerResult<()> {
-    if let Some(doc) = checked(&request.query)? {
-        request.set_parsed_query(doc);
-    }
-    Ok(())
-}
-
-/// The checked document of `source`; `None` when it does not parse (async-graphql then
-/// reports why).
+/// Checks the nesting of `source`, parses it once and checks the parsed document: the checked
+/// document, or `None` when it does not parse (async-graphql then reports why).
 fn checked(source: &str) -> ServerResult<Option<ExecutableDocument>> {
     if nesting_depth(source, MAX_NESTING) > MAX_NESTING {
         return Err(too_complex(format!(
@@ -310,13 +302,11 @@ mod tests {
     use super::*;
 
     fn refused(query: &str) -> String {
-        let mut request = Request::new(query);
-        check_source(&mut request).expect_err("refused").message
+        checked(query).expect_err("refused").message
     }
 
     fn accepted(query: &str) {
-        let mut request = Request::new(query);
-        check_source(&mut request).expect("accepted");
+        assert!(checked(query).expect("accepted").is_some());
     }
 
     #[test]
@@ -413,12 +403,14 @@ mod tests {
     }
 
     #[test]
-    fn ordinary_documents_pass_and_are_parsed_once() {
-        let mut request = Request::new(
+    fn ordinary_documents_pass_and_are_parsed() {
+        accepted(
             "query Q($f: HostFilter) { hosts(first: 5, filter: $f) { edges { node { ...H } } } } fragment H on Host { id address tags { name } }",
         );
-        check_source(&mut request).expect("accepted");
-        assert!(request.parsed_query().is_ok());
+        assert!(
+            checked("{ unclosed").expect("not refused").is_none(),
+            "left to the parser's own error"
+        );
     }
 
     mod properties {
@@ -451,8 +443,7 @@ mod tests {
             /// Arbitrary bytes never panic the scan or the parse behind it.
             #[test]
             fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
-                let mut request = Request::new(text.as_str());
-                let _ = check_source(&mut request);
+                let _ = checked(&text);
             }
 
             /// Nesting past the bound is refused whatever the brackets, and mutated documents
@@ -464,8 +455,7 @@ mod tests {
                 edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..6),
             ) {
                 let doc = nested(depth, &kinds);
-                let mut request = Request::new(doc.as_str());
-                let outcome = check_source(&mut request);
+                let outcome = checked(&doc);
                 if depth + 2 > MAX_NESTING {
                     prop_assert!(outcome.is_err());
                 }
@@ -482,8 +472,7 @@ mod tests {
                     }
                 }
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                let mut request = Request::new(text.as_str());
-                let _ = check_source(&mut request);
+                let _ = checked(&text);
                 prop_assert!(nesting_depth(&text, MAX_NESTING) <= MAX_NESTING + 1);
             }
         }
