@@ -136,7 +136,7 @@ async fn main() {
         ..Default::default()
     };
     let (_, token) =
-        api::auth::service::create_api_token(&server.state, admin.id, "bench", read, None)
+        api::auth::service::create_api_token(&server.state.db, admin.id, "bench", read, None)
             .await
             .unwrap();
     println!(

@@ -111,10 +111,14 @@ async fn user_command(config: Config, cmd: UserCommand) -> AppResult<()> {
                 email,
                 display_name: None,
                 role,
-                password: password.clone(),
+                password: auth::password::NewPassword::hash(&password).await?,
                 support_group_ids: Vec::new(),
             };
-            auth::service::create_user(&state, new).await?;
+            db::write(&state.db, |txn| {
+                let new = new.clone();
+                Box::pin(async move { auth::service::create_user(txn, new).await })
+            })
+            .await?;
             say(&format!("created user {username} ({})", role.as_str()));
             if generated {
                 say(&format!("password (shown once): {password}"));
@@ -147,8 +151,13 @@ async fn token_command(config: Config, cmd: TokenCommand) -> AppResult<()> {
         .ok_or_else(|| AppError::not_found("user"))?;
     let scopes = crate::actor::Scopes::parse(&scopes)
         .ok_or_else(|| AppError::bad_input("scopes are a comma list of read, write, ingest"))?;
-    let (_, secret) =
-        auth::service::create_api_token(&state, user.id, &name, scopes, expires_days).await?;
+    let (_, secret) = db::write(&state.db, |txn| {
+        let name = name.clone();
+        Box::pin(async move {
+            auth::service::create_api_token(txn, user.id, &name, scopes, expires_days).await
+        })
+    })
+    .await?;
     say(&format!(
         "token {name:?} for {username} (shown once): {secret}"
     ));

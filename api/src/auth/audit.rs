@@ -25,8 +25,9 @@ fn clip(s: String, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-/// Records an entry; a failure to record is logged, never shown to the caller.
-pub async fn record(db: &impl ConnectionTrait, entry: NewEntry) {
+/// Records an entry as part of the caller's transaction: the entry commits with the change
+/// it describes, or neither does.
+pub async fn record_in(db: &impl ConnectionTrait, entry: NewEntry) -> AppResult<()> {
     let row = audit_entry::ActiveModel {
         actor_user_id: Set(entry.actor_user_id),
         actor: Set(clip(entry.actor, 128)),
@@ -38,7 +39,14 @@ pub async fn record(db: &impl ConnectionTrait, entry: NewEntry) {
         repeats: Set(entry.repeats.clamp(1, i32::MAX as u32) as i32),
         ..Default::default()
     };
-    if let Err(e) = audit_entry::Entity::insert(row).exec(db).await {
+    audit_entry::Entity::insert(row).exec(db).await?;
+    Ok(())
+}
+
+/// Records an entry of a refusal, on its own; a failure to record is logged, never shown to
+/// the caller (who is being refused already).
+pub async fn record(db: &impl ConnectionTrait, entry: NewEntry) {
+    if let Err(e) = record_in(db, entry).await {
         tracing::error!(error = ?e, "cannot write the audit log");
     }
 }

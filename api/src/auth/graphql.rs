@@ -6,8 +6,10 @@ use entity::{api_token, app_user, audit_entry};
 use futures_util::FutureExt;
 
 use super::audit::{self, AuditFilter};
+use super::password::NewPassword;
 use super::service::{self, NewUser, Tokens, UserChanges};
 use crate::actor::{ClientAddr, Principal, Role, Scopes};
+use crate::db;
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, connection, page, page_cost};
 use crate::graphql::guard::{Access, Area};
@@ -570,7 +572,11 @@ impl AuthMutation {
             Some(id) => node::decode(&id, "User")?,
             None => p.user_id,
         };
-        let revoked = service::revoke_sessions_for(state(ctx)?, p, target).await?;
+        let revoked = service::write_access(state(ctx)?, |txn| {
+            let p = p.clone();
+            Box::pin(async move { service::revoke_sessions_for(txn, &p, target).await })
+        })
+        .await?;
         Ok(RevokeSessionsPayload { revoked })
     }
 
@@ -599,10 +605,14 @@ impl AuthMutation {
             email: input.email,
             display_name: input.display_name,
             role: input.role.into(),
-            password: input.password,
+            password: NewPassword::hash(&input.password).await?,
             support_group_ids: node::decode_many(&input.support_group_ids, "SupportGroup")?,
         };
-        let user = service::create_user(state(ctx)?, new).await?;
+        let user = service::write_access(state(ctx)?, |txn| {
+            let new = new.clone();
+            Box::pin(async move { service::create_user(txn, new).await })
+        })
+        .await?;
         Ok(UserPayload { user: user.into() })
     }
 
@@ -618,7 +628,11 @@ impl AuthMutation {
                 .map(|ids| node::decode_many(&ids, "SupportGroup"))
                 .transpose()?,
         };
-        let user = service::update_user(state(ctx)?, id, changes).await?;
+        let user = service::write_access(state(ctx)?, |txn| {
+            let changes = changes.clone();
+            Box::pin(async move { service::update_user(txn, id, changes).await })
+        })
+        .await?;
         Ok(UserPayload { user: user.into() })
     }
 
@@ -637,13 +651,13 @@ impl AuthMutation {
                 TokenScope::Ingest => scopes.ingest = true,
             }
         }
-        let (token, secret) = service::create_api_token(
-            state(ctx)?,
-            p.user_id,
-            &input.name,
-            scopes,
-            input.expires_in_days,
-        )
+        let (owner, days) = (p.user_id, input.expires_in_days);
+        let (token, secret) = db::write(&state(ctx)?.db, |txn| {
+            let name = input.name.clone();
+            Box::pin(
+                async move { service::create_api_token(txn, owner, &name, scopes, days).await },
+            )
+        })
         .await?;
         Ok(CreateApiTokenPayload {
             secret,
@@ -659,7 +673,11 @@ impl AuthMutation {
     ) -> Result<RevokeApiTokenPayload> {
         let p = principal(ctx)?;
         let id = node::decode(&input.id, "ApiToken")?;
-        let token = service::revoke_api_token(state(ctx)?, id, p).await?;
+        let token = service::write_access(state(ctx)?, |txn| {
+            let p = p.clone();
+            Box::pin(async move { service::revoke_api_token(txn, id, &p).await })
+        })
+        .await?;
         Ok(RevokeApiTokenPayload {
             api_token: token.into(),
         })

@@ -10,14 +10,16 @@ use entity::{
 use rand::RngCore;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, QueryFilter,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::audit::{self, NewEntry};
+use super::jwt;
+use super::password::{self, NewPassword};
 use super::throttle::{self, Policy};
-use super::{jwt, password};
 use crate::actor::{Credential, Identity, Principal, Role, Scopes};
 use crate::config::{Config, Secret};
 use crate::db;
@@ -55,6 +57,7 @@ const ACCOUNT_SLOWDOWN_CAP: Duration = Duration::from_secs(3);
 /// The back-off keys of one password check. Failures count per account-and-address and per
 /// address, which block (the guesser waits); and per account, which only slows every
 /// address down to [`ACCOUNT_SLOWDOWN_CAP`], so the owner can still sign in elsewhere.
+#[derive(Clone)]
 struct ThrottleKeys {
     blocking: [String; 2],
     account: String,
@@ -143,11 +146,8 @@ pub struct Tokens {
     pub user: app_user::Model,
 }
 
-async fn issue_tokens(
-    state: &AppState,
-    user: app_user::Model,
-    session_id: i64,
-) -> AppResult<Tokens> {
+/// Stores a new refresh token of a session and returns its secret.
+async fn insert_refresh_token(db: &impl ConnectionTrait, session_id: i64) -> AppResult<String> {
     let refresh = random_secret(REFRESH_PREFIX);
     refresh_token::ActiveModel {
         session_id: Set(session_id),
@@ -156,17 +156,40 @@ async fn issue_tokens(
         used_at: Set(None),
         ..Default::default()
     }
-    .insert(&state.db)
+    .insert(db)
     .await?;
+    Ok(refresh)
+}
+
+/// Signs an access token for a session whose refresh token is already committed.
+fn sign_tokens(
+    state: &AppState,
+    user: app_user::Model,
+    session_id: i64,
+    refresh_token: String,
+) -> AppResult<Tokens> {
     let expires_at =
         db::now() + chrono::Duration::minutes(i64::from(state.config.access_token_minutes));
     let access_token = jwt::issue(state.signing_key.expose(), user.id, session_id, expires_at)?;
     Ok(Tokens {
         access_token,
-        refresh_token: refresh,
+        refresh_token,
         expires_at,
         user,
     })
+}
+
+/// Runs `work` in one write transaction and then forgets every cached credential, so that a
+/// change to who may do what holds from the very next request. Every change to users,
+/// sessions or tokens goes through here.
+pub async fn write_access<T, F>(state: &AppState, work: F) -> AppResult<T>
+where
+    T: Send,
+    F: for<'c> Fn(&'c DatabaseTransaction) -> db::WriteFuture<'c, T> + Send + Sync,
+{
+    let out = db::write(&state.db, work).await?;
+    state.auth_cache.clear();
+    Ok(out)
 }
 
 pub async fn user_by_name(
@@ -220,24 +243,35 @@ pub async fn login(
             return Err(AppError::BadCredentials(INVALID_LOGIN.into()));
         }
     };
-    keys.succeed(db).await?;
-    let now = db::now();
-    let session = session::ActiveModel {
-        user_id: Set(user.id),
-        created_at: Set(now),
-        expires_at: Set(now + chrono::Duration::days(i64::from(state.config.session_days))),
-        revoked_at: Set(None),
-        revoked_reason: Set(None),
-        ..Default::default()
-    }
-    .insert(db)
+    // The session, its first refresh token, the cleared back-off and the audit entry commit
+    // together: a client never holds tokens of a session that was not stored.
+    let session_days = i64::from(state.config.session_days);
+    let (user, session_id, refresh) = db::write(db, |txn| {
+        let (keys, user, entry) = (keys.clone(), user.clone(), audit_entry("OK", Some(user.id)));
+        Box::pin(async move {
+            keys.succeed(txn).await?;
+            let now = db::now();
+            let session = session::ActiveModel {
+                user_id: Set(user.id),
+                created_at: Set(now),
+                expires_at: Set(now + chrono::Duration::days(session_days)),
+                revoked_at: Set(None),
+                revoked_reason: Set(None),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?;
+            let mut seen: app_user::ActiveModel = user.into();
+            seen.last_login_at = Set(Some(now));
+            let user = seen.update(txn).await?;
+            audit::record_in(txn, entry).await?;
+            let refresh = insert_refresh_token(txn, session.id).await?;
+            Ok((user, session.id, refresh))
+        })
+    })
     .await?;
-    let mut seen: app_user::ActiveModel = user.clone().into();
-    seen.last_login_at = Set(Some(now));
-    let user = seen.update(db).await?;
-    audit::record(db, audit_entry("OK", Some(user.id))).await;
     tracing::info!(user.id = user.id, "signed in");
-    issue_tokens(state, user, session.id).await
+    sign_tokens(state, user, session_id, refresh)
 }
 
 fn bad_refresh() -> AppError {
@@ -247,13 +281,59 @@ fn bad_refresh() -> AppError {
 /// Exchanges a refresh token for new tokens. A token used twice means it leaked: the whole
 /// session is revoked.
 pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
-    let db = &state.db;
     if !token.starts_with(REFRESH_PREFIX) || token.len() > 100 {
         return Err(bad_refresh());
     }
     let hash = sha256_hex(token);
+    let outcome = db::write(&state.db, |txn| {
+        let hash = hash.clone();
+        Box::pin(async move { rotate_refresh_token(txn, &hash).await })
+    })
+    .await?;
+    match outcome {
+        Rotation::Rotated {
+            user,
+            session_id,
+            refresh,
+        } => sign_tokens(state, user, session_id, refresh),
+        Rotation::Revoked { session_id, reason } => {
+            // Committed on its own: the refusal must stick.
+            write_access(state, |txn| {
+                Box::pin(async move { revoke_session(txn, session_id, reason).await })
+            })
+            .await?;
+            if reason == REUSED {
+                tracing::warn!(
+                    session.id = session_id,
+                    "a rotated refresh token was reused; session revoked"
+                );
+            }
+            Err(bad_refresh())
+        }
+    }
+}
+
+const REUSED: &str = "refresh token reused";
+
+/// What presenting a refresh token led to.
+enum Rotation {
+    /// It was live: it is now used, and `refresh` replaces it.
+    Rotated {
+        user: app_user::Model,
+        session_id: i64,
+        refresh: String,
+    },
+    /// It was used before, or its user is disabled: the session must end.
+    Revoked {
+        session_id: i64,
+        reason: &'static str,
+    },
+}
+
+/// Marks a live refresh token used and stores its successor, in the caller's transaction.
+async fn rotate_refresh_token(db: &impl ConnectionTrait, hash: &str) -> AppResult<Rotation> {
     let row = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(hash.clone()))
+        .filter(refresh_token::Column::TokenHash.eq(hash))
         .one(db)
         .await?
         .filter(|r| bool::from(r.token_hash.as_bytes().ct_eq(hash.as_bytes())))
@@ -261,13 +341,14 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
     let session = live_session(db, row.session_id)
         .await
         .map_err(|_| bad_refresh())?;
+    let revoked = |reason| {
+        Ok(Rotation::Revoked {
+            session_id: session.id,
+            reason,
+        })
+    };
     if row.used_at.is_some() {
-        revoke_session(state, session.id, "refresh token reused").await?;
-        tracing::warn!(
-            session.id = session.id,
-            "a rotated refresh token was reused; session revoked"
-        );
-        return Err(bad_refresh());
+        return revoked(REUSED);
     }
     let claimed = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::val(db::now()))
@@ -276,15 +357,18 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<Tokens> {
         .exec(db)
         .await?;
     if claimed.rows_affected != 1 {
-        revoke_session(state, session.id, "refresh token reused").await?;
-        return Err(bad_refresh());
+        return revoked(REUSED);
     }
     let user = user(db, session.user_id).await?.ok_or_else(bad_refresh)?;
     if user.disabled {
-        revoke_session(state, session.id, "user disabled").await?;
-        return Err(bad_refresh());
+        return revoked("user disabled");
     }
-    issue_tokens(state, user, session.id).await
+    let refresh = insert_refresh_token(db, session.id).await?;
+    Ok(Rotation::Rotated {
+        user,
+        session_id: session.id,
+        refresh,
+    })
 }
 
 async fn live_session(db: &impl ConnectionTrait, id: i64) -> AppResult<session::Model> {
@@ -298,31 +382,37 @@ async fn live_session(db: &impl ConnectionTrait, id: i64) -> AppResult<session::
     Ok(found)
 }
 
-pub async fn revoke_session(state: &AppState, id: i64, reason: &str) -> AppResult<()> {
+pub async fn revoke_session(db: &impl ConnectionTrait, id: i64, reason: &str) -> AppResult<()> {
     session::Entity::update_many()
         .col_expr(session::Column::RevokedAt, Expr::val(db::now()))
         .col_expr(session::Column::RevokedReason, Expr::val(reason))
         .filter(session::Column::Id.eq(id))
         .filter(session::Column::RevokedAt.is_null())
-        .exec(&state.db)
+        .exec(db)
         .await?;
-    state.auth_cache.clear();
     Ok(())
 }
 
 /// Ends the session a refresh token belongs to.
 pub async fn logout(state: &AppState, token: &str) -> AppResult<()> {
-    let row = refresh_token::Entity::find()
-        .filter(refresh_token::Column::TokenHash.eq(sha256_hex(token)))
-        .one(&state.db)
-        .await?
-        .ok_or_else(bad_refresh)?;
-    revoke_session(state, row.session_id, "logout").await
+    let hash = sha256_hex(token);
+    write_access(state, |txn| {
+        let hash = hash.clone();
+        Box::pin(async move {
+            let row = refresh_token::Entity::find()
+                .filter(refresh_token::Column::TokenHash.eq(hash))
+                .one(txn)
+                .await?
+                .ok_or_else(bad_refresh)?;
+            revoke_session(txn, row.session_id, "logout").await
+        })
+    })
+    .await
 }
 
 /// Ends every session of a user, except `keep`; returns how many.
 pub async fn revoke_sessions(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     user_id: i64,
     keep: Option<i64>,
     reason: &str,
@@ -335,21 +425,18 @@ pub async fn revoke_sessions(
     if let Some(keep) = keep {
         query = query.filter(session::Column::Id.ne(keep));
     }
-    let done = query.exec(&state.db).await?;
-    state.auth_cache.clear();
-    Ok(done.rows_affected)
+    Ok(query.exec(db).await?.rows_affected)
 }
 
 /// Revokes every API token of a user; returns how many. A disabled, reset or possibly
 /// compromised account's tokens must not come back with it.
-pub async fn revoke_api_tokens_of(state: &AppState, user_id: i64) -> AppResult<u64> {
+pub async fn revoke_api_tokens_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<u64> {
     let done = api_token::Entity::update_many()
         .col_expr(api_token::Column::RevokedAt, Expr::val(db::now()))
         .filter(api_token::Column::UserId.eq(user_id))
         .filter(api_token::Column::RevokedAt.is_null())
-        .exec(&state.db)
+        .exec(db)
         .await?;
-    state.auth_cache.clear();
     if done.rows_affected > 0 {
         tracing::info!(
             user.id = user_id,
@@ -361,13 +448,17 @@ pub async fn revoke_api_tokens_of(state: &AppState, user_id: i64) -> AppResult<u
 }
 
 /// Ends every session of `target` on behalf of `by`: yourself, or anyone for an admin.
-pub async fn revoke_sessions_for(state: &AppState, by: &Principal, target: i64) -> AppResult<u64> {
+pub async fn revoke_sessions_for(
+    db: &impl ConnectionTrait,
+    by: &Principal,
+    target: i64,
+) -> AppResult<u64> {
     if target != by.user_id && by.role != Role::Admin {
         return Err(AppError::Forbidden(
             "only admins end other users' sessions".into(),
         ));
     }
-    revoke_sessions(state, target, None, "revoked").await
+    revoke_sessions(db, target, None, "revoked").await
 }
 
 /// Who a bearer credential (an access JWT or an API token) belongs to.
@@ -541,7 +632,7 @@ pub struct NewUser {
     pub email: Option<String>,
     pub display_name: Option<String>,
     pub role: Role,
-    pub password: String,
+    pub password: NewPassword,
     pub support_group_ids: Vec<i64>,
 }
 
@@ -559,34 +650,30 @@ fn check_username(name: &str) -> AppResult<String> {
     Ok(name.to_owned())
 }
 
-pub async fn create_user(state: &AppState, new: NewUser) -> AppResult<app_user::Model> {
+pub async fn create_user(db: &impl ConnectionTrait, new: NewUser) -> AppResult<app_user::Model> {
     let username = check_username(&new.username)?;
-    password::check_strength(&new.password)?;
     let email = validate::optional_line("email", new.email.as_deref(), 254)?;
     let display_name = validate::optional_line("displayName", new.display_name.as_deref(), 255)?;
     validate::bounded("supportGroupIds", &new.support_group_ids, 100)?;
-    catalog::require_all::<support_group::Entity>(&state.db, &new.support_group_ids).await?;
-    let hash = password::hash(&new.password).await?;
+    catalog::require_all::<support_group::Entity>(db, &new.support_group_ids).await?;
     let now = db::now();
-    let txn = db::begin_write(&state.db).await?;
     let user = app_user::ActiveModel {
         username: Set(username.clone()),
         username_key: Set(username.to_lowercase()),
         email: Set(email),
         display_name: Set(display_name),
         role: Set(new.role.as_str().to_owned()),
-        password_hash: Set(hash),
+        password_hash: Set(new.password.phc().to_owned()),
         disabled: Set(false),
         last_login_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     }
-    .insert(&txn)
+    .insert(db)
     .await
     .map_err(|e| AppError::conflict_on_unique(e, format!("a user named {username:?} exists")))?;
-    set_support_groups(&txn, user.id, &new.support_group_ids).await?;
-    txn.commit().await?;
+    set_support_groups(db, user.id, &new.support_group_ids).await?;
     tracing::info!(user.id = user.id, role = new.role.as_str(), "user created");
     Ok(user)
 }
@@ -624,20 +711,20 @@ pub struct UserChanges {
     pub support_group_ids: Option<Vec<i64>>,
 }
 
-/// Applies changes; disabling a user ends their sessions at once.
+/// Applies changes; disabling a user ends their sessions and revokes their API tokens in the
+/// same transaction.
 pub async fn update_user(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     id: i64,
     changes: UserChanges,
 ) -> AppResult<app_user::Model> {
-    let found = user(&state.db, id)
+    let found = user(db, id)
         .await?
         .ok_or_else(|| AppError::not_found("user"))?;
     if let Some(ids) = &changes.support_group_ids {
         validate::bounded("supportGroupIds", ids, 100)?;
-        catalog::require_all::<support_group::Entity>(&state.db, ids).await?;
+        catalog::require_all::<support_group::Entity>(db, ids).await?;
     }
-    let txn = db::begin_write(&state.db).await?;
     let mut row: app_user::ActiveModel = found.into();
     if let Some(email) = changes.email {
         row.email = Set(validate::optional_line("email", email.as_deref(), 254)?);
@@ -656,22 +743,21 @@ pub async fn update_user(
         row.disabled = Set(disabled);
     }
     row.updated_at = Set(db::now());
-    let updated = row.update(&txn).await?;
+    let updated = row.update(db).await?;
     if let Some(ids) = &changes.support_group_ids {
-        set_support_groups(&txn, id, ids).await?;
+        set_support_groups(db, id, ids).await?;
     }
-    txn.commit().await?;
     if changes.disabled == Some(true) {
-        revoke_sessions(state, id, None, "user disabled").await?;
-        revoke_api_tokens_of(state, id).await?;
+        revoke_sessions(db, id, None, "user disabled").await?;
+        revoke_api_tokens_of(db, id).await?;
     }
-    state.auth_cache.clear();
     Ok(updated)
 }
 
 /// Sets a new password after checking the current one; other sessions and every API token
 /// end (a password is changed when it may have leaked).
-/// Wrong current passwords back off as failed sign-ins do, under the same keys.
+/// Wrong current passwords back off as failed sign-ins do, under the same keys; those
+/// failures are committed on their own, before the refusal.
 pub async fn change_password(
     state: &AppState,
     principal: &Principal,
@@ -692,36 +778,56 @@ pub async fn change_password(
             "the current password is wrong".into(),
         ));
     }
-    keys.succeed(&state.db).await?;
-    set_password(state, found, new).await?;
+    let new = NewPassword::hash(new).await?;
     let keep = match principal.credential {
         Credential::Session { session_id } => Some(session_id),
         Credential::ApiToken { .. } => None,
     };
-    revoke_sessions(state, principal.user_id, keep, "password changed").await?;
-    revoke_api_tokens_of(state, principal.user_id).await?;
-    Ok(())
+    let user_id = principal.user_id;
+    write_access(state, |txn| {
+        let (keys, new) = (keys.clone(), new.clone());
+        Box::pin(async move {
+            keys.succeed(txn).await?;
+            replace_password(txn, user_id, &new, keep, "password changed").await
+        })
+    })
+    .await
 }
 
 /// Sets a password without the old one (CLI) and ends every session and API token.
 pub async fn reset_password(state: &AppState, username: &str, new: &str) -> AppResult<()> {
-    let found = user_by_name(&state.db, username)
-        .await?
-        .ok_or_else(|| AppError::not_found("user"))?;
-    let id = found.id;
-    set_password(state, found, new).await?;
-    revoke_sessions(state, id, None, "password reset").await?;
-    revoke_api_tokens_of(state, id).await?;
-    Ok(())
+    let new = NewPassword::hash(new).await?;
+    write_access(state, |txn| {
+        let (new, username) = (new.clone(), username.to_owned());
+        Box::pin(async move {
+            let found = user_by_name(txn, &username)
+                .await?
+                .ok_or_else(|| AppError::not_found("user"))?;
+            replace_password(txn, found.id, &new, None, "password reset").await
+        })
+    })
+    .await
 }
 
-async fn set_password(state: &AppState, user: app_user::Model, new: &str) -> AppResult<()> {
-    password::check_strength(new)?;
-    let hash = password::hash(new).await?;
-    let mut row: app_user::ActiveModel = user.into();
-    row.password_hash = Set(hash);
-    row.updated_at = Set(db::now());
-    row.update(&state.db).await?;
+/// Stores a new password and ends the user's sessions (but `keep`) and API tokens.
+pub async fn replace_password(
+    db: &impl ConnectionTrait,
+    user_id: i64,
+    new: &NewPassword,
+    keep: Option<i64>,
+    reason: &str,
+) -> AppResult<()> {
+    let changed = app_user::Entity::update_many()
+        .col_expr(app_user::Column::PasswordHash, Expr::val(new.phc()))
+        .col_expr(app_user::Column::UpdatedAt, Expr::val(db::now()))
+        .filter(app_user::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    if changed.rows_affected != 1 {
+        return Err(AppError::not_found("user"));
+    }
+    revoke_sessions(db, user_id, keep, reason).await?;
+    revoke_api_tokens_of(db, user_id).await?;
     Ok(())
 }
 
@@ -741,10 +847,15 @@ pub async fn bootstrap_admin(state: &AppState) -> AppResult<()> {
         email: None,
         display_name: Some("Administrator".into()),
         role: Role::Admin,
-        password: password.clone(),
+        password: NewPassword::hash(&password).await?,
         support_group_ids: Vec::new(),
     };
-    match create_user(state, new).await {
+    let created = db::write(&state.db, |txn| {
+        let new = new.clone();
+        Box::pin(async move { create_user(txn, new).await })
+    })
+    .await;
+    match created {
         Ok(_) if generated => tracing::warn!(
             username = "admin",
             password = %password,
@@ -763,7 +874,7 @@ pub async fn bootstrap_admin(state: &AppState) -> AppResult<()> {
 
 /// Creates an API token; the secret is returned here and never again.
 pub async fn create_api_token(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     owner: i64,
     name: &str,
     scopes: Scopes,
@@ -792,7 +903,7 @@ pub async fn create_api_token(
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(&state.db)
+    .insert(db)
     .await?;
     tracing::info!(token.id = token.id, user.id = owner, "API token created");
     Ok((token, secret))
@@ -800,20 +911,18 @@ pub async fn create_api_token(
 
 /// Revokes a token; only its owner or an admin may.
 pub async fn revoke_api_token(
-    state: &AppState,
+    db: &impl ConnectionTrait,
     id: i64,
     by: &Principal,
 ) -> AppResult<api_token::Model> {
     let token = api_token::Entity::find_by_id(id)
-        .one(&state.db)
+        .one(db)
         .await?
         .filter(|t| by.role == Role::Admin || t.user_id == by.user_id)
         .ok_or_else(|| AppError::not_found("API token"))?;
     let mut row: api_token::ActiveModel = token.into();
     row.revoked_at = Set(Some(db::now()));
-    let revoked = row.update(&state.db).await?;
-    state.auth_cache.clear();
-    Ok(revoked)
+    Ok(row.update(db).await?)
 }
 
 /// Whose API tokens `by` sees: their own, or everyone's for an admin.
