@@ -21,3 +21,4 @@ mod mutations;
 mod ops;
 mod schema;
 mod security;
+mod storage;

@@ -35,6 +35,91 @@ async fn sqlite_template() -> &'static std::path::Path {
         .await
 }
 
+/// A MySQL database with every migration applied, made once per test run; its name.
+async fn mysql_template(base: &str) -> &'static str {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("hector_tpl_{:016x}", rand::random::<u64>());
+            let admin = sea_orm::Database::connect(base)
+                .await
+                .expect("connect to HECTOR_TEST_MYSQL_URL");
+            use sea_orm::ConnectionTrait;
+            admin
+                .execute_unprepared(&format!(
+                    "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                ))
+                .await
+                .expect("create the template database");
+            admin.close().await.ok();
+            let url = format!("{}/{name}", base.trim_end_matches('/'));
+            let db = sea_orm::Database::connect(url.as_str())
+                .await
+                .expect("template database");
+            api::db::migrate(&db, "test-template")
+                .await
+                .expect("migrate the template");
+            db.close().await.ok();
+            name
+        })
+        .await
+}
+
+/// Creates `name` as a copy of the migrated template: each table's own `CREATE TABLE`
+/// (foreign keys included, which `CREATE TABLE ... LIKE` would drop) and its rows.
+async fn copy_mysql_template(base: &str, name: &str) {
+    use sea_orm::{ConnectOptions, ConnectionTrait, Statement};
+    let template = mysql_template(base).await;
+    // One connection, so that `USE` and `FOREIGN_KEY_CHECKS` hold for every statement.
+    let mut opts = ConnectOptions::new(base.to_owned());
+    opts.max_connections(1).sqlx_logging(false);
+    let admin = sea_orm::Database::connect(opts)
+        .await
+        .expect("connect to HECTOR_TEST_MYSQL_URL");
+    let run = |sql: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .execute_unprepared(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    };
+    run(format!(
+        "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    ))
+    .await;
+    run("SET FOREIGN_KEY_CHECKS = 0".into()).await;
+    run(format!("USE {name}")).await;
+    let backend = admin.get_database_backend();
+    let tables = admin
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ?",
+            [template.into()],
+        ))
+        .await
+        .expect("list the template's tables");
+    for row in tables {
+        let table: String = row.try_get("", "t").expect("table name");
+        let shown = admin
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SHOW CREATE TABLE {template}.`{table}`"),
+            ))
+            .await
+            .expect("show create table")
+            .expect("a create statement");
+        let create: String = shown.try_get_by_index(1).expect("create statement");
+        run(create).await;
+        run(format!(
+            "INSERT INTO `{table}` SELECT * FROM {template}.`{table}`"
+        ))
+        .await;
+    }
+    admin.close().await.ok();
+}
+
 /// A fresh, empty database for one test.
 pub struct TestDb {
     pub url: String,
@@ -46,17 +131,7 @@ impl TestDb {
         match mysql_base() {
             Some(base) => {
                 let name = format!("hector_t_{:016x}", rand::random::<u64>());
-                let admin = sea_orm::Database::connect(base.as_str())
-                    .await
-                    .expect("connect to HECTOR_TEST_MYSQL_URL");
-                use sea_orm::ConnectionTrait;
-                admin
-                    .execute_unprepared(&format!(
-                        "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                    ))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
+                copy_mysql_template(&base, &name).await;
                 Self {
                     url: format!("{}/{name}", base.trim_end_matches('/')),
                     _dir: None,
