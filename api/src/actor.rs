@@ -214,6 +214,86 @@ impl CredentialCache {
     }
 }
 
+/// What a long-lived connection learns when its caller is looked up again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recheck {
+    /// Still valid, with the same role and support groups.
+    Unchanged,
+    /// Still valid, but the role or support groups changed since the caller signed in.
+    AccessChanged,
+    /// Expired, revoked, or the user disabled.
+    Invalid,
+}
+
+/// The principals of open subscriptions, re-checked together: one periodic pass looks every
+/// one of them up in a few queries, however many sockets are open, and tells each socket its
+/// verdict. A socket holds a [`Watched`]; dropping it leaves the registry.
+#[derive(Default)]
+pub struct Watchers {
+    entries: Mutex<HashMap<u64, (Principal, tokio::sync::watch::Sender<Recheck>)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+/// One socket's place in [`Watchers`]: its verdict changes when a re-check finds its
+/// credential invalid or its access changed.
+pub struct Watched {
+    id: u64,
+    watchers: std::sync::Arc<Watchers>,
+    pub verdict: tokio::sync::watch::Receiver<Recheck>,
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Ok(mut entries) = self.watchers.entries.lock() {
+            entries.remove(&self.id);
+        }
+    }
+}
+
+impl Watchers {
+    pub fn watch(self: &std::sync::Arc<Self>, principal: Principal) -> Watched {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::watch::channel(Recheck::Unchanged);
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(id, (principal, tx));
+        }
+        Watched {
+            id,
+            watchers: self.clone(),
+            verdict: rx,
+        }
+    }
+
+    /// Everyone watched now, by their place in the registry.
+    pub fn snapshot(&self) -> Vec<(u64, Principal)> {
+        self.entries
+            .lock()
+            .map(|e| e.iter().map(|(id, (p, _))| (*id, p.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Hands a verdict to one watcher (gone already is fine).
+    pub fn tell(&self, id: u64, verdict: Recheck) {
+        if let Ok(entries) = self.entries.lock()
+            && let Some((_, tx)) = entries.get(&id)
+        {
+            tx.send_if_modified(|v| {
+                let changed = *v != verdict;
+                *v = verdict;
+                changed
+            });
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.len()).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

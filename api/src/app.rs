@@ -275,6 +275,12 @@ async fn serve(
         Duration::from_millis(state.config.event_poll_ms),
         state.shutdown.clone(),
     ));
+    background.spawn(auth::service::run_rechecks(state.clone()));
+    background.spawn(db::run_health_probe(
+        db.clone(),
+        state.db_health.clone(),
+        state.shutdown.clone(),
+    ));
     if state.config.scheduler {
         background.spawn(jobs::run_scheduler(
             state.clone(),

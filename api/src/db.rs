@@ -215,6 +215,82 @@ async fn release_lock(db: &DatabaseConnection, name: &str, holder: &str) -> AppR
     Ok(())
 }
 
+/// Whether the database is known to be unreachable, kept by [`run_health_probe`]. While it is,
+/// requests are answered at once (503) instead of each waiting for a pool connection that
+/// cannot come.
+#[derive(Debug, Default)]
+pub struct Health {
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Health {
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records what a probe or a request found; logs the changes.
+    pub fn set_down(&self, down: bool) {
+        let was = self.down.swap(down, std::sync::atomic::Ordering::AcqRel);
+        match (was, down) {
+            (false, true) => {
+                tracing::error!("the database is unreachable; answering 503 until it is back")
+            }
+            (true, false) => tracing::info!("the database is reachable again"),
+            _ => {}
+        }
+    }
+}
+
+/// How long a probe waits for the database before taking it for down.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Pings the database every second (every quarter second while it is down) and keeps
+/// `health` up to date, until `shutdown`.
+pub async fn run_health_probe(
+    db: DatabaseConnection,
+    health: std::sync::Arc<Health>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let up = matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, db.ping()).await,
+            Ok(Ok(()))
+        );
+        health.set_down(!up);
+        let pause = if up {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(250)
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Whether an error says the database could not be reached (as opposed to a query it refused).
+pub fn is_unreachable(err: &AppError) -> bool {
+    let AppError::Internal(cause) = err else {
+        return false;
+    };
+    let Some(db_err) = cause.downcast_ref::<DbErr>() else {
+        return false;
+    };
+    match db_err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Query(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) => matches!(
+            &**e,
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
 /// Whether the database answers and every migration this binary knows is applied.
 pub async fn ready(db: &DatabaseConnection) -> bool {
     let check = async {

@@ -220,6 +220,46 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     /// The newest id this replica has broadcast.
     published: Arc<std::sync::atomic::AtomicI64>,
+    shared: Arc<SharedLoads>,
+}
+
+type Loaded = Arc<dyn std::any::Any + Send + Sync>;
+
+/// What the subscribers of an event load about it, loaded once and shared: the first
+/// subscriber to ask runs the query, the others wait for its answer. Keys name the event and
+/// everything the answer depends on (a visibility, a filter). The newest [`Self::CAPACITY`]
+/// keys are kept; a subscriber that lags past them loads again.
+#[derive(Default)]
+struct SharedLoads {
+    entries: std::sync::Mutex<SharedEntries>,
+}
+
+#[derive(Default)]
+struct SharedEntries {
+    by_key: std::collections::HashMap<String, Arc<tokio::sync::OnceCell<Loaded>>>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl SharedLoads {
+    const CAPACITY: usize = 4096;
+
+    fn cell(&self, key: &str) -> Arc<tokio::sync::OnceCell<Loaded>> {
+        let Ok(mut entries) = self.entries.lock() else {
+            return Arc::default();
+        };
+        if let Some(cell) = entries.by_key.get(key) {
+            return cell.clone();
+        }
+        let cell: Arc<tokio::sync::OnceCell<Loaded>> = Arc::default();
+        entries.by_key.insert(key.to_owned(), cell.clone());
+        entries.order.push_back(key.to_owned());
+        while entries.order.len() > Self::CAPACITY {
+            if let Some(old) = entries.order.pop_front() {
+                entries.by_key.remove(&old);
+            }
+        }
+        cell
+    }
 }
 
 impl Default for EventBus {
@@ -233,7 +273,26 @@ impl EventBus {
         Self {
             tx: broadcast::channel(capacity).0,
             published: Arc::default(),
+            shared: Arc::default(),
         }
+    }
+
+    /// The answer of `load` under `key`, run once for every subscriber that asks for the same
+    /// key (see [`SharedLoads`]). A failed load is not kept: the next caller tries again.
+    pub async fn shared<T, F, Fut>(&self, key: String, load: F) -> AppResult<Arc<T>>
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = AppResult<T>>,
+    {
+        let cell = self.shared.cell(&key);
+        let loaded = cell
+            .get_or_try_init(|| async { load().await.map(|v| Arc::new(v) as Loaded) })
+            .await?
+            .clone();
+        loaded
+            .downcast::<T>()
+            .map_err(|_| AppError::Internal(format!("shared load {key:?} has another type").into()))
     }
 
     pub fn published(&self) -> i64 {
@@ -427,9 +486,14 @@ pub fn subscribe(
                         }
                         tail.buffer.extend(rows.into_iter().map(Arc::new));
                     }
+                    // The database is away: the subscription waits for it, and reads on from
+                    // its cursor when it is back.
                     Err(e) => {
-                        tracing::warn!(error = ?e, "reading the event backlog failed");
-                        return None;
+                        tracing::warn!(error = ?e, "reading the event backlog failed; retrying");
+                        tokio::select! {
+                            () = tail.shutdown.cancelled() => return None,
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
                     }
                 },
                 Phase::Live => {

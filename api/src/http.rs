@@ -16,8 +16,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use crate::actor::{ClientAddr, Identity, Principal};
-use crate::auth::service::Recheck;
+use crate::actor::{ClientAddr, Identity, Principal, Recheck, Watched};
 use crate::auth::{self};
 use crate::db;
 use crate::error::{AppError, code};
@@ -36,6 +35,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz));
+}
+
+/// 503 `INTERNAL` with `Retry-After`: the failure is ours (the database is away), so the
+/// client keeps its credential and tries again.
+fn unavailable() -> HttpResponse {
+    let mut response = error_body(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        code::INTERNAL,
+        "internal error; try again",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 fn error_body(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
@@ -129,6 +142,11 @@ async fn graphql_post(
             "a batch holds at most 10 requests",
         );
     }
+    // While the database is known to be down, say so at once rather than after a pool
+    // timeout.
+    if state.db_health.is_down() {
+        return unavailable();
+    }
     let client = client_addr(&req);
     let operations = match &batch {
         BatchRequest::Single(_) => 1,
@@ -214,16 +232,11 @@ async fn caller(req: &HttpRequest, state: &AppState) -> Result<Identity, HttpRes
                 "the credential is invalid, expired or revoked",
             )),
             Err(e) => {
+                if db::is_unreachable(&e) {
+                    state.db_health.set_down(true);
+                }
                 tracing::error!(error = ?e, "cannot check a credential");
-                let mut response = error_body(
-                    actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                    code::INTERNAL,
-                    "internal error; try again",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                Err(response)
+                Err(unavailable())
             }
         },
     }
@@ -305,6 +318,9 @@ fn websocket(
     Ok(response)
 }
 
+/// How long a WebSocket peer may stay silent (not even answering pings) before it is dropped.
+const PEER_SILENCE: Duration = Duration::from_secs(45);
+
 /// Shuttles one WebSocket between the client and async-graphql's protocol machine until either
 /// side closes or the server shuts down (clients are told with close code 1001).
 async fn pump(
@@ -318,7 +334,7 @@ async fn pump(
     let shutdown = state.shutdown.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<web::Bytes>(16);
     // Who signed in on this socket, for the periodic re-check, and their operation budget.
-    let signed_in: Arc<Mutex<Option<Principal>>> = Arc::default();
+    let signed_in: Arc<Mutex<Option<(Principal, Watched)>>> = Arc::default();
     let ops = Arc::new(Mutex::new(SocketOps::new(
         protocol,
         state.config.max_subscriptions_per_socket,
@@ -326,8 +342,8 @@ async fn pump(
     let init_state = state.clone();
     let init_signed_in = signed_in.clone();
     let init_ops = ops.clone();
-    let mut graphql = WebSocket::new(schema, ReceiverStream::new(rx), protocol)
-        .on_connection_init(move |payload| async move {
+    let mut graphql = WebSocket::new(schema, ReceiverStream::new(rx), protocol).on_connection_init(
+        move |payload| async move {
             let anonymous_key = Identity::Anonymous.rate_key(&client);
             let identity = match init_credential(&payload) {
                 None => Identity::Anonymous,
@@ -342,6 +358,9 @@ async fn pump(
                         ));
                     }
                     Err(e) => {
+                        if db::is_unreachable(&e) {
+                            init_state.db_health.set_down(true);
+                        }
                         tracing::error!(error = ?e, "cannot check a subscriber's credential");
                         return Err(refuse_init(&init_ops, 1011, "internal error; try again"));
                     }
@@ -359,21 +378,23 @@ async fn pump(
                 ops.signed_in(key, slot);
             }
             if let (Some(p), Ok(mut slot)) = (identity.principal(), init_signed_in.lock()) {
-                *slot = Some(p.clone());
+                *slot = Some((p.clone(), init_state.watchers.watch(p.clone())));
             }
             let mut data = Data::default();
             data.insert(identity);
             data.insert(ClientAddr(client));
             Ok(data)
-        })
-        .keepalive_timeout(Duration::from_secs(30));
+        },
+    );
     let mut recheck = tokio::time::interval(Duration::from_secs(1));
-    let mut ticks: u64 = 0;
     let mut messages = messages
         .max_frame_size(MAX_WS_MESSAGE)
         .aggregate_continuations()
         .max_continuation_size(MAX_WS_MESSAGE);
+    // The server keeps an idle socket alive itself: it pings every 15 s, and anything the
+    // peer sends (a pong included) counts as life. A peer silent for 45 s is gone.
     let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
+    let mut last_seen = tokio::time::Instant::now();
     let close = |code: CloseCode, description: &str| {
         Some(CloseReason {
             code,
@@ -406,77 +427,80 @@ async fn pump(
                     return;
                 }
             },
-            msg = messages.recv() => match msg {
-                Some(Ok(AggregatedMessage::Text(text))) => {
-                    let refusal = ops
-                        .lock()
-                        .ok()
-                        .and_then(|mut ops| ops.screen_client_message(text.as_bytes(), &state.rate));
-                    if let Some(reply) = refusal {
-                        if session.text(reply).await.is_err() {
+            msg = messages.recv() => {
+                last_seen = tokio::time::Instant::now();
+                match msg {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        let refusal = ops
+                            .lock()
+                            .ok()
+                            .and_then(|mut ops| ops.screen_client_message(text.as_bytes(), &state.rate));
+                        if let Some(reply) = refusal {
+                            if session.text(reply).await.is_err() {
+                                return;
+                            }
+                        } else if tx.send(text.into_bytes()).await.is_err() {
                             return;
                         }
-                    } else if tx.send(text.into_bytes()).await.is_err() {
-                        return;
                     }
-                }
-                Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                    let refusal = ops
-                        .lock()
-                        .ok()
-                        .and_then(|mut ops| ops.screen_client_message(&bytes, &state.rate));
-                    if let Some(reply) = refusal {
-                        if session.text(reply).await.is_err() {
+                    Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                        let refusal = ops
+                            .lock()
+                            .ok()
+                            .and_then(|mut ops| ops.screen_client_message(&bytes, &state.rate));
+                        if let Some(reply) = refusal {
+                            if session.text(reply).await.is_err() {
+                                return;
+                            }
+                        } else if tx.send(bytes).await.is_err() {
                             return;
                         }
-                    } else if tx.send(bytes).await.is_err() {
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => {
+                        let _ = session.close(None).await;
                         return;
                     }
                 }
-                Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                    if session.pong(&bytes).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Ok(AggregatedMessage::Pong(_))) => {}
-                Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => {
-                    let _ = session.close(None).await;
+            }
+            _ = heartbeat.tick() => {
+                if last_seen.elapsed() > PEER_SILENCE {
+                    let _ = session
+                        .close(close(CloseCode::Away, "no answer to pings"))
+                        .await;
                     return;
                 }
-            },
-            _ = heartbeat.tick() => {
                 if session.ping(b"").await.is_err() {
                     return;
                 }
             }
             _ = recheck.tick() => {
-                ticks += 1;
-                let principal = signed_in.lock().ok().and_then(|p| p.clone());
-                let Some(p) = principal else { continue };
-                // The expiry is checked every second; revocation and changes of role or
-                // support groups every five.
-                let outcome = if p.expires_at.is_some_and(|at| at <= crate::db::now()) {
-                    Ok(Recheck::Invalid)
-                } else if ticks.is_multiple_of(5) {
-                    auth::service::recheck(&state, &p).await
-                } else {
-                    Ok(Recheck::Unchanged)
-                };
-                let reason = match outcome {
-                    Ok(Recheck::Unchanged) => continue,
-                    Ok(Recheck::Invalid) => {
+                // The expiry is checked here every second; revocation and changes of role or
+                // support groups by one pass over every socket (`auth::service::run_rechecks`),
+                // which leaves the verdict alone while the database is away.
+                let verdict = signed_in.lock().ok().and_then(|slot| {
+                    slot.as_ref().map(|(p, watched)| {
+                        if p.expires_at.is_some_and(|at| at <= crate::db::now()) {
+                            Recheck::Invalid
+                        } else {
+                            *watched.verdict.borrow()
+                        }
+                    })
+                });
+                let reason = match verdict {
+                    None | Some(Recheck::Unchanged) => continue,
+                    Some(Recheck::Invalid) => {
                         close(CloseCode::Other(4401), "credential expired or revoked")
                     }
-                    Ok(Recheck::AccessChanged) => close(
+                    Some(Recheck::AccessChanged) => close(
                         CloseCode::Other(4403),
                         "your role or support groups changed; connect again",
                     ),
-                    // The database is unreachable: the credential is not at fault, so the
-                    // socket stays; the check runs again at the next period.
-                    Err(e) => {
-                        tracing::warn!(error = ?e, "cannot re-check a subscriber's credential");
-                        continue;
-                    }
                 };
                 let _ = session.close(reason).await;
                 return;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::actor::CredentialCache;
+use crate::actor::{CredentialCache, Watchers};
 use crate::config::{Config, Secret};
 use crate::events::EventBus;
 use crate::page::PageLimits;
@@ -28,6 +28,10 @@ pub struct AppState {
     pub sockets: Arc<SocketSlots>,
     /// What signs access tokens: the configured secret, or the one generated for this data.
     pub signing_key: Arc<Secret>,
+    /// The callers of open subscriptions, re-checked together.
+    pub watchers: Arc<Watchers>,
+    /// Whether the database is known to be down.
+    pub db_health: Arc<crate::db::Health>,
 }
 
 impl AppState {
@@ -50,6 +54,8 @@ impl AppState {
             rate: Arc::new(rate),
             sockets,
             signing_key: Arc::new(signing_key),
+            watchers: Arc::default(),
+            db_health: Arc::default(),
         }
     }
 

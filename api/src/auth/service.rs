@@ -20,7 +20,7 @@ use super::audit::{self, NewEntry};
 use super::jwt;
 use super::password::{self, NewPassword};
 use super::throttle::{self, Policy};
-use crate::actor::{Credential, Identity, Principal, Role, Scopes};
+use crate::actor::{Credential, Identity, Principal, Recheck, Role, Scopes};
 use crate::config::{Config, Secret};
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -340,7 +340,11 @@ async fn rotate_refresh_token(db: &impl ConnectionTrait, hash: &str) -> AppResul
         .ok_or_else(bad_refresh)?;
     let session = live_session(db, row.session_id)
         .await
-        .map_err(|_| bad_refresh())?;
+        .map_err(|e| match e {
+            // Only a dead session makes the token bad; a database error stays one.
+            AppError::Unauthenticated => bad_refresh(),
+            other => other,
+        })?;
     let revoked = |reason| {
         Ok(Rotation::Revoked {
             session_id: session.id,
@@ -577,52 +581,133 @@ pub async fn support_groups_of(db: &impl ConnectionTrait, user_id: i64) -> AppRe
         .collect())
 }
 
-/// What a long-lived subscription learns when it looks its caller up again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recheck {
-    /// Still valid, with the same role and support groups.
-    Unchanged,
-    /// Still valid, but the role or support groups changed since the caller signed in.
-    AccessChanged,
-    /// Expired, revoked, or the user disabled.
-    Invalid,
+/// Looks the principals of open subscriptions up again, all together: a handful of queries
+/// per 500 principals, whatever their number. A database error is an error, never taken for
+/// a revocation.
+pub async fn recheck_many(
+    db: &impl ConnectionTrait,
+    watched: &[(u64, Principal)],
+) -> AppResult<Vec<(u64, Recheck)>> {
+    use std::collections::{HashMap, HashSet};
+    let now = db::now();
+    let mut out = Vec::with_capacity(watched.len());
+    for chunk in watched.chunks(500) {
+        let mut sessions = HashSet::new();
+        let mut tokens = HashSet::new();
+        let mut users = HashSet::new();
+        for (_, p) in chunk {
+            users.insert(p.user_id);
+            match p.credential {
+                Credential::Session { session_id } => sessions.insert(session_id),
+                Credential::ApiToken { token_id, .. } => tokens.insert(token_id),
+            };
+        }
+        let live_sessions: HashSet<i64> = if sessions.is_empty() {
+            HashSet::new()
+        } else {
+            session::Entity::find()
+                .filter(session::Column::Id.is_in(sessions))
+                .filter(session::Column::RevokedAt.is_null())
+                .filter(session::Column::ExpiresAt.gt(now))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect()
+        };
+        let live_tokens: HashSet<i64> = if tokens.is_empty() {
+            HashSet::new()
+        } else {
+            api_token::Entity::find()
+                .filter(api_token::Column::Id.is_in(tokens))
+                .filter(api_token::Column::RevokedAt.is_null())
+                .all(db)
+                .await?
+                .into_iter()
+                .filter(|t| t.expires_at.is_none_or(|at| at > now))
+                .map(|t| t.id)
+                .collect()
+        };
+        let user_ids: Vec<i64> = users.into_iter().collect();
+        let found: HashMap<i64, app_user::Model> = app_user::Entity::find()
+            .filter(app_user::Column::Id.is_in(user_ids.clone()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect();
+        let mut groups: HashMap<i64, Vec<i64>> = HashMap::new();
+        for link in user_support_group::Entity::find()
+            .filter(user_support_group::Column::UserId.is_in(user_ids))
+            .all(db)
+            .await?
+        {
+            groups
+                .entry(link.user_id)
+                .or_default()
+                .push(link.support_group_id);
+        }
+        for (id, p) in chunk {
+            let live = p.expires_at.is_none_or(|at| at > now)
+                && match p.credential {
+                    Credential::Session { session_id } => live_sessions.contains(&session_id),
+                    Credential::ApiToken { token_id, .. } => live_tokens.contains(&token_id),
+                };
+            let verdict = match found.get(&p.user_id).filter(|u| live && !u.disabled) {
+                None => Recheck::Invalid,
+                Some(user) => {
+                    let mut now_in = groups.get(&user.id).cloned().unwrap_or_default();
+                    let mut before = p.support_groups.clone();
+                    now_in.sort_unstable();
+                    before.sort_unstable();
+                    if Role::parse(&user.role) == Some(p.role) && now_in == before {
+                        Recheck::Unchanged
+                    } else {
+                        Recheck::AccessChanged
+                    }
+                }
+            };
+            out.push((*id, verdict));
+        }
+    }
+    Ok(out)
 }
 
-/// Looks `principal` up again (for subscriptions, which outlive the request that signed in).
-/// A database error is an error, never taken for a revocation.
-pub async fn recheck(state: &AppState, principal: &Principal) -> AppResult<Recheck> {
-    if principal.expires_at.is_some_and(|at| at <= db::now()) {
-        return Ok(Recheck::Invalid);
+/// How often open subscriptions are looked up again.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Re-checks every open subscription's caller every [`RECHECK_EVERY`] until shutdown. While
+/// the database is away, verdicts stay as they were (logged once per outage).
+pub async fn run_rechecks(state: AppState) {
+    let mut tick = tokio::time::interval(RECHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let watched = state.watchers.snapshot();
+        if watched.is_empty() {
+            continue;
+        }
+        match recheck_many(&state.db, &watched).await {
+            Ok(verdicts) => {
+                if failing {
+                    tracing::info!("subscribers' credentials can be checked again");
+                    failing = false;
+                }
+                for (id, verdict) in verdicts {
+                    state.watchers.tell(id, verdict);
+                }
+            }
+            Err(e) if !failing => {
+                tracing::warn!(error = ?e, "cannot re-check subscribers' credentials; they stay open");
+                failing = true;
+            }
+            Err(_) => {}
+        }
     }
-    let db = &state.db;
-    let live = match &principal.credential {
-        Credential::Session { session_id } => match live_session(db, *session_id).await {
-            Ok(_) => true,
-            Err(AppError::Unauthenticated) => false,
-            Err(e) => return Err(e),
-        },
-        Credential::ApiToken { token_id, .. } => api_token::Entity::find_by_id(*token_id)
-            .one(db)
-            .await?
-            .is_some_and(|t| t.revoked_at.is_none()),
-    };
-    let Some(user) = user(db, principal.user_id)
-        .await?
-        .filter(|u| live && !u.disabled)
-    else {
-        return Ok(Recheck::Invalid);
-    };
-    let mut groups = support_groups_of(db, user.id).await?;
-    let mut before = principal.support_groups.clone();
-    groups.sort_unstable();
-    before.sort_unstable();
-    Ok(
-        if Role::parse(&user.role) == Some(principal.role) && groups == before {
-            Recheck::Unchanged
-        } else {
-            Recheck::AccessChanged
-        },
-    )
 }
 
 /// A user to create.

@@ -44,6 +44,22 @@ pub async fn get(
         .await?)
 }
 
+/// Hosts by id, whoever sees them (callers apply a [`HostScope`] to what they hand on).
+pub async fn any_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, host::Model>> {
+    let mut found = std::collections::HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows = host::Entity::find()
+            .filter(col(host::Column::Id).is_in(chunk.to_vec()))
+            .all(db)
+            .await?;
+        found.extend(rows.into_iter().map(|h| (h.id, h)));
+    }
+    Ok(found)
+}
+
 /// The item of a host in an event. A deleted host's address and support group travel with
 /// it, so the deletion is shown only to those who saw the host; for other changes the id is
 /// enough (subscribers read the host as it is now), so a bulk change packs into id ranges.

@@ -6,9 +6,13 @@ use futures_util::{Stream, StreamExt};
 
 use super::inputs::{self, HostFilterInput};
 use super::types::Host;
-use crate::events::{self, Event};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::events::{self, Event, EventBus};
 use crate::graphql::node;
 use crate::graphql::{guard, state};
+use crate::host::service::HostFilter;
 use crate::host::{TOPIC, service};
 use crate::page::{Cursor, SortValue};
 
@@ -24,11 +28,16 @@ pub enum ChangeKind {
 
 const EVENT_ORDERING: &str = "event:host";
 
+/// The hosts of one event, loaded once for every subscriber (see [`EventBus::shared`]).
+type EventHosts = Arc<HashMap<i64, entity::host::Model>>;
+
 /// A change to a host.
 pub struct HostEvent {
-    event: std::sync::Arc<Event>,
+    event: Arc<Event>,
     /// Which of the event's hosts this is.
     index: usize,
+    /// The host as the event found it, if it exists and this subscriber sees it.
+    host: Option<entity::host::Model>,
 }
 
 impl HostEvent {
@@ -65,12 +74,9 @@ impl HostEvent {
         node::encode("Host", self.host_key())
     }
 
-    /// The host as it is now; null once deleted.
-    async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
-        let scope = crate::graphql::scope(ctx);
-        Ok(service::get(&state(ctx)?.db, &scope, self.host_key())
-            .await?
-            .map(Host))
+    /// The host as it was when the event was delivered; null once deleted.
+    async fn host(&self) -> Option<Host> {
+        self.host.clone().map(Host)
     }
 }
 
@@ -106,7 +112,7 @@ impl HostSubscription {
             });
         let (resume, skip_through) = (resume.map(|r| r.0), resume.and_then(|r| r.1));
         let st = state(ctx)?.clone();
-        let db = st.db.clone();
+        let (db, bus) = (st.db.clone(), st.events.clone());
         filter.condition()?; // refuse a bad filter now, not at the first event
         let stream = events::subscribe(
             st.db.clone(),
@@ -116,14 +122,15 @@ impl HostSubscription {
             st.shutdown.clone(),
         )
         .then(move |event| {
-            let (db, filter) = (db.clone(), filter.clone());
+            let (db, bus, filter) = (db.clone(), bus.clone(), filter.clone());
             async move {
-                let wanted = service::deliverable(&db, event.kind, &event.items, &filter)
-                    .await
-                    .unwrap_or_else(|e| {
+                let (wanted, hosts) = match matching(&db, &bus, &event, &filter).await {
+                    Ok(found) => found,
+                    Err(e) => {
                         tracing::warn!(error = ?e, "cannot match a host event against its filter");
-                        vec![false; event.items.len()]
-                    });
+                        (vec![false; event.items.len()], None)
+                    }
+                };
                 let delivered: Vec<HostEvent> = wanted
                     .into_iter()
                     .enumerate()
@@ -132,9 +139,17 @@ impl HostSubscription {
                             && skip_through
                                 .is_none_or(|(id, at)| event.id != id || *index as i64 > at)
                     })
-                    .map(|(index, _)| HostEvent {
-                        event: event.clone(),
-                        index,
+                    .map(|(index, _)| {
+                        let id = event.items.get(index).map_or(0, |i| i.id);
+                        HostEvent {
+                            event: event.clone(),
+                            index,
+                            host: hosts
+                                .as_ref()
+                                .and_then(|h| h.get(&id))
+                                .filter(|h| filter.scope.sees(h.support_group_id))
+                                .cloned(),
+                        }
                     })
                     .collect();
                 futures_util::stream::iter(delivered)
@@ -143,4 +158,47 @@ impl HostSubscription {
         .flatten();
         Ok(stream)
     }
+}
+
+/// Which items of `event` a subscriber with `filter` receives, and the event's hosts. The
+/// work is shared by every subscriber of this replica: the hosts are read once per event, and
+/// a filter's matches once per event and distinct filter (with its visibility), so an event
+/// costs the same few queries however many subscribers it reaches.
+async fn matching(
+    db: &sea_orm::DatabaseConnection,
+    bus: &EventBus,
+    event: &Arc<Event>,
+    filter: &HostFilter,
+) -> crate::error::AppResult<(Vec<bool>, Option<EventHosts>)> {
+    if event.kind == events::ChangeKind::Deleted {
+        // What a deletion needs travelled with it.
+        return Ok((
+            service::deliverable(db, event.kind, &event.items, filter).await?,
+            None,
+        ));
+    }
+    let ids: Vec<i64> = event.items.iter().map(|i| i.id).collect();
+    let hosts: EventHosts = bus
+        .shared(format!("host:{}:rows", event.id), || {
+            service::any_by_ids(db, &ids)
+        })
+        .await?;
+    let wanted = if filter.is_unfiltered() {
+        ids.iter()
+            .map(|id| {
+                hosts
+                    .get(id)
+                    .is_some_and(|h| filter.scope.sees(h.support_group_id))
+            })
+            .collect()
+    } else {
+        let key = format!("host:{}:match:{filter:?}", event.id);
+        bus.shared(key, || {
+            service::deliverable(db, event.kind, &event.items, filter)
+        })
+        .await?
+        .as_ref()
+        .clone()
+    };
+    Ok((wanted, Some(hosts)))
 }

@@ -8,7 +8,7 @@ mod filter;
 mod read;
 mod write;
 
-pub use super::rows::{get, scope_condition, touch};
+pub use super::rows::{any_by_ids, get, scope_condition, touch};
 pub use bulk::*;
 pub use exclusion::*;
 pub use filter::*;
