@@ -327,13 +327,24 @@ pub async fn run_tailer(
     bus.published
         .fetch_max(last, std::sync::atomic::Ordering::AcqRel);
     let mut gaps: BTreeMap<i64, Instant> = BTreeMap::new();
+    let mut failing = false;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(poll) => {}
         }
-        if let Err(e) = tail_once(&db, &bus, &mut last, &mut gaps).await {
-            tracing::warn!(error = ?e, "reading the event outbox failed; retrying");
+        // Logged once per outage, not once per poll.
+        match tail_once(&db, &bus, &mut last, &mut gaps).await {
+            Ok(()) if failing => {
+                tracing::info!("reading the event outbox again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::warn!(error = ?e, "reading the event outbox failed; retrying");
+                failing = true;
+            }
+            Err(_) => {}
         }
     }
 }

@@ -19,6 +19,8 @@ mod identity;
 mod layers;
 mod mutations;
 mod ops;
+mod outage;
+mod proxy;
 mod schema;
 mod security;
 mod storage;
