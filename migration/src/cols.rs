@@ -77,17 +77,40 @@ pub fn fk(
         .to_owned()
 }
 
-pub fn index(
-    name: &str,
-    table: impl IntoIden + 'static,
-    cols: &[&'static str],
-) -> IndexCreateStatement {
+/// An index a migration wants, created only if it is absent: MySQL has no
+/// `CREATE INDEX IF NOT EXISTS` and its DDL is not transactional, so a migration killed between
+/// two statements runs again from its first one and must find the finished ones done.
+pub struct IndexSpec {
+    table: &'static str,
+    name: &'static str,
+    stmt: IndexCreateStatement,
+}
+
+impl IndexSpec {
+    pub fn unique(mut self) -> Self {
+        self.stmt.unique();
+        self
+    }
+
+    pub async fn ensure(self, manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+        if manager.has_index(self.table, self.name).await? {
+            return Ok(());
+        }
+        manager.create_index(self.stmt).await
+    }
+}
+
+pub fn index(name: &'static str, table: &'static str, cols: &[&'static str]) -> IndexSpec {
     let mut idx = Index::create();
     idx.name(name).table(table).if_not_exists();
     for c in cols {
         idx.col(*c);
     }
-    idx.to_owned()
+    IndexSpec {
+        table,
+        name,
+        stmt: idx.to_owned(),
+    }
 }
 
 /// A many-to-many link table: composite primary key, both sides cascade on delete.

@@ -60,9 +60,7 @@ impl MigrationTrait for Migration {
             ("idx_host_location", &["location_id"][..]),
             ("idx_host_exclusion_until", &["exclusion_until"][..]),
         ] {
-            manager
-                .create_index(cols::index(name, "host", columns))
-                .await?;
+            cols::index(name, "host", columns).ensure(manager).await?;
         }
         Ok(())
     }

@@ -13,12 +13,8 @@ impl MigrationTrait for Migration {
                 "host_tag", "host_id", "host", "tag_id", "tag",
             ))
             .await?;
-        manager
-            .create_index(cols::index(
-                "idx_host_tag_tag",
-                "host_tag",
-                &["tag_id", "host_id"],
-            ))
+        cols::index("idx_host_tag_tag", "host_tag", &["tag_id", "host_id"])
+            .ensure(manager)
             .await
     }
 

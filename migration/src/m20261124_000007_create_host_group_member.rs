@@ -17,13 +17,13 @@ impl MigrationTrait for Migration {
                 "host",
             ))
             .await?;
-        manager
-            .create_index(cols::index(
-                "idx_host_group_member_host",
-                "host_group_member",
-                &["host_id", "host_group_id"],
-            ))
-            .await
+        cols::index(
+            "idx_host_group_member_host",
+            "host_group_member",
+            &["host_id", "host_group_id"],
+        )
+        .ensure(manager)
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -30,12 +30,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                cols::index("idx_url_host_url", "url", &["host_id", "url"])
-                    .unique()
-                    .to_owned(),
-            )
+        cols::index("idx_url_host_url", "url", &["host_id", "url"])
+            .unique()
+            .ensure(manager)
             .await
     }
 

@@ -24,15 +24,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(cols::index("idx_event_topic", "event", &["topic", "id"]))
+        cols::index("idx_event_topic", "event", &["topic", "id"])
+            .ensure(manager)
             .await?;
-        manager
-            .create_index(cols::index(
-                "idx_event_created_at",
-                "event",
-                &["created_at"],
-            ))
+        cols::index("idx_event_created_at", "event", &["created_at"])
+            .ensure(manager)
             .await
     }
 

@@ -26,15 +26,12 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                cols::index("idx_job_run_period", "job_run", &["job", "scheduled_for"])
-                    .unique()
-                    .to_owned(),
-            )
+        cols::index("idx_job_run_period", "job_run", &["job", "scheduled_for"])
+            .unique()
+            .ensure(manager)
             .await?;
-        manager
-            .create_index(cols::index("idx_job_run_job", "job_run", &["job", "id"]))
+        cols::index("idx_job_run_job", "job_run", &["job", "id"])
+            .ensure(manager)
             .await
     }
 

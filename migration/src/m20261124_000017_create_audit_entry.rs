@@ -30,8 +30,8 @@ impl MigrationTrait for Migration {
             ("idx_audit_entry_actor", &["actor_user_id", "id"][..]),
             ("idx_audit_entry_action", &["action", "id"][..]),
         ] {
-            manager
-                .create_index(cols::index(name, "audit_entry", columns))
+            cols::index(name, "audit_entry", columns)
+                .ensure(manager)
                 .await?;
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-use crate::support::{TestDb, config_for};
+use crate::support::{TestApp, TestDb, config_for};
 
 async fn connect(db: &TestDb) -> DatabaseConnection {
     api::db::connect(&config_for(&db.url)).await.unwrap()
@@ -77,4 +77,66 @@ async fn write_transactions_survive_a_real_deadlock() {
         expected,
         "on MySQL the victim ran twice; on SQLite nobody did"
     );
+}
+
+/// Every migration, run to its end without being recorded (a process killed just before the
+/// migrator writes its row), then run again by the migrator: each must find its own work done
+/// and finish. MySQL DDL is not transactional, so this is what a restart after a crash does.
+#[tokio::test]
+async fn every_migration_runs_again_after_a_crash_before_it_was_recorded() {
+    use migration::{Migrator, MigratorTrait, SchemaManager};
+    let test_db = TestDb::empty().await;
+    let db = connect(&test_db).await;
+    let all = Migrator::migrations();
+    for (i, step) in all.iter().enumerate() {
+        step.up(&SchemaManager::new(&db))
+            .await
+            .unwrap_or_else(|e| panic!("{} by hand: {e}", step.name()));
+        Migrator::up(&db, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{} again after a crash: {e}", step.name()));
+        let applied = Migrator::get_applied_migrations(&db).await.unwrap();
+        assert_eq!(applied.len(), i + 1, "{} recorded", step.name());
+    }
+    assert!(api::db::ready(&db).await);
+}
+
+/// A migration killed half-way (its table and some of its indexes made, not recorded) does not
+/// keep Hector from starting: the start finishes it and serves.
+#[tokio::test]
+async fn hector_starts_on_a_half_applied_migration() {
+    use migration::{Migrator, MigratorTrait, SchemaManager};
+    let test_db = TestDb::empty().await;
+    let db = connect(&test_db).await;
+    let all = Migrator::migrations();
+    let host = all
+        .iter()
+        .position(|m| m.name().ends_with("create_host"))
+        .unwrap();
+    Migrator::up(&db, Some(host as u32)).await.unwrap();
+    // The table and its indexes, as far as the killed process got: all but the last index.
+    all[host].up(&SchemaManager::new(&db)).await.unwrap();
+    let drop = if test_db.is_mysql() {
+        "DROP INDEX idx_host_exclusion_until ON host"
+    } else {
+        "DROP INDEX idx_host_exclusion_until"
+    };
+    db.execute_unprepared(drop).await.unwrap();
+    assert!(!api::db::ready(&db).await, "the migration is still pending");
+    db.close().await.unwrap();
+
+    let server = TestApp::start_on(config_for(&test_db.url)).await;
+    let app = TestApp::around(server, test_db).await;
+    let address = "192.0.2.1";
+    app.create_host(address, &["half.example"], &[]).await;
+    assert_eq!(app.host_count().await, 1);
+    let db = connect(&app.db).await;
+    assert!(
+        SchemaManager::new(&db)
+            .has_index("host", "idx_host_exclusion_until")
+            .await
+            .unwrap(),
+        "the start finished the migration"
+    );
+    app.stop().await;
 }

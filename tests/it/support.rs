@@ -35,23 +35,28 @@ async fn sqlite_template() -> &'static std::path::Path {
         .await
 }
 
+/// Creates an empty MySQL database `name` on the server at `base`.
+async fn create_mysql_database(base: &str, name: &str) {
+    use sea_orm::ConnectionTrait;
+    let admin = sea_orm::Database::connect(base)
+        .await
+        .expect("connect to HECTOR_TEST_MYSQL_URL");
+    admin
+        .execute_unprepared(&format!(
+            "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        ))
+        .await
+        .expect("create a test database");
+    admin.close().await.ok();
+}
+
 /// A MySQL database with every migration applied, made once per test run; its name.
 async fn mysql_template(base: &str) -> &'static str {
     static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     TEMPLATE
         .get_or_init(|| async {
             let name = format!("hector_tpl_{:016x}", rand::random::<u64>());
-            let admin = sea_orm::Database::connect(base)
-                .await
-                .expect("connect to HECTOR_TEST_MYSQL_URL");
-            use sea_orm::ConnectionTrait;
-            admin
-                .execute_unprepared(&format!(
-                    "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                ))
-                .await
-                .expect("create the template database");
-            admin.close().await.ok();
+            create_mysql_database(base, &name).await;
             let url = format!("{}/{name}", base.trim_end_matches('/'));
             let db = sea_orm::Database::connect(url.as_str())
                 .await
@@ -85,10 +90,7 @@ async fn copy_mysql_template(base: &str, name: &str) {
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     };
-    run(format!(
-        "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    ))
-    .await;
+    create_mysql_database(base, name).await;
     run("SET FOREIGN_KEY_CHECKS = 0".into()).await;
     run(format!("USE {name}")).await;
     let backend = admin.get_database_backend();
@@ -144,6 +146,31 @@ impl TestDb {
                 let file = dir.path().join("hector.db");
                 std::fs::copy(sqlite_template().await, &file).expect("copy the template");
                 let url = format!("sqlite://{}?mode=rwc", file.display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+        }
+    }
+
+    /// A database with nothing in it, not even migrations.
+    pub async fn empty() -> Self {
+        match mysql_base() {
+            Some(base) => {
+                let name = format!("hector_t_{:016x}", rand::random::<u64>());
+                create_mysql_database(&base, &name).await;
+                Self {
+                    url: format!("{}/{name}", base.trim_end_matches('/')),
+                    _dir: None,
+                }
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("hector.db").display()
+                );
                 Self {
                     url,
                     _dir: Some(dir),
