@@ -143,8 +143,12 @@ pub fn is_transient(err: &AppError) -> bool {
 
 const LOCK_TABLE: &str = "hector_lock";
 const MIGRATION_LOCK: &str = "migrate";
-/// A holder that died keeps the lock at most this long.
-const LOCK_TTL: Duration = Duration::from_secs(120);
+/// A holder that died keeps the lock at most this long: a live holder extends it every
+/// [`LOCK_BEAT`], however long its work takes.
+pub const LOCK_TTL: Duration = Duration::from_secs(10);
+const LOCK_BEAT: Duration = Duration::from_secs(2);
+/// How long a replica waits for a live holder before giving up.
+const LOCK_PATIENCE: Duration = Duration::from_secs(30 * 60);
 
 /// Applies pending migrations. Replicas starting together serialise on a lock row, so
 /// exactly one of them migrates and the others find nothing left to do.
@@ -155,7 +159,16 @@ pub async fn migrate(db: &DatabaseConnection, holder: &str) -> AppResult<()> {
     ))
     .await?;
     acquire_lock(db, MIGRATION_LOCK, holder).await?;
-    let outcome = Migrator::up(db, None).await;
+    let outcome = {
+        let beat = heartbeat(db, MIGRATION_LOCK, holder);
+        tokio::pin!(beat);
+        let work = Migrator::up(db, None);
+        tokio::pin!(work);
+        tokio::select! {
+            outcome = &mut work => outcome,
+            () = &mut beat => work.await,
+        }
+    };
     let released = release_lock(db, MIGRATION_LOCK, holder).await;
     // A failure is logged once, where start-up ends.
     outcome.map_err(AppError::internal)?;
@@ -164,8 +177,28 @@ pub async fn migrate(db: &DatabaseConnection, holder: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// Keeps extending `holder`'s lock `name` every [`LOCK_BEAT`]; never ends on its own.
+async fn heartbeat(db: &DatabaseConnection, name: &str, holder: &str) {
+    loop {
+        tokio::time::sleep(LOCK_BEAT).await;
+        let extend = Query::update()
+            .table(LOCK_TABLE)
+            .value(
+                "expires_at",
+                Utc::now().timestamp() + LOCK_TTL.as_secs() as i64,
+            )
+            .and_where(Expr::col("name").eq(name))
+            .and_where(Expr::col("holder").eq(holder))
+            .to_owned();
+        if let Err(e) = db.execute(&extend).await {
+            tracing::warn!(lock = name, error = ?e, "cannot extend a lock");
+        }
+    }
+}
+
 async fn acquire_lock(db: &DatabaseConnection, name: &str, holder: &str) -> AppResult<()> {
-    let deadline = tokio::time::Instant::now() + LOCK_TTL * 2;
+    let deadline = tokio::time::Instant::now() + LOCK_PATIENCE;
+    let mut told = false;
     loop {
         let now = Utc::now().timestamp();
         db.execute(
@@ -190,13 +223,16 @@ async fn acquire_lock(db: &DatabaseConnection, name: &str, holder: &str) -> AppR
                 if tokio::time::Instant::now() > deadline {
                     return Err(AppError::internal(DbErr::Custom(format!(
                         "lock {name} still held after {}s",
-                        (LOCK_TTL * 2).as_secs()
+                        LOCK_PATIENCE.as_secs()
                     ))));
                 }
-                tracing::info!(
-                    lock = name,
-                    "waiting for another instance to finish migrating"
-                );
+                if !told {
+                    tracing::info!(
+                        lock = name,
+                        "waiting for another instance to finish migrating"
+                    );
+                    told = true;
+                }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Err(e) => return Err(e.into()),

@@ -140,3 +140,28 @@ async fn hector_starts_on_a_half_applied_migration() {
     );
     app.stop().await;
 }
+
+/// A migrator killed while holding the migration lock leaves its row behind, extended to its
+/// last heartbeat. The next start takes the lock over once that runs out, in seconds.
+#[tokio::test]
+async fn a_dead_lock_holder_is_taken_over_in_seconds() {
+    let test_db = TestDb::new().await;
+    let db = connect(&test_db).await;
+    let expires = chrono::Utc::now().timestamp() + api::db::LOCK_TTL.as_secs() as i64;
+    db.execute_unprepared(&format!(
+        "INSERT INTO hector_lock (name, holder, expires_at) VALUES ('migrate', 'killed', {expires})"
+    ))
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let started = std::time::Instant::now();
+    let server = TestApp::start_on(config_for(&test_db.url)).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "took the lock over after {took:?}"
+    );
+    let app = TestApp::around(server, test_db).await;
+    assert_eq!(app.host_count().await, 0);
+    app.stop().await;
+}
