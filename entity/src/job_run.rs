@@ -7,8 +7,12 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub job: String,
-    /// The period this run claimed; unique per job.
+    /// The period this run claimed; unique per job and attempt.
     pub scheduled_for: DateTimeUtc,
+    /// 1, or more when the period is run again after an abandoned attempt.
+    pub attempt: i32,
+    /// Until when the running process holds the run; it renews this while it works.
+    pub lease_until: Option<DateTimeUtc>,
     /// Which process ran it.
     pub instance: String,
     pub started_at: DateTimeUtc,

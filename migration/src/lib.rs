@@ -30,6 +30,7 @@ mod m20261124_000017_create_audit_entry;
 mod m20261124_000018_create_login_throttle;
 mod m20261202_000019_create_app_secret;
 mod m20261202_000020_add_audit_entry_repeats;
+mod m20261202_000021_add_job_run_lease;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000018_create_login_throttle::Migration),
             Box::new(m20261202_000019_create_app_secret::Migration),
             Box::new(m20261202_000020_add_audit_entry_repeats::Migration),
+            Box::new(m20261202_000021_add_job_run_lease::Migration),
         ]
     }
 }

@@ -165,3 +165,90 @@ async fn a_dead_lock_holder_is_taken_over_in_seconds() {
     assert_eq!(app.host_count().await, 0);
     app.stop().await;
 }
+
+/// A replica claimed a period and vanished mid-run (its lease ran out). Of the two replicas
+/// still up, exactly one marks that run failed ("interrupted") and runs the period again.
+#[tokio::test]
+async fn a_claimed_period_whose_replica_vanished_is_run_again_once() {
+    use entity::{job_run, job_schedule};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+    const JOB: &str = "lift-expired-scan-exclusions";
+    let test_db = TestDb::new().await;
+    let db = connect(&test_db).await;
+    let now = api::db::now();
+    let period = now - chrono::Duration::minutes(1);
+    job_schedule::ActiveModel {
+        name: Set(JOB.into()),
+        next_due_at: Set(now + chrono::Duration::hours(1)),
+        claimed_by: Set(Some("vanished".into())),
+        claimed_at: Set(Some(period)),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    job_run::ActiveModel {
+        job: Set(JOB.into()),
+        scheduled_for: Set(period),
+        attempt: Set(1),
+        lease_until: Set(Some(now - chrono::Duration::seconds(1))),
+        instance: Set("vanished".into()),
+        started_at: Set(period),
+        finished_at: Set(None),
+        status: Set("RUNNING".into()),
+        items: Set(0),
+        error: Set(None),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+
+    let config = |name: &str| {
+        let mut c = config_for(&test_db.url);
+        c.instance = Some(name.into());
+        c
+    };
+    let (first, second) = tokio::join!(
+        TestApp::start_on(config("first")),
+        TestApp::start_on(config("second"))
+    );
+    let runs = || async {
+        job_run::Entity::find()
+            .filter(job_run::Column::Job.eq(JOB))
+            .filter(job_run::Column::ScheduledFor.eq(period))
+            .order_by_asc(job_run::Column::Attempt)
+            .all(&db)
+            .await
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while runs().await.iter().all(|r| r.status != "SUCCEEDED") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not re-run: {:?}",
+            runs().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give the other replica its chance to (wrongly) run it a third time.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let found = runs().await;
+    assert_eq!(found.len(), 2, "run again exactly once: {found:?}");
+    assert_eq!(found[0].status, "FAILED");
+    assert!(
+        found[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("interrupted"),
+        "{found:?}"
+    );
+    assert!(found[0].finished_at.is_some());
+    assert_eq!(
+        (found[1].attempt, found[1].status.as_str()),
+        (2, "SUCCEEDED")
+    );
+    assert!(["first", "second"].contains(&found[1].instance.as_str()));
+    first.stop().await.unwrap();
+    second.stop().await.unwrap();
+}

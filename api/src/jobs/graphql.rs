@@ -34,8 +34,8 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
         ("JobRun", "instance") => Access::Read(&OPERATIONS),
         (
             "JobRun",
-            "id" | "job" | "scheduledFor" | "startedAt" | "finishedAt" | "status" | "items"
-            | "error",
+            "id" | "job" | "scheduledFor" | "attempt" | "startedAt" | "finishedAt" | "status"
+            | "items" | "error",
         ) => Access::Read(&JOBS),
         _ => return None,
     })
@@ -80,6 +80,11 @@ impl JobRun {
         self.0.scheduled_for
     }
 
+    /// 1, or more when the period ran again because an earlier attempt was interrupted.
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+
     /// The process that ran it.
     async fn instance(&self) -> &str {
         &self.0.instance
@@ -93,7 +98,8 @@ impl JobRun {
         self.0.finished_at
     }
 
-    /// `RUNNING`, `SUCCEEDED` or `FAILED`.
+    /// `RUNNING`, `SUCCEEDED` or `FAILED` (an interrupted run is `FAILED`, and says so in
+    /// `error`).
     async fn status(&self) -> &str {
         &self.0.status
     }

@@ -2,9 +2,11 @@
 //! domain declares its own jobs; the schema assembly lists them.
 //!
 //! Each job is a plain `run_once` plus a period. Every replica runs the same loop; a period is
-//! claimed with one compare-and-set `UPDATE` of `job_schedule.next_due_at`, so with N replicas
-//! each period runs exactly once, and the unique `(job, scheduled_for)` key of `job_run` backs
-//! that up. Every run is recorded; a failing run is logged and the loop goes on.
+//! claimed with one compare-and-set `UPDATE` of `job_schedule.next_due_at`, in the same
+//! transaction as the run's row, so with N replicas each period runs once. A run is a lease its
+//! process renews while it works; a run whose lease ran out (its process died) is marked failed
+//! ("interrupted") by another replica, which runs the period again as the next attempt (jobs
+//! are idempotent). Every run is recorded; a failing run is logged and the loop goes on.
 
 pub mod graphql;
 pub mod service;
@@ -47,19 +49,29 @@ pub async fn run_scheduler(state: AppState, jobs: Vec<Job>, shutdown: Cancellati
 async fn job_loop(state: AppState, job: Job, shutdown: CancellationToken) {
     let db = state.db.clone();
     loop {
-        let wait = match service::claim(&db, job.name, job.every, &state.instance).await {
-            Ok(service::Claim::Won { scheduled_for }) => {
-                service::record_run(&state, &job, scheduled_for).await;
+        let (name, every, instance) = (job.name, job.every, state.instance.clone());
+        let claimed = crate::db::write(&db, move |txn| {
+            let instance = instance.clone();
+            Box::pin(async move { service::claim(txn, name, every, &instance).await })
+        })
+        .await;
+        let wait = match claimed {
+            Ok(service::Claim::Won { run }) => {
+                service::execute(&state, &job, run).await;
                 Duration::ZERO
             }
             Ok(service::Claim::NotDue { due_in }) => due_in,
+            Err(crate::error::AppError::Conflict(_)) => Duration::ZERO,
             Err(e) => {
                 tracing::error!(job.name = job.name, error = ?e, "cannot read the job schedule");
                 job.every
             }
         };
-        // Wake a little after the due time; never sleep longer than one period.
-        let wait = (wait + Duration::from_millis(20)).min(job.every);
+        // Wake a little after the due time; never sleep longer than one period, nor so long
+        // that a run abandoned by a dead replica waits for long.
+        let wait = (wait + Duration::from_millis(20))
+            .min(job.every)
+            .min(service::LEASE_RENEWAL);
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
