@@ -185,6 +185,11 @@ pub struct Config {
     #[arg(long, env = "HECTOR_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
+    /// Seconds a client has to send a whole request body once its headers are in (408 after);
+    /// a body trickled a byte at a time must not hold a connection forever.
+    #[arg(long, env = "HECTOR_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_timeout_secs: u64,
+
     /// Largest number of addresses one `addHosts` call may create (a /16 of IPv4 by default).
     #[arg(long, env = "HECTOR_MAX_BULK_HOSTS", default_value_t = 65_536)]
     pub max_bulk_hosts: u32,
@@ -235,6 +240,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_page_size == 0 || self.max_page_size > 10_000 {
             return Err("HECTOR_MAX_PAGE_SIZE must be between 1 and 10000".into());
+        }
+        if !(1..=600).contains(&self.body_timeout_secs) {
+            return Err("HECTOR_BODY_TIMEOUT_SECS must be between 1 and 600".into());
         }
         if self.max_body_bytes < 1024 {
             return Err("HECTOR_MAX_BODY_BYTES must be at least 1024".into());

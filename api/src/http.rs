@@ -57,9 +57,35 @@ fn error_body(status: actix_web::http::StatusCode, code: &str, message: &str) ->
     }))
 }
 
-/// Reads the body, refusing it with 413 as soon as it is known to be over `limit`: at once from
-/// `Content-Length`, else while streaming, never holding more than `limit` bytes.
+/// Reads the body, refusing it with 413 as soon as it is known to be over `limit` (at once from
+/// `Content-Length`, else while streaming, never holding more than `limit` bytes) and with 408
+/// when it has not all arrived within `deadline`.
 async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    deadline: Duration,
+) -> Result<web::Bytes, HttpResponse> {
+    match tokio::time::timeout(deadline, read_body_within(req, payload, limit)).await {
+        Ok(read) => read,
+        Err(_) => {
+            let mut response = error_body(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                code::BAD_USER_INPUT,
+                &format!(
+                    "the request body did not arrive within {} s",
+                    deadline.as_secs()
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(response)
+        }
+    }
+}
+
+async fn read_body_within(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -119,7 +145,8 @@ async fn graphql_post(
             "send GraphQL requests as application/json",
         );
     }
-    let body = match read_body(&req, payload, state.config.max_body_bytes).await {
+    let deadline = Duration::from_secs(state.config.body_timeout_secs);
+    let body = match read_body(&req, payload, state.config.max_body_bytes, deadline).await {
         Ok(body) => body,
         Err(response) => return response,
     };

@@ -495,3 +495,45 @@ async fn every_error_has_a_code_and_the_instance_of_a_job_run_is_for_admins() {
     assert!(body["errors"].is_null(), "{body}");
     app.stop().await;
 }
+
+/// A body trickled one byte a second is cut when its deadline passes (408), however long the
+/// client would go on; the server serves others meanwhile.
+#[tokio::test]
+async fn a_body_trickled_a_byte_a_second_is_cut() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(|c| c.body_timeout_secs = 2).await;
+    let mut conn = tokio::net::TcpStream::connect(app.server.addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n",
+        app.server.addr
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let trickle = async {
+        loop {
+            if conn.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if started.elapsed() > Duration::from_secs(20) {
+                break;
+            }
+        }
+    };
+    // Meanwhile another client is served.
+    let other = app.ok("{ hosts(first: 1) { totalCount } }", json!({}));
+    let ((), other) = tokio::join!(trickle, other);
+    assert_eq!(other["hosts"]["totalCount"], 0);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "the connection stayed {took:?}"
+    );
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    app.stop().await;
+}
