@@ -258,11 +258,13 @@ async fn serve(
 ) -> AppResult<()> {
     let instance: Arc<str> = config.instance_name().into();
     tracing::info!(db.url = %config.database_url, instance = %instance, "starting");
-    let db = db::connect(&config).await?;
+    let mut db = db::connect(&config).await?;
+    let db_stats = db::count_queries(&mut db);
     db::migrate(&db, &instance).await?;
 
     let key = auth::service::signing_key(&db, &config).await?;
-    let state = AppState::new(db.clone(), config, instance, key);
+    let mut state = AppState::new(db.clone(), config, instance, key);
+    state.db_stats = db_stats;
     auth::service::bootstrap_admin(&state).await?;
     let schema = schema::build(&state);
 

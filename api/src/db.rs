@@ -73,6 +73,27 @@ fn create_sqlite_parent(url: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// What this process has asked of its database, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub queries: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+}
+
+/// Counts every statement sent through `db` (and its clones made after this call).
+pub fn count_queries(db: &mut DatabaseConnection) -> std::sync::Arc<Stats> {
+    let stats = std::sync::Arc::new(Stats::default());
+    let counter = stats.clone();
+    db.set_metric_callback(move |info| {
+        use std::sync::atomic::Ordering::Relaxed;
+        counter.queries.fetch_add(1, Relaxed);
+        if info.failed {
+            counter.failed.fetch_add(1, Relaxed);
+        }
+    });
+    stats
+}
+
 /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
 /// (`IMMEDIATE`), so two writers wait for each other instead of failing on upgrade.
 pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {

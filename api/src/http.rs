@@ -34,7 +34,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(graphql_get)),
     )
     .route("/healthz", web::get().to(healthz))
-    .route("/readyz", web::get().to(readyz));
+    .route("/readyz", web::get().to(readyz))
+    .route("/metrics", web::get().to(metrics));
 }
 
 /// 503 `INTERNAL` with `Retry-After`: the failure is ours (the database is away), so the
@@ -635,6 +636,73 @@ impl SocketOps {
         }
         .to_string()
     }
+}
+
+/// Counters in the Prometheus text format, for admins (a scraper sends an admin's API token
+/// as its bearer).
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    use std::sync::atomic::Ordering::Relaxed;
+    let identity = match caller(&req, &state).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    if !identity
+        .principal()
+        .is_some_and(|p| p.role == crate::actor::Role::Admin)
+    {
+        return error_body(
+            actix_web::http::StatusCode::FORBIDDEN,
+            code::FORBIDDEN,
+            "metrics are for admins",
+        );
+    }
+    let lines = [
+        (
+            "hector_db_queries_total",
+            "counter",
+            "Statements sent to the database.",
+            state.db_stats.queries.load(Relaxed),
+        ),
+        (
+            "hector_db_query_errors_total",
+            "counter",
+            "Statements the database failed.",
+            state.db_stats.failed.load(Relaxed),
+        ),
+        (
+            "hector_db_up",
+            "gauge",
+            "1 while the database answers the health probe.",
+            u64::from(!state.db_health.is_down()),
+        ),
+        (
+            "hector_websockets_signed_in",
+            "gauge",
+            "Open WebSockets that completed connection_init.",
+            state.sockets.total() as u64,
+        ),
+        (
+            "hector_subscription_callers",
+            "gauge",
+            "Signed-in sockets whose credentials are re-checked.",
+            state.watchers.len() as u64,
+        ),
+        (
+            "hector_events_published_id",
+            "gauge",
+            "Newest outbox event this replica has broadcast.",
+            u64::try_from(state.events.published()).unwrap_or_default(),
+        ),
+    ];
+    let mut body = String::new();
+    for (name, kind, help, value) in lines {
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body)
 }
 
 async fn healthz() -> HttpResponse {

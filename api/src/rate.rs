@@ -91,6 +91,14 @@ impl SocketSlots {
             open: self.open.clone(),
         })
     }
+
+    /// Signed-in sockets open now, over every identity.
+    pub fn total(&self) -> usize {
+        self.open
+            .lock()
+            .map(|o| o.values().sum())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for SocketSlot {

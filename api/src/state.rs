@@ -32,6 +32,8 @@ pub struct AppState {
     pub watchers: Arc<Watchers>,
     /// Whether the database is known to be down.
     pub db_health: Arc<crate::db::Health>,
+    /// Statements sent to the database.
+    pub db_stats: Arc<crate::db::Stats>,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             signing_key: Arc::new(signing_key),
             watchers: Arc::default(),
             db_health: Arc::default(),
+            db_stats: Arc::default(),
         }
     }
 

@@ -251,3 +251,56 @@ async fn the_exclusion_job_lifts_only_expired_exclusions() {
     assert_eq!(exclusions[2]["reason"], "maintenance");
     app.stop().await;
 }
+
+/// The counter of `name` in a Prometheus text body.
+fn counter(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from {body}"))
+}
+
+/// `/metrics` counts what the process asks of the database and who is connected, for admins
+/// only.
+#[tokio::test]
+async fn metrics_count_queries_and_sockets_for_admins_only() {
+    let app = TestApp::spawn().await;
+    let get = |token: Option<String>| {
+        let mut req = app.client.get(format!("{}/metrics", app.base));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (status, before) = get(Some(app.token.clone())).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(counter(&before, "hector_db_up"), 1);
+    assert_eq!(counter(&before, "hector_websockets_signed_in"), 0);
+    app.create_host("192.0.2.77", &[], &[]).await;
+    let ws = subscribe(
+        app.server.addr,
+        &app.token,
+        "subscription { hostEvents { kind } }",
+        json!({}),
+    )
+    .await;
+    let (_, after) = get(Some(app.token.clone())).await;
+    assert!(
+        counter(&after, "hector_db_queries_total") > counter(&before, "hector_db_queries_total"),
+        "{before}\n{after}"
+    );
+    assert_eq!(counter(&after, "hector_websockets_signed_in"), 1);
+    assert_eq!(counter(&after, "hector_subscription_callers"), 1);
+    drop(ws);
+
+    let (viewer, _) = crate::support::user(&app, "metrics-viewer", "VIEWER", &[]).await;
+    let (status, body) = get(Some(viewer)).await;
+    assert_eq!((status, body.contains("FORBIDDEN")), (403, true), "{body}");
+    let (status, _) = get(None).await;
+    assert_eq!(status, 403);
+    let (status, _) = get(Some("not-a-token".into())).await;
+    assert_eq!(status, 401);
+    app.stop().await;
+}
