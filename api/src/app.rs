@@ -57,6 +57,11 @@ pub fn main() -> ExitCode {
             Command::User(cmd) => user_command(config, cmd).await,
             Command::Token(cmd) => token_command(config, cmd).await,
             Command::Serve | Command::Schema => {
+                // Every open socket is a file descriptor: take what the system allows.
+                match rlimit::increase_nofile_limit(u64::MAX) {
+                    Ok(limit) => tracing::debug!(limit, "open file limit"),
+                    Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+                }
                 // Logged once, below, where the command ends.
                 let listener = TcpListener::bind(config.bind).map_err(AppError::internal)?;
                 run(listener, config, shutdown_signal()).await
