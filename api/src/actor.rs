@@ -246,6 +246,10 @@ impl Drop for Watched {
     fn drop(&mut self) {
         if let Ok(mut entries) = self.watchers.entries.lock() {
             entries.remove(&self.id);
+            // A crowd that came and went leaves no table of its size behind.
+            if entries.capacity() > 64 && entries.len() < entries.capacity() / 4 {
+                entries.shrink_to_fit();
+            }
         }
     }
 }

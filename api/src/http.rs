@@ -31,7 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
             .route(web::post().to(graphql_post))
-            .route(web::get().to(graphql_get)),
+            .route(web::get().to(graphql_get))
+            .route(web::head().to(graphql_head)),
     )
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
@@ -170,17 +171,28 @@ async fn graphql_post(
             "a batch holds at most 10 requests",
         );
     }
+    run_batch(&req, &state, &schemas, batch).await
+}
+
+/// Authenticates, charges the rate limit and runs a batch of one or more requests; the
+/// answer is JSON, or `application/graphql-response+json` when the client asks for it.
+async fn run_batch(
+    req: &HttpRequest,
+    state: &AppState,
+    schemas: &Schemas,
+    batch: BatchRequest,
+) -> HttpResponse {
     // While the database is known to be down, say so at once rather than after a pool
     // timeout.
     if state.db_health.is_down() {
         return unavailable();
     }
-    let client = client_addr(&req);
+    let client = client_addr(req);
     let operations = match &batch {
         BatchRequest::Single(_) => 1,
         BatchRequest::Batch(requests) => requests.len().max(1) as u32,
     };
-    let identity = match caller(&req, &state).await {
+    let identity = match caller(req, state).await {
         Ok(identity) => identity,
         Err(response) => {
             // Guessing credentials spends the address's budget.
@@ -204,7 +216,118 @@ async fn graphql_post(
             BatchResponse::Batch(responses)
         }
     };
-    HttpResponse::Ok().json(response)
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot serialise a response");
+            return error_body(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                code::INTERNAL,
+                "internal error",
+            );
+        }
+    };
+    HttpResponse::Ok()
+        .content_type(response_type(req))
+        .body(body)
+}
+
+/// The media type of a GraphQL answer: `application/graphql-response+json` when the client's
+/// `Accept` names it (GraphQL over HTTP), else `application/json`.
+fn response_type(req: &HttpRequest) -> &'static str {
+    let wants_graphql = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/graphql-response+json"));
+    if wants_graphql {
+        "application/graphql-response+json; charset=utf-8"
+    } else {
+        "application/json"
+    }
+}
+
+/// The parameters of a GraphQL request sent as `GET` (GraphQL over HTTP): `query`,
+/// `operationName`, and `variables` and `extensions` as JSON text.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+/// Whether `query`'s chosen operation only reads (a query). Unparsable text counts as a read:
+/// execution reports its errors.
+fn reads_only(query: &str, operation: Option<&str>) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return true;
+    };
+    let kind = match (&doc.operations, operation) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) => ops.values().next().map(|op| op.node.ty),
+    };
+    kind.is_none_or(|k| k == OperationType::Query)
+}
+
+/// `GET /graphql?query=...`: runs queries (never mutations: 405 with `Allow: POST`).
+async fn graphql_get_query(req: &HttpRequest, state: &AppState, schemas: &Schemas) -> HttpResponse {
+    let bad = |message: &str| {
+        error_body(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            code::BAD_USER_INPUT,
+            message,
+        )
+    };
+    if req.query_string().len() > state.config.max_body_bytes {
+        return bad("the query string is too long");
+    }
+    let Ok(params) = web::Query::<GetParams>::from_query(req.query_string()) else {
+        return bad("the query string is not a GraphQL request");
+    };
+    let params = params.into_inner();
+    let json = |text: Option<&str>, what: &str| match text.map(serde_json::from_str) {
+        None => Ok(None),
+        Some(Ok(value)) => Ok(Some(value)),
+        Some(Err(_)) => Err(format!("`{what}` is not JSON")),
+    };
+    let (variables, extensions): (Option<serde_json::Value>, Option<serde_json::Value>) = match (
+        json(params.variables.as_deref(), "variables"),
+        json(params.extensions.as_deref(), "extensions"),
+    ) {
+        (Ok(variables), Ok(extensions)) => (variables, extensions),
+        (Err(message), _) | (_, Err(message)) => return bad(&message),
+    };
+    let query = params.query.unwrap_or_default();
+    if !reads_only(&query, params.operation_name.as_deref()) {
+        let mut response = error_body(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            code::BAD_USER_INPUT,
+            "only queries may be sent with GET; send mutations with POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let mut request = async_graphql::Request::new(query);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = variables {
+        request = request.variables(async_graphql::Variables::from_json(variables));
+    }
+    if let Some(serde_json::Value::Object(extensions)) = extensions {
+        for (key, value) in extensions {
+            if let Ok(value) = async_graphql::Value::from_json(value) {
+                request.extensions.insert(key, value);
+            }
+        }
+    }
+    run_batch(req, state, schemas, BatchRequest::Single(request)).await
 }
 
 fn too_many_requests() -> HttpResponse {
@@ -300,6 +423,23 @@ async fn graphql_get(
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if upgrade {
         return websocket(req, payload, state, schemas.strict.clone());
+    }
+    let has_request = web::Query::<GetParams>::from_query(req.query_string())
+        .is_ok_and(|p| p.query.is_some() || p.extensions.is_some());
+    if has_request {
+        return Ok(graphql_get_query(&req, &state, &schemas).await);
+    }
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !wants_html {
+        return Ok(error_body(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            code::BAD_USER_INPUT,
+            "send the query as a `query` parameter (GraphQL over HTTP), or POST it as JSON",
+        ));
     }
     if !state.config.serves_graphiql() {
         return Ok(HttpResponse::NotFound().finish());
@@ -636,6 +776,11 @@ impl SocketOps {
         }
         .to_string()
     }
+}
+
+/// `HEAD /graphql`: the endpoint is there.
+async fn graphql_head() -> HttpResponse {
+    HttpResponse::Ok().finish()
 }
 
 /// Counters in the Prometheus text format, for admins (a scraper sends an admin's API token

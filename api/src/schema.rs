@@ -192,12 +192,11 @@ fn build_with(state: &AppState, mode: async_graphql::ValidationMode) -> HectorSc
     .validation_mode(mode)
     .data(state.clone())
     .data(host::graphql::loaders::new(state))
-    .extension(limits::DocumentLimits::default())
+    .extension(limits::DocumentLimits::new(config.max_depth))
     .extension(errors::ErrorCodes)
     // Audit outside the guard, so refused mutations are recorded too.
     .extension(auth::mutation_audit::AuditMutations)
     .extension(FieldGuard(RULES))
-    .limit_depth(config.max_depth)
     .limit_complexity(config.max_complexity)
     .limit_recursive_depth(64)
     .limit_directives(16)

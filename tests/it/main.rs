@@ -12,6 +12,7 @@ mod support;
 
 mod abuse;
 mod cli;
+mod clients;
 mod errors;
 mod events;
 mod hosts;

@@ -30,6 +30,10 @@ pub const MAX_FRAGMENT_CHAIN: usize = 16;
 pub const MAX_EXPANDED_FIELDS: u64 = 20_000;
 /// Most root fields (aliases included) of one mutation operation.
 pub const MAX_MUTATION_FIELDS: usize = 20;
+/// Deepest an introspection query (`__schema`, `__type`) may nest: the standard query of
+/// graphql-js (`getIntrospectionQuery()`, nine levels of `ofType`) needs 13. Introspection is
+/// bounded by this and by [`MAX_EXPANDED_FIELDS`], not by the depth limit of data queries.
+pub const MAX_INTROSPECTION_DEPTH: usize = 20;
 /// Root mutation fields that check a password; a request may hold one.
 pub const PASSWORD_FIELDS: [&str; 2] = ["login", "changePassword"];
 
@@ -86,12 +90,16 @@ pub fn nesting_depth(source: &str, limit: usize) -> usize {
 }
 
 /// What one fragment costs once expanded.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Expansion {
     /// Fragments in the longest chain starting here (itself included).
     chain: usize,
     /// Fields selected once every spread is expanded (saturating).
     fields: u64,
+    /// Deepest nesting of fields, introspection subtrees counting as one level.
+    depth: usize,
+    /// Deepest nesting of fields, everything counted.
+    raw_depth: usize,
 }
 
 /// Walks fragments with memory, so each is measured once however often it is spread.
@@ -104,17 +112,24 @@ struct FragmentWalk<'a> {
 
 impl<'a> FragmentWalk<'a> {
     fn selection_set(&mut self, set: &'a SelectionSet) -> Result<Expansion, String> {
-        let mut out = Expansion {
-            chain: 0,
-            fields: 0,
-        };
+        let mut out = Expansion::default();
         for item in &set.items {
             let inner = match &item.node {
                 Selection::Field(field) => {
                     let inner = self.selection_set(&field.node.selection_set.node)?;
+                    let raw_depth = inner.raw_depth + 1;
+                    let introspection =
+                        matches!(field.node.name.node.as_str(), "__schema" | "__type");
+                    if introspection && raw_depth > MAX_INTROSPECTION_DEPTH {
+                        return Err(format!(
+                            "introspection nests at most {MAX_INTROSPECTION_DEPTH} fields deep"
+                        ));
+                    }
                     Expansion {
                         chain: inner.chain,
                         fields: inner.fields.saturating_add(1),
+                        depth: if introspection { 1 } else { inner.depth + 1 },
+                        raw_depth,
                     }
                 }
                 Selection::InlineFragment(inline) => {
@@ -126,6 +141,8 @@ impl<'a> FragmentWalk<'a> {
             };
             out.chain = out.chain.max(inner.chain);
             out.fields = out.fields.saturating_add(inner.fields);
+            out.depth = out.depth.max(inner.depth);
+            out.raw_depth = out.raw_depth.max(inner.raw_depth);
         }
         Ok(out)
     }
@@ -144,10 +161,7 @@ impl<'a> FragmentWalk<'a> {
         }
         // An unknown fragment is the validator's to report.
         let Some(fragment) = self.doc.fragments.get(&Name::new(name)) else {
-            return Ok(Expansion {
-                chain: 0,
-                fields: 0,
-            });
+            return Ok(Expansion::default());
         };
         self.open.push(name);
         let inner = self.selection_set(&fragment.node.selection_set.node);
@@ -155,7 +169,7 @@ impl<'a> FragmentWalk<'a> {
         let inner = inner?;
         let out = Expansion {
             chain: inner.chain + 1,
-            fields: inner.fields,
+            ..inner
         };
         self.done.insert(name, out);
         Ok(out)
@@ -180,8 +194,9 @@ fn root_fields<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, out: &mut
     }
 }
 
-/// Checks a parsed document against the bounds the lexical scan cannot see.
-pub fn check_document(doc: &ExecutableDocument) -> Result<(), String> {
+/// Checks a parsed document against the bounds the lexical scan cannot see, data queries
+/// nesting at most `max_depth` fields deep.
+pub fn check_document(doc: &ExecutableDocument, max_depth: usize) -> Result<(), String> {
     let mut walk = FragmentWalk {
         doc,
         done: HashMap::new(),
@@ -193,6 +208,11 @@ pub fn check_document(doc: &ExecutableDocument) -> Result<(), String> {
     let mut password_fields = 0;
     for (_, operation) in doc.operations.iter() {
         let expansion = walk.selection_set(&operation.node.selection_set.node)?;
+        if expansion.depth > max_depth {
+            return Err(format!(
+                "a query nests at most {max_depth} fields deep (introspection: {MAX_INTROSPECTION_DEPTH})"
+            ));
+        }
         if expansion.fields > MAX_EXPANDED_FIELDS {
             return Err(format!(
                 "an operation selects at most {MAX_EXPANDED_FIELDS} fields once its fragments are expanded"
@@ -220,7 +240,7 @@ pub fn check_document(doc: &ExecutableDocument) -> Result<(), String> {
 
 /// Checks the nesting of `source`, parses it once and checks the parsed document: the checked
 /// document, or `None` when it does not parse (async-graphql then reports why).
-fn checked(source: &str) -> ServerResult<Option<ExecutableDocument>> {
+fn checked(source: &str, max_depth: usize) -> ServerResult<Option<ExecutableDocument>> {
     if nesting_depth(source, MAX_NESTING) > MAX_NESTING {
         return Err(too_complex(format!(
             "the document nests deeper than {MAX_NESTING} levels"
@@ -229,7 +249,7 @@ fn checked(source: &str) -> ServerResult<Option<ExecutableDocument>> {
     let Ok(doc) = async_graphql::parser::parse_query(source) else {
         return Ok(None);
     };
-    check_document(&doc).map_err(too_complex)?;
+    check_document(&doc, max_depth).map_err(too_complex)?;
     Ok(Some(doc))
 }
 
@@ -261,22 +281,34 @@ impl DocumentCache {
 }
 
 /// The extension that checks every document before it is parsed (see the module), and keeps
-/// the documents that passed.
-#[derive(Default)]
+/// the documents that passed. It also holds data queries to `max_depth` (the schema's own
+/// depth limit would count introspection too, and refuse every standard introspection query).
 pub struct DocumentLimits {
     cache: Arc<DocumentCache>,
+    max_depth: usize,
+}
+
+impl DocumentLimits {
+    pub fn new(max_depth: usize) -> Self {
+        Self {
+            cache: Arc::default(),
+            max_depth,
+        }
+    }
 }
 
 impl ExtensionFactory for DocumentLimits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(DocumentLimitsExtension {
             cache: self.cache.clone(),
+            max_depth: self.max_depth,
         })
     }
 }
 
 struct DocumentLimitsExtension {
     cache: Arc<DocumentCache>,
+    max_depth: usize,
 }
 
 #[async_trait::async_trait]
@@ -289,7 +321,7 @@ impl Extension for DocumentLimitsExtension {
     ) -> ServerResult<Request> {
         if let Some(doc) = self.cache.get(&request.query) {
             request.set_parsed_query(doc);
-        } else if let Some(doc) = checked(&request.query)? {
+        } else if let Some(doc) = checked(&request.query, self.max_depth)? {
             self.cache.put(&request.query, &doc);
             request.set_parsed_query(doc);
         }
@@ -302,11 +334,11 @@ mod tests {
     use super::*;
 
     fn refused(query: &str) -> String {
-        checked(query).expect_err("refused").message
+        checked(query, 12).expect_err("refused").message
     }
 
     fn accepted(query: &str) {
-        assert!(checked(query).expect("accepted").is_some());
+        assert!(checked(query, 12).expect("accepted").is_some());
     }
 
     #[test]
@@ -386,7 +418,7 @@ mod tests {
     #[test]
     fn the_cache_keeps_only_checked_documents_and_stays_bounded() {
         let cache = DocumentCache::default();
-        let doc = checked("{ me { username } }").unwrap().unwrap();
+        let doc = checked("{ me { username } }", 12).unwrap().unwrap();
         cache.put("{ me { username } }", &doc);
         assert!(cache.get("{ me { username } }").is_some());
         assert!(cache.get("{ me { id } }").is_none());
@@ -408,7 +440,7 @@ mod tests {
             "query Q($f: HostFilter) { hosts(first: 5, filter: $f) { edges { node { ...H } } } } fragment H on Host { id address tags { name } }",
         );
         assert!(
-            checked("{ unclosed").expect("not refused").is_none(),
+            checked("{ unclosed", 12).expect("not refused").is_none(),
             "left to the parser's own error"
         );
     }
@@ -443,7 +475,7 @@ mod tests {
             /// Arbitrary bytes never panic the scan or the parse behind it.
             #[test]
             fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
-                let _ = checked(&text);
+                let _ = checked(&text, 12);
             }
 
             /// Nesting past the bound is refused whatever the brackets, and mutated documents
@@ -455,7 +487,7 @@ mod tests {
                 edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..6),
             ) {
                 let doc = nested(depth, &kinds);
-                let outcome = checked(&doc);
+                let outcome = checked(&doc, 12);
                 if depth + 2 > MAX_NESTING {
                     prop_assert!(outcome.is_err());
                 }
@@ -472,7 +504,7 @@ mod tests {
                     }
                 }
                 let text = String::from_utf8_lossy(&bytes).into_owned();
-                let _ = checked(&text);
+                let _ = checked(&text, 12);
                 prop_assert!(nesting_depth(&text, MAX_NESTING) <= MAX_NESTING + 1);
             }
         }

@@ -1,0 +1,207 @@
+//! What real GraphQL clients do on their first day: urql's GET queries, GraphQL over HTTP's
+//! media type, HEAD probes.
+
+use serde_json::{Value, json};
+
+use crate::support::TestApp;
+
+/// `GET /graphql` with `query` (and `variables`) as URL parameters, as urql sends queries.
+async fn get(app: &TestApp, params: &[(&str, &str)], accept: &str) -> (u16, String, Value) {
+    let res = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .query(params)
+        .header("accept", accept)
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let allow = res
+        .headers()
+        .get("allow")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let mut body: Value = res.json().await.unwrap_or(Value::Null);
+    if let Some(allow) = allow {
+        body["allow"] = json!(allow);
+    }
+    (status, kind, body)
+}
+
+#[tokio::test]
+async fn get_runs_queries_and_refuses_mutations() {
+    let app = TestApp::spawn().await;
+    app.create_host("192.0.2.10", &["get.example"], &[]).await;
+    let query = "query($a: IpAddr!) { hostByAddress(address: $a) { names } }";
+    let (status, kind, body) = get(
+        &app,
+        &[("query", query), ("variables", r#"{"a":"192.0.2.10"}"#)],
+        "application/json",
+    )
+    .await;
+    assert_eq!((status, kind.as_str()), (200, "application/json"), "{body}");
+    assert_eq!(
+        body["data"]["hostByAddress"]["names"],
+        json!(["get.example"])
+    );
+
+    // GraphQL over HTTP's own media type, when asked for.
+    let (status, kind, body) = get(
+        &app,
+        &[("query", "{ hosts(first: 1) { totalCount } }")],
+        "application/graphql-response+json, application/json;q=0.9",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        kind.starts_with("application/graphql-response+json"),
+        "{kind}"
+    );
+    assert_eq!(body["data"]["hosts"]["totalCount"], 1);
+
+    // A mutation over GET is refused, and nothing happens.
+    let (status, _, body) = get(
+        &app,
+        &[(
+            "query",
+            "mutation { createHost(input: {address: \"192.0.2.11\"}) { host { id } } }",
+        )],
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (status, body["allow"].as_str()),
+        (405, Some("POST")),
+        "{body}"
+    );
+    assert_eq!(app.host_count().await, 1);
+
+    // Of several operations, the one named is the one judged.
+    let doc = "query Q { hosts(first: 1) { totalCount } } mutation M { logout(input: {refreshToken: \"x\"}) { ok } }";
+    let (status, _, _) = get(
+        &app,
+        &[("query", doc), ("operationName", "M")],
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 405);
+    let (status, _, body) = get(
+        &app,
+        &[("query", doc), ("operationName", "Q")],
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["hosts"]["totalCount"]),
+        (200, &json!(1)),
+        "{body}"
+    );
+
+    // Bad parameters are named.
+    let (status, _, body) = get(
+        &app,
+        &[("query", "{ __typename }"), ("variables", "{nope")],
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("variables"),
+        "{body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn graphiql_only_for_a_browser_without_a_query_and_head_answers() {
+    let app = TestApp::spawn().await;
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<html"));
+    let (status, _, body) = get(&app, &[], "application/json").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let head = app
+        .client
+        .head(format!("{}/graphql", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    app.stop().await;
+}
+
+/// graphql-js's `getIntrospectionQuery()` (descriptions, directives, nine levels of `ofType`),
+/// as GraphiQL, GraphQL Code Generator, Postman and Insomnia send it.
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description
+    args { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}
+"#;
+
+/// The standard introspection query answers under the default limits, while a data query as
+/// deep as it is still refused and introspection itself stays bounded.
+#[tokio::test]
+async fn the_standard_introspection_query_answers_under_default_limits() {
+    let app = TestApp::spawn().await;
+    let data = app.ok(INTROSPECTION, json!({})).await;
+    let types = data["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Host"), "{types:?}");
+    assert_eq!(data["__schema"]["queryType"]["name"], "Query");
+
+    let deep_data = format!(
+        "{{ hosts(first: 1) {{ edges {{ node {{ {}id{} }} }} }} }}",
+        "groups { ".repeat(12),
+        " }".repeat(12)
+    );
+    let codes = app.error_codes(&deep_data, json!({})).await;
+    assert_eq!(codes, ["QUERY_TOO_COMPLEX"]);
+
+    let deep_introspection = format!(
+        "{{ __schema {{ types {{ {}name{} }} }} }}",
+        "ofType { ".repeat(25),
+        " }".repeat(25)
+    );
+    let codes = app.error_codes(&deep_introspection, json!({})).await;
+    assert_eq!(codes, ["QUERY_TOO_COMPLEX"]);
+    app.stop().await;
+}
