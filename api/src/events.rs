@@ -513,8 +513,9 @@ pub fn subscribe(
                         next = tail.rx.recv() => next,
                     };
                     match next {
-                        Ok(event) if event.topic == tail.topic.0 => {
-                            tail.last = tail.last.max(event.id);
+                        // Not what the subscription started after, nor what its backlog read.
+                        Ok(event) if event.topic == tail.topic.0 && event.id > tail.last => {
+                            tail.last = event.id;
                             tail.buffer.push_back(event);
                         }
                         Ok(_) => {}

@@ -267,3 +267,23 @@ async fn a_bulk_add_writes_a_few_outbox_rows_and_every_host_still_arrives() {
     assert_eq!(next["hostEvents"]["hostId"], cursors[100].1);
     app.stop().await;
 }
+
+/// Without `after`, a subscription starts at its own start: an event committed just before it
+/// is not delivered, even when this replica has not broadcast it yet (its tail polls slowly
+/// here), and the first event delivered is the first one committed after it.
+#[tokio::test]
+async fn a_subscription_without_after_starts_at_its_own_start() {
+    let app = TestApp::spawn_with(|c| c.event_poll_ms = 1500).await;
+    app.create_host("192.0.2.31", &[], &[]).await;
+    let mut sub = subscribe(
+        app.server.addr,
+        &app.token,
+        "subscription { hostEvents { host { address } } }",
+        json!({}),
+    )
+    .await;
+    app.create_host("192.0.2.32", &[], &[]).await;
+    let event = next_event(&mut sub).await;
+    assert_eq!(event["hostEvents"]["host"]["address"], "192.0.2.32");
+    app.stop().await;
+}

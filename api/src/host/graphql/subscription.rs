@@ -112,6 +112,13 @@ impl HostSubscription {
             });
         let (resume, skip_through) = (resume.map(|r| r.0), resume.and_then(|r| r.1));
         let st = state(ctx)?.clone();
+        // Without `after`, delivery starts at this subscription's own start: nothing committed
+        // before it, even if this replica has not broadcast it yet.
+        let resume = match resume {
+            Some(id) => id,
+            None => events::latest_id(&st.db).await?,
+        };
+        let resume = Some(resume);
         let (db, bus) = (st.db.clone(), st.events.clone());
         filter.condition()?; // refuse a bad filter now, not at the first event
         let stream = events::subscribe(
