@@ -244,6 +244,37 @@ async fn subscriber(
     }
 }
 
+/// Opens `n` subscribers and returns once the server holds every one of them.
+async fn open_crowd(
+    server: &Server,
+    n: usize,
+    deliveries: &mpsc::UnboundedSender<(String, Instant)>,
+    stop: &tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinSet<()> {
+    let (subscribed_tx, mut subscribed_rx) = mpsc::channel(n);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        tasks.spawn(subscriber(
+            server.addr,
+            server.token.clone(),
+            deliveries.clone(),
+            stop.clone(),
+            subscribed_tx.clone(),
+        ));
+        // Keep the connection storm modest: at most a few hundred handshakes in flight.
+        if tasks.len() % 200 == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for _ in 0..n {
+        subscribed_rx.recv().await.unwrap();
+    }
+    server
+        .wait_metric("hector_subscription_callers", n as u64)
+        .await;
+    tasks
+}
+
 async fn create_mysql_database(url: &str) {
     use sea_orm::ConnectionTrait;
     let (base, name) = url.rsplit_once('/').unwrap();
@@ -292,28 +323,8 @@ async fn run() {
     // Open the subscribers.
     let (tx, mut rx) = mpsc::unbounded_channel();
     let stop = tokio_util::sync::CancellationToken::new();
-    let (subscribed_tx, mut subscribed_rx) = mpsc::channel(subscribers);
     let opening = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..subscribers {
-        tasks.spawn(subscriber(
-            server.addr,
-            server.token.clone(),
-            tx.clone(),
-            stop.clone(),
-            subscribed_tx.clone(),
-        ));
-        // Keep the connection storm modest: at most a few hundred handshakes in flight.
-        if tasks.len() % 200 == 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    for _ in 0..subscribers {
-        subscribed_rx.recv().await.unwrap();
-    }
-    server
-        .wait_metric("hector_subscription_callers", subscribers as u64)
-        .await;
+    let mut tasks = open_crowd(&server, subscribers, &tx, &stop).await;
     let opened_in = opening.elapsed();
     // Let the server register every subscription before the first event.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -358,25 +369,7 @@ async fn run() {
     let (rss_after, _) = memory(pid);
     // A second crowd, opened and closed: a leak would grow again, reuse would not.
     let stop = tokio_util::sync::CancellationToken::new();
-    let (subscribed_tx, mut subscribed_rx) = mpsc::channel(subscribers);
-    for _ in 0..subscribers {
-        tasks.spawn(subscriber(
-            server.addr,
-            server.token.clone(),
-            tx.clone(),
-            stop.clone(),
-            subscribed_tx.clone(),
-        ));
-        if tasks.len() % 200 == 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    for _ in 0..subscribers {
-        subscribed_rx.recv().await.unwrap();
-    }
-    server
-        .wait_metric("hector_subscription_callers", subscribers as u64)
-        .await;
+    let mut tasks = open_crowd(&server, subscribers, &tx, &stop).await;
     stop.cancel();
     while tasks.join_next().await.is_some() {}
     server.wait_metric("hector_websockets_signed_in", 0).await;
