@@ -12,6 +12,12 @@ pub mod code {
     pub const CONFLICT: &str = "CONFLICT";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    /// The document is not GraphQL (Apollo's code, which its tooling expects).
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    /// The document is GraphQL but not valid against the schema (unknown field, wrong type).
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// Apollo's automatic persisted queries: send the query text with its hash.
+    pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
     pub const INTERNAL: &str = "INTERNAL";
 }
 

@@ -328,7 +328,7 @@ async fn anonymous_callers_get_no_hints_and_production_serves_no_graphiql() {
         message.contains("Unknown field") && !message.contains("hosts"),
         "{message}"
     );
-    assert_eq!(first_code(&anonymous), "BAD_USER_INPUT");
+    assert_eq!(first_code(&anonymous), "GRAPHQL_VALIDATION_FAILED");
     let signed_in = app.gql(typo, json!({})).await;
     assert!(
         signed_in["errors"][0]["message"]

@@ -205,3 +205,43 @@ async fn the_standard_introspection_query_answers_under_default_limits() {
     assert_eq!(codes, ["QUERY_TOO_COMPLEX"]);
     app.stop().await;
 }
+
+/// Apollo tooling's codes: a document that does not parse is `GRAPHQL_PARSE_FAILED` with a
+/// one-line message and its location; one that does not fit the schema is
+/// `GRAPHQL_VALIDATION_FAILED`; a bad value stays `BAD_USER_INPUT`.
+#[tokio::test]
+async fn parse_and_validation_errors_carry_apollo_codes() {
+    let app = TestApp::spawn().await;
+    let body = app.gql("{ hosts { totalCount ", json!({})).await;
+    let error = &body["errors"][0];
+    assert_eq!(
+        error["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
+        "{body}"
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("syntax error") && !message.contains('\n'),
+        "{message}"
+    );
+    assert!(
+        error["locations"][0]["line"].as_u64().unwrap() >= 1,
+        "{body}"
+    );
+
+    let body = app.gql("{ hosts { nope } }", json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    let body = app
+        .gql(
+            "query($n: Int) { hosts(first: $n) { totalCount } }",
+            json!({ "n": "five" }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    app.stop().await;
+}

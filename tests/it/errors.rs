@@ -110,9 +110,9 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
             json!({}),
             "QUERY_TOO_COMPLEX",
         ),
-        // Not GraphQL at all.
-        ("{ hosts { nope } }", json!({}), "BAD_USER_INPUT"),
-        ("{ hosts {", json!({}), "BAD_USER_INPUT"),
+        // Not valid against the schema; not GraphQL at all (Apollo's codes).
+        ("{ hosts { nope } }", json!({}), "GRAPHQL_VALIDATION_FAILED"),
+        ("{ hosts {", json!({}), "GRAPHQL_PARSE_FAILED"),
     ];
     for (query, vars, code) in cases {
         let codes = app.error_codes(query, vars.clone()).await;

@@ -1,7 +1,9 @@
 //! Gives every error a stable `extensions.code`. Resolver errors carry theirs already (from
 //! [`crate::error::AppError`]); what async-graphql itself reports (syntax, validation, input
-//! coercion, "operation name required") is the client's input and gets `BAD_USER_INPUT` once
-//! the request ends, and the depth and complexity limits get their own code. No per-field hook:
+//! coercion, "operation name required") is the client's input: a document that does not parse
+//! is `GRAPHQL_PARSE_FAILED` (with a one-line message), one that does not fit the schema
+//! `GRAPHQL_VALIDATION_FAILED`, a value the schema refuses `BAD_USER_INPUT`, as Apollo's tooling
+//! expects; the depth and complexity limits get their own code. No per-field hook:
 //! the hot path stays free of it.
 
 use std::sync::Arc;
@@ -79,6 +81,30 @@ fn response_with_codes(mut response: Response, fallback: &str) -> Response {
     response
 }
 
+/// Whether a validation message is about a value (an argument or a variable) rather than the
+/// shape of the document.
+fn is_bad_value(message: &str) -> bool {
+    message.starts_with("Invalid value for")
+        || message.starts_with("Expected input type")
+        || message.starts_with("Variable")
+}
+
+/// A parse error in one line: the parser's own message draws the document with a caret over
+/// several lines, which the error's `locations` already say better.
+fn short_syntax_error(mut err: ServerError) -> ServerError {
+    let expected = err
+        .message
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .map(str::trim)
+        .map(str::to_owned);
+    err.message = match expected {
+        Some(what) => format!("syntax error: {what}"),
+        None => "syntax error".to_owned(),
+    };
+    err
+}
+
 /// Drops async-graphql's "Did you mean ...?" hints, which would name fields to a caller who
 /// may not introspect the schema.
 fn without_suggestion(mut err: ServerError) -> ServerError {
@@ -114,7 +140,7 @@ impl Extension for ErrorCodesExtension {
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables)
             .await
-            .map_err(|e| with_code(e, code::BAD_USER_INPUT))
+            .map_err(|e| with_code(short_syntax_error(e), code::GRAPHQL_PARSE_FAILED))
     }
 
     async fn validation(
@@ -129,7 +155,16 @@ impl Extension for ErrorCodesExtension {
             errors
                 .into_iter()
                 .map(|e| if anonymous { without_suggestion(e) } else { e })
-                .map(|e| with_code(e, code::BAD_USER_INPUT))
+                .map(|e| {
+                    // A value the schema refuses is bad input; anything else is a document
+                    // that does not fit the schema.
+                    let fallback = if is_bad_value(&e.message) {
+                        code::BAD_USER_INPUT
+                    } else {
+                        code::GRAPHQL_VALIDATION_FAILED
+                    };
+                    with_code(e, fallback)
+                })
                 .collect()
         })
     }
