@@ -2,6 +2,9 @@
 //! into the schema and the scheduler's job list. Adding a domain adds a line to each list here
 //! (and its own module, entities and migrations); nothing else shared changes.
 
+use async_graphql::extensions::apollo_persisted_queries::{
+    ApolloPersistedQueries, LruCacheStorage,
+};
 use async_graphql::{Context, ID, MergedObject, MergedSubscription, Schema};
 
 use crate::auth::graphql::{AuthMutation, AuthQuery};
@@ -175,14 +178,28 @@ impl Schemas {
 
 /// Builds the schemas once, with the limits of the configuration.
 pub fn build(state: &AppState) -> Schemas {
+    // One store of persisted queries for both schemas: a query registered through one is found
+    // through the other.
+    let persisted = LruCacheStorage::new(PERSISTED_QUERIES);
     Schemas {
-        strict: build_with(state, async_graphql::ValidationMode::Strict),
-        fast: build_with(state, async_graphql::ValidationMode::Fast),
+        strict: build_with(
+            state,
+            async_graphql::ValidationMode::Strict,
+            persisted.clone(),
+        ),
+        fast: build_with(state, async_graphql::ValidationMode::Fast, persisted),
         validated: Default::default(),
     }
 }
 
-fn build_with(state: &AppState, mode: async_graphql::ValidationMode) -> HectorSchema {
+/// Most documents kept for Apollo's automatic persisted queries (least recently used go first).
+const PERSISTED_QUERIES: usize = 1024;
+
+fn build_with(
+    state: &AppState,
+    mode: async_graphql::ValidationMode,
+    persisted: LruCacheStorage,
+) -> HectorSchema {
     let config = &state.config;
     Schema::build(
         Query::default(),
@@ -193,6 +210,9 @@ fn build_with(state: &AppState, mode: async_graphql::ValidationMode) -> HectorSc
     .data(state.clone())
     .data(host::graphql::loaders::new(state))
     .extension(limits::DocumentLimits::new(config.max_depth))
+    // After the document checks, so a query is checked before it is registered; a hash alone
+    // finds only a document that passed them.
+    .extension(ApolloPersistedQueries::new(persisted))
     .extension(errors::ErrorCodes)
     // Audit outside the guard, so refused mutations are recorded too.
     .extension(auth::mutation_audit::AuditMutations)

@@ -245,3 +245,70 @@ async fn parse_and_validation_errors_carry_apollo_codes() {
     );
     app.stop().await;
 }
+
+/// Apollo's automatic persisted queries: a hash alone is `PERSISTED_QUERY_NOT_FOUND` until the
+/// query is sent with it; then the hash alone runs it, over POST and GET. A wrong hash is
+/// refused, and a document the shape checks refuse is never registered.
+#[tokio::test]
+async fn automatic_persisted_queries_round_trip() {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    app.create_host("192.0.2.40", &[], &[]).await;
+    let query = "{ hosts(first: 5) { totalCount } }";
+    let hash = hex::encode(Sha256::digest(query.as_bytes()));
+    let persisted = |hash: &str| json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let post = |body: Value| {
+        let req = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .bearer_auth(&app.token)
+            .json(&body);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    let unknown = post(json!({ "extensions": persisted(&hash) })).await;
+    assert_eq!(
+        unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+        "{unknown}"
+    );
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+
+    let wrong = post(json!({ "query": query, "extensions": persisted(&"0".repeat(64)) })).await;
+    assert!(wrong["errors"].is_array(), "{wrong}");
+
+    let registered = post(json!({ "query": query, "extensions": persisted(&hash) })).await;
+    assert_eq!(registered["data"]["hosts"]["totalCount"], 1, "{registered}");
+    let by_hash = post(json!({ "extensions": persisted(&hash) })).await;
+    assert_eq!(by_hash["data"]["hosts"]["totalCount"], 1, "{by_hash}");
+    let extensions = persisted(&hash).to_string();
+    let (status, _, by_get) = get(
+        &app,
+        &[("extensions", extensions.as_str())],
+        "application/json",
+    )
+    .await;
+    assert_eq!(
+        (status, &by_get["data"]["hosts"]["totalCount"]),
+        (200, &json!(1)),
+        "{by_get}"
+    );
+
+    // A document refused by the shape checks is not registered.
+    let deep = format!(
+        "{{ hosts {{ {}id{} }} }}",
+        "a { ".repeat(70),
+        " }".repeat(70)
+    );
+    let deep_hash = hex::encode(Sha256::digest(deep.as_bytes()));
+    let refused = post(json!({ "query": deep, "extensions": persisted(&deep_hash) })).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{refused}"
+    );
+    let after = post(json!({ "extensions": persisted(&deep_hash) })).await;
+    assert_eq!(
+        after["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND",
+        "{after}"
+    );
+    app.stop().await;
+}

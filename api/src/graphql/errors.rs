@@ -50,6 +50,10 @@ struct ErrorCodesExtension;
 /// The messages async-graphql uses for its limits (checked by a test against the library).
 const LIMIT_MESSAGES: [&str; 2] = ["Query is too complex.", "Query is nested too deep."];
 
+/// The message async-graphql's persisted-query extension answers a hash it does not know with
+/// (Apollo clients then send the query with its hash).
+const PERSISTED_QUERY_NOT_FOUND: &str = "PersistedQueryNotFound";
+
 /// Sets `code` on an error that has none.
 pub fn with_code(mut err: ServerError, fallback: &str) -> ServerError {
     let has_code = err
@@ -59,6 +63,8 @@ pub fn with_code(mut err: ServerError, fallback: &str) -> ServerError {
     if !has_code {
         let code = if LIMIT_MESSAGES.contains(&err.message.as_str()) {
             code::QUERY_TOO_COMPLEX
+        } else if err.message == PERSISTED_QUERY_NOT_FOUND {
+            code::PERSISTED_QUERY_NOT_FOUND
         } else {
             fallback
         };
