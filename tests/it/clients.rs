@@ -312,3 +312,35 @@ async fn automatic_persisted_queries_round_trip() {
     );
     app.stop().await;
 }
+
+/// A client with default settings (no protocol-level pings of its own, as Apollo, urql and
+/// GraphiQL) stays subscribed through 90 idle seconds and then receives an event: the server
+/// keeps the socket alive with WebSocket pings, which the client's stack answers.
+#[tokio::test]
+async fn an_idle_subscription_stays_up_for_ninety_seconds() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = TestApp::spawn().await;
+    let mut ws = crate::support::subscribe(
+        app.server.addr,
+        &app.token,
+        "subscription { hostEvents { host { address } } }",
+        json!({}),
+    )
+    .await;
+    let idle = std::time::Instant::now();
+    let mut pings = 0;
+    while idle.elapsed() < std::time::Duration::from_secs(90) {
+        // Reading is what lets the client's stack answer the server's pings.
+        match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
+            Err(_) => {}
+            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(other) => panic!("the idle socket got {other:?}"),
+        }
+    }
+    assert!(pings >= 5, "the server pinged {pings} times in 90 s");
+    app.create_host("192.0.2.90", &[], &[]).await;
+    let event = crate::support::next_event(&mut ws).await;
+    assert_eq!(event["hostEvents"]["host"]["address"], "192.0.2.90");
+    app.stop().await;
+}
