@@ -344,3 +344,27 @@ async fn an_idle_subscription_stays_up_for_ninety_seconds() {
     assert_eq!(event["hostEvents"]["host"]["address"], "192.0.2.90");
     app.stop().await;
 }
+
+/// Refusals name no location that is not one: GraphQL lines start at 1, so an error about the
+/// request as a whole (signed out, a document too deep) carries no `locations` rather than
+/// line 0.
+#[tokio::test]
+async fn refusals_carry_no_line_zero() {
+    let app = TestApp::spawn().await;
+    let deep = format!("{{ {}id{} }}", "a { ".repeat(70), " }".repeat(70));
+    let (_, signed_out) = app
+        .gql_as(None, "{ hosts { totalCount } }", json!({}))
+        .await;
+    let (_, too_deep) = app.gql_as(Some(&app.token), &deep, json!({})).await;
+    for body in [signed_out, too_deep] {
+        let errors = body["errors"].as_array().unwrap();
+        assert!(!errors.is_empty(), "{body}");
+        for error in errors {
+            assert!(error["extensions"]["code"].is_string(), "{body}");
+            for location in error["locations"].as_array().into_iter().flatten() {
+                assert!(location["line"].as_u64().unwrap() >= 1, "{body}");
+            }
+        }
+    }
+    app.stop().await;
+}

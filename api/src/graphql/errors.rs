@@ -50,6 +50,16 @@ struct ErrorCodesExtension;
 /// The messages async-graphql uses for its limits (checked by a test against the library).
 const LIMIT_MESSAGES: [&str; 2] = ["Query is too complex.", "Query is nested too deep."];
 
+/// An error about the request as a whole, with its code and no location (a location of line 0
+/// is not one: GraphQL lines start at 1).
+pub fn request_error(message: impl Into<String>, code: &str) -> ServerError {
+    let mut err = ServerError::new(message, None);
+    err.extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+    err
+}
+
 /// The message async-graphql's persisted-query extension answers a hash it does not know with
 /// (Apollo clients then send the query with its hash).
 const PERSISTED_QUERY_NOT_FOUND: &str = "PersistedQueryNotFound";

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
 };
-use async_graphql::{ErrorExtensions, ServerResult, Value};
+use async_graphql::{ServerResult, Value};
 
 use crate::actor::{Credential, Identity, Role, Scopes};
 use crate::error::AppError;
@@ -137,10 +137,7 @@ pub fn check(
 }
 
 fn refusal(e: AppError) -> async_graphql::ServerError {
-    let code = e.code();
-    async_graphql::Error::new(e.message())
-        .extend_with(|_, ext| ext.set("code", code))
-        .into_server_error(async_graphql::Pos::default())
+    super::errors::request_error(e.message(), e.code())
 }
 
 /// The extension that runs [`check`] on every resolved field, with the access tables of

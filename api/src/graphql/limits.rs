@@ -17,7 +17,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{ErrorExtensions, Name, Request, ServerError, ServerResult};
+use async_graphql::{Name, Request, ServerError, ServerResult};
 
 use crate::error::code;
 
@@ -39,9 +39,7 @@ pub const PASSWORD_FIELDS: [&str; 2] = ["login", "changePassword"];
 
 /// A refused document: `QUERY_TOO_COMPLEX` with a message that says which bound.
 fn too_complex(message: String) -> ServerError {
-    async_graphql::Error::new(message)
-        .extend_with(|_, e| e.set("code", code::QUERY_TOO_COMPLEX))
-        .into_server_error(async_graphql::Pos::default())
+    super::errors::request_error(message, code::QUERY_TOO_COMPLEX)
 }
 
 /// The deepest bracket nesting of `source`, ignoring brackets inside strings, block strings
