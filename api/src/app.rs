@@ -37,7 +37,11 @@ pub fn main() -> ExitCode {
         let _ = write!(std::io::stdout(), "{}", schema::sdl());
         return ExitCode::SUCCESS;
     }
-    telemetry::init(&config);
+    if command == Command::Serve {
+        telemetry::init(&config);
+    } else {
+        telemetry::init_quiet(&config);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -70,8 +74,13 @@ pub fn main() -> ExitCode {
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        // Said once: an internal failure to the log, with its cause; anything the caller can
+        // fix (an unknown user, a bad option) as one plain line.
+        Err(e @ AppError::Internal(_)) => {
             tracing::error!(error = ?e, "hector stopped with an error");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
             let _ = writeln!(std::io::stderr(), "hector: {}", e.message());
             ExitCode::FAILURE
         }

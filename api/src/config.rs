@@ -88,53 +88,84 @@ pub enum Environment {
 pub struct Config {
     /// `development` or `production` (production needs a configured JWT secret, serves no
     /// GraphiQL unless enabled).
-    #[arg(long = "env", env = "HECTOR_ENV", value_enum, default_value_t = Environment::Development)]
+    #[arg(global = true, long = "env", env = "HECTOR_ENV", value_enum, default_value_t = Environment::Development)]
     pub environment: Environment,
 
     /// Secret that signs access tokens (HS256), at least 32 bytes; required in production.
     /// Unset in development, a random one is generated on first start and kept in the
     /// database, so tokens survive a restart and no constant ever signs them.
-    #[arg(long, env = "HECTOR_JWT_SECRET", hide_env_values = true)]
+    #[arg(global = true, long, env = "HECTOR_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 
     /// Minutes an access token lives.
-    #[arg(long, env = "HECTOR_ACCESS_TOKEN_MINUTES", default_value_t = 15)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_ACCESS_TOKEN_MINUTES",
+        default_value_t = 15
+    )]
     pub access_token_minutes: u32,
 
     /// Days a login session (its refresh tokens) lives.
-    #[arg(long, env = "HECTOR_SESSION_DAYS", default_value_t = 30)]
+    #[arg(global = true, long, env = "HECTOR_SESSION_DAYS", default_value_t = 30)]
     pub session_days: u32,
 
     /// Password of the `admin` user created on first start (else a random one is logged once).
-    #[arg(long, env = "HECTOR_ADMIN_PASSWORD")]
+    #[arg(global = true, long, env = "HECTOR_ADMIN_PASSWORD")]
     pub admin_password: Option<Secret>,
 
     /// Requests a minute one identity (user, token or anonymous address) may make; 0 is no limit.
-    #[arg(long, env = "HECTOR_RATE_LIMIT_PER_MINUTE", default_value_t = 1200)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 1200
+    )]
     pub rate_limit_per_minute: u32,
 
     /// Failed sign-ins allowed (per account and per address) before back-off starts.
-    #[arg(long, env = "HECTOR_LOGIN_FREE_ATTEMPTS", default_value_t = 5)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_LOGIN_FREE_ATTEMPTS",
+        default_value_t = 5
+    )]
     pub login_free_attempts: u32,
 
     /// Longest sign-in back-off in seconds (it doubles with each further failure).
-    #[arg(long, env = "HECTOR_LOGIN_MAX_BACKOFF_SECS", default_value_t = 900)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_LOGIN_MAX_BACKOFF_SECS",
+        default_value_t = 900
+    )]
     pub login_max_backoff_secs: u64,
 
     /// Allow schema introspection without signing in.
-    #[arg(long, env = "HECTOR_OPEN_INTROSPECTION", default_value_t = false, action = ArgAction::Set)]
+    #[arg(global = true, long, env = "HECTOR_OPEN_INTROSPECTION", default_value_t = false, action = ArgAction::Set)]
     pub open_introspection: bool,
 
     /// Browser origins allowed by CORS, comma-separated (none by default).
-    #[arg(long, env = "HECTOR_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
     pub cors_origins: Vec<String>,
 
     /// Address and port the HTTP server listens on.
-    #[arg(long, env = "HECTOR_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_BIND",
+        default_value = "127.0.0.1:8080"
+    )]
     pub bind: SocketAddr,
 
     /// Database URL: `sqlite://path?mode=rwc` (embedded, the default) or `mysql://user:pass@host/db`.
     #[arg(
+        global = true,
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://data/hector.db?mode=rwc"
@@ -142,35 +173,46 @@ pub struct Config {
     pub database_url: DatabaseUrl,
 
     /// Largest number of pooled database connections (default: 4 on SQLite, 16 on MySQL).
-    #[arg(long, env = "HECTOR_DB_MAX_CONNECTIONS")]
+    #[arg(global = true, long, env = "HECTOR_DB_MAX_CONNECTIONS")]
     pub db_max_connections: Option<u32>,
 
     /// Log format.
-    #[arg(long, env = "HECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    #[arg(global = true, long, env = "HECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
 
     /// Log filter in `tracing` syntax, e.g. `info` or `info,api=debug`.
-    #[arg(long, env = "HECTOR_LOG", default_value = "info")]
+    #[arg(global = true, long, env = "HECTOR_LOG", default_value = "info")]
     pub log: String,
 
     /// Serve GraphiQL at `GET /graphql` [default: on in development, off in production].
-    #[arg(long, env = "HECTOR_GRAPHIQL", action = ArgAction::Set)]
+    #[arg(global = true, long, env = "HECTOR_GRAPHIQL", action = ArgAction::Set)]
     pub graphiql: Option<bool>,
 
     /// Deepest query nesting accepted.
-    #[arg(long, env = "HECTOR_MAX_DEPTH", default_value_t = 12)]
+    #[arg(global = true, long, env = "HECTOR_MAX_DEPTH", default_value_t = 12)]
     pub max_depth: usize,
 
     /// Highest query complexity accepted (a list field costs `first` x its selection).
-    #[arg(long, env = "HECTOR_MAX_COMPLEXITY", default_value_t = 5000)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_MAX_COMPLEXITY",
+        default_value_t = 5000
+    )]
     pub max_complexity: usize,
 
     /// Largest page (`first`/`last`) a connection returns.
-    #[arg(long, env = "HECTOR_MAX_PAGE_SIZE", default_value_t = 100)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_MAX_PAGE_SIZE",
+        default_value_t = 100
+    )]
     pub max_page_size: u32,
 
     /// Most subscriptions one WebSocket may hold open at once.
     #[arg(
+        global = true,
         long,
         env = "HECTOR_MAX_SUBSCRIPTIONS_PER_SOCKET",
         default_value_t = 32
@@ -178,36 +220,66 @@ pub struct Config {
     pub max_subscriptions_per_socket: usize,
 
     /// Most WebSockets one user (or anonymous address) may hold open on this replica.
-    #[arg(long, env = "HECTOR_MAX_SOCKETS_PER_IDENTITY", default_value_t = 16)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_MAX_SOCKETS_PER_IDENTITY",
+        default_value_t = 16
+    )]
     pub max_sockets_per_identity: usize,
 
     /// Largest request body in bytes; larger ones are refused with 413 before being read.
-    #[arg(long, env = "HECTOR_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_MAX_BODY_BYTES",
+        default_value_t = 1_048_576
+    )]
     pub max_body_bytes: usize,
 
     /// Seconds a client has to send a whole request body once its headers are in (408 after);
     /// a body trickled a byte at a time must not hold a connection forever.
-    #[arg(long, env = "HECTOR_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_BODY_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
     pub body_timeout_secs: u64,
 
     /// Largest number of addresses one `addHosts` call may create (a /16 of IPv4 by default).
-    #[arg(long, env = "HECTOR_MAX_BULK_HOSTS", default_value_t = 65_536)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_MAX_BULK_HOSTS",
+        default_value_t = 65_536
+    )]
     pub max_bulk_hosts: u32,
 
     /// Run scheduled jobs in this process (turn off on replicas that should only serve).
-    #[arg(long, env = "HECTOR_SCHEDULER", default_value_t = true, action = ArgAction::Set)]
+    #[arg(global = true, long, env = "HECTOR_SCHEDULER", default_value_t = true, action = ArgAction::Set)]
     pub scheduler: bool,
 
     /// How often, in seconds, the job that lifts expired port-scan exclusions runs.
-    #[arg(long, env = "HECTOR_EXCLUSION_JOB_SECS", default_value_t = 60)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_EXCLUSION_JOB_SECS",
+        default_value_t = 60
+    )]
     pub exclusion_job_secs: u64,
 
     /// How often, in milliseconds, this replica reads new events from the outbox.
-    #[arg(long, env = "HECTOR_EVENT_POLL_MS", default_value_t = 250)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_EVENT_POLL_MS",
+        default_value_t = 250
+    )]
     pub event_poll_ms: u64,
 
     /// Name of this process in job runs and logs (default: host name and process id).
-    #[arg(long, env = "HECTOR_INSTANCE")]
+    #[arg(global = true, long, env = "HECTOR_INSTANCE")]
     pub instance: Option<String>,
 }
 

@@ -314,3 +314,40 @@ async fn a_failed_batch_load_is_logged_once_however_many_fields_wait_on_it() {
     server.terminate();
     let _ = server.child.wait();
 }
+
+/// `hector serve --help` lists the server's options and they are taken after the subcommand;
+/// a one-off command logs no line per migration, no colour codes into a pipe, and its error
+/// once.
+#[tokio::test]
+async fn the_command_line_reads_as_a_newcomer_expects() {
+    let help = hector("sqlite::memory:")
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--bind") && help.contains("--max-depth"),
+        "{help}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let out = hector(&url)
+        .env("HECTOR_LOG", "info")
+        .args(["migrate", "--log-format", "pretty"])
+        .output()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{logs}");
+    assert!(!logs.contains("Applying migration"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "colour codes in a pipe: {logs:?}");
+    assert!(logs.contains("database schema is current"), "{logs}");
+
+    let out = hector(&url)
+        .args(["token", "create", "nobody", "--name", "x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(errors.matches("not found").count(), 1, "{errors}");
+}
