@@ -368,3 +368,28 @@ async fn refusals_carry_no_line_zero() {
     }
     app.stop().await;
 }
+
+/// Fields come back in the order the query asked for them (normalized caches and snapshot
+/// tests depend on it), not sorted.
+#[tokio::test]
+async fn response_fields_keep_the_order_of_the_query() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&app.token)
+        .json(&json!({ "query": "{ zeta: hosts { totalCount } alpha: me { username role } mid: __typename }" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = |key: &str| {
+        res.find(&format!("\"{key}\""))
+            .unwrap_or_else(|| panic!("{key} in {res}"))
+    };
+    assert!(at("zeta") < at("alpha") && at("alpha") < at("mid"), "{res}");
+    assert!(at("username") < at("role"), "{res}");
+    app.stop().await;
+}

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{Name, Request, ServerError, ServerResult};
@@ -192,6 +192,43 @@ fn root_fields<'a>(doc: &'a ExecutableDocument, set: &'a SelectionSet, out: &mut
     }
 }
 
+/// The response keys of an operation's root selection, in the order the query names them.
+struct RootOrder(Vec<String>);
+
+/// The response keys (aliases or names) of the root selection of the operation that runs,
+/// through fragments; `None` when there is one key or none, which need no reordering.
+fn root_order(doc: &ExecutableDocument, operation: Option<&str>) -> Option<Vec<String>> {
+    use async_graphql::parser::types::DocumentOperations;
+    let op = match (&doc.operations, operation) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+        (DocumentOperations::Multiple(ops), None) => ops.values().next()?,
+    };
+    fn keys(doc: &ExecutableDocument, set: &SelectionSet, out: &mut Vec<String>) {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let key = field.node.response_key().node.to_string();
+                    if !out.contains(&key) {
+                        out.push(key);
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    keys(doc, &inline.node.selection_set.node, out);
+                }
+                Selection::FragmentSpread(spread) => {
+                    if let Some(f) = doc.fragments.get(&spread.node.fragment_name.node) {
+                        keys(doc, &f.node.selection_set.node, out);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    keys(doc, &op.node.selection_set.node, &mut out);
+    (out.len() > 1).then_some(out)
+}
+
 /// Checks a parsed document against the bounds the lexical scan cannot see, data queries
 /// nesting at most `max_depth` fields deep.
 pub fn check_document(doc: &ExecutableDocument, max_depth: usize) -> Result<(), String> {
@@ -317,13 +354,47 @@ impl Extension for DocumentLimitsExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        if let Some(doc) = self.cache.get(&request.query) {
-            request.set_parsed_query(doc);
-        } else if let Some(doc) = checked(&request.query, self.max_depth)? {
-            self.cache.put(&request.query, &doc);
+        let doc = match self.cache.get(&request.query) {
+            Some(doc) => Some(doc),
+            None => {
+                let doc = checked(&request.query, self.max_depth)?;
+                if let Some(doc) = &doc {
+                    self.cache.put(&request.query, doc);
+                }
+                doc
+            }
+        };
+        if let Some(doc) = doc {
+            if let Some(order) = root_order(&doc, request.operation_name.as_deref()) {
+                request.data.insert(RootOrder(order));
+            }
             request.set_parsed_query(doc);
         }
         next.run(ctx, request).await
+    }
+
+    /// Puts the root fields of the answer back in the order the query asked for them: the
+    /// roots merge several domains' objects, which async-graphql answers domain by domain.
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> async_graphql::Response {
+        let mut response = next.run(ctx, operation_name).await;
+        if let (Some(RootOrder(order)), async_graphql::Value::Object(fields)) =
+            (ctx.data_opt::<RootOrder>(), &mut response.data)
+        {
+            let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
+            for key in order {
+                if let Some((name, value)) = fields.shift_remove_entry(key.as_str()) {
+                    ordered.insert(name, value);
+                }
+            }
+            ordered.extend(fields.drain(..));
+            *fields = ordered;
+        }
+        response
     }
 }
 
