@@ -129,37 +129,27 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A database with every migration applied.
     pub async fn new() -> Self {
-        match mysql_base() {
-            Some(base) => {
-                let name = format!("hector_t_{:016x}", rand::random::<u64>());
-                copy_mysql_template(&base, &name).await;
-                Self {
-                    url: format!("{}/{name}", base.trim_end_matches('/')),
-                    _dir: None,
-                }
-            }
-            None => {
-                // A copy of a database migrated once per test run: starting a test costs a
-                // file copy, not a migration.
-                let dir = tempfile::tempdir().expect("temp dir");
-                let file = dir.path().join("hector.db");
-                std::fs::copy(sqlite_template().await, &file).expect("copy the template");
-                let url = format!("sqlite://{}?mode=rwc", file.display());
-                Self {
-                    url,
-                    _dir: Some(dir),
-                }
-            }
-        }
+        Self::fresh(true).await
     }
 
     /// A database with nothing in it, not even migrations.
     pub async fn empty() -> Self {
+        Self::fresh(false).await
+    }
+
+    /// A new database of the test's own: a copy of the template migrated once per run (so a
+    /// test costs a copy, not a migration), or empty.
+    async fn fresh(migrated: bool) -> Self {
         match mysql_base() {
             Some(base) => {
                 let name = format!("hector_t_{:016x}", rand::random::<u64>());
-                create_mysql_database(&base, &name).await;
+                if migrated {
+                    copy_mysql_template(&base, &name).await;
+                } else {
+                    create_mysql_database(&base, &name).await;
+                }
                 Self {
                     url: format!("{}/{name}", base.trim_end_matches('/')),
                     _dir: None,
@@ -167,12 +157,12 @@ impl TestDb {
             }
             None => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!(
-                    "sqlite://{}?mode=rwc",
-                    dir.path().join("hector.db").display()
-                );
+                let file = dir.path().join("hector.db");
+                if migrated {
+                    std::fs::copy(sqlite_template().await, &file).expect("copy the template");
+                }
                 Self {
-                    url,
+                    url: format!("sqlite://{}?mode=rwc", file.display()),
                     _dir: Some(dir),
                 }
             }
