@@ -24,6 +24,12 @@ use crate::{auth, db, http, jobs, schema, telemetry};
 /// How long open connections get to finish when the server stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
+/// How long an idle HTTP/1.1 connection is kept open for the next request.
+/// Longer than the 60 s idle timeout of common load balancers and proxies, so
+/// the server is never the side that closes a connection they are about to
+/// reuse (which a client sees as a request that failed without an answer).
+const KEEP_ALIVE: Duration = Duration::from_secs(75);
+
 /// The `hector` command line.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -335,6 +341,7 @@ async fn serve(
     .listen(listener)
     .map_err(AppError::internal)?
     .disable_signals()
+    .keep_alive(KEEP_ALIVE)
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .run();
     let handle = server.handle();

@@ -100,7 +100,7 @@ async fn an_attacker_cannot_lock_the_owner_out_from_another_address() {
     );
 
     // The owner, from another address, still signs in (slowed, never blocked).
-    let owner = reqwest::Client::builder()
+    let owner = crate::support::http_client()
         .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
         .build()
         .unwrap();

@@ -178,7 +178,7 @@ async fn first_start_logs_a_random_admin_password_once_and_sigterm_stops_the_ser
     let password = password.expect("the admin password is logged on first start");
     assert!(password.len() >= 16);
 
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client().build().expect("client");
     let body: serde_json::Value = client
         .post(format!("http://127.0.0.1:{port}/graphql"))
         .json(&json!({ "query": "mutation($p: String!) { login(input: {username: \"admin\", password: $p}) { user { role } } }", "variables": { "p": password } }))
@@ -248,7 +248,7 @@ async fn a_failed_batch_load_is_logged_once_however_many_fields_wait_on_it() {
     let db = crate::support::TestDb::new().await;
     let (mut server, _) = Spawned::start(&db.url, Some(crate::support::ADMIN_PASSWORD));
     let port = server.port;
-    let client = reqwest::Client::new();
+    let client = crate::support::http_client().build().expect("client");
     let gql = |token: Option<String>, query: String| {
         let mut req = client
             .post(format!("http://127.0.0.1:{port}/graphql"))

@@ -15,6 +15,15 @@ pub fn mysql_base() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// An HTTP client for tests: a request gives up after 30 s, and an idle pooled
+/// connection is dropped well before the server would close it, so a request is
+/// never sent on a connection the server is closing at that moment.
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(20))
+}
+
 /// An empty SQLite database with every migration applied, made once per test run.
 async fn sqlite_template() -> &'static std::path::Path {
     static TEMPLATE: tokio::sync::OnceCell<std::path::PathBuf> = tokio::sync::OnceCell::const_new();
@@ -218,10 +227,7 @@ impl TestApp {
     /// Wraps a running server and signs in as the first admin.
     pub async fn around(server: Server, db: TestDb) -> Self {
         let base = format!("http://{}", server.addr);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
+        let client = http_client().build().expect("client");
         let mut app = Self {
             server,
             base,
