@@ -275,6 +275,95 @@ where
     }))
 }
 
+/// The order of a list of named things: by a text key such as the name (ties broken by id),
+/// or by creation (the id), either way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyOrder {
+    pub by_key: bool,
+    pub descending: bool,
+}
+
+impl KeyOrder {
+    /// By key, A to Z.
+    pub const BY_KEY: Self = Self {
+        by_key: true,
+        descending: false,
+    };
+    /// Oldest first.
+    pub const BY_CREATION: Self = Self {
+        by_key: false,
+        descending: false,
+    };
+}
+
+/// A list of named rows: what it is called inside cursors, its text key and id columns, and
+/// how to read both off a row.
+pub struct KeyedList<E: sea_orm::EntityTrait> {
+    pub what: &'static str,
+    pub key: E::Column,
+    pub id: E::Column,
+    pub key_of: fn(&E::Model) -> &str,
+    pub id_of: fn(&E::Model) -> i64,
+}
+
+/// A page of `query`'s rows of `list` in `order`: by the text key then the id, or by the id
+/// alone.
+pub async fn by_key<E>(
+    db: &impl sea_orm::ConnectionTrait,
+    query: sea_orm::Select<E>,
+    list: KeyedList<E>,
+    order: KeyOrder,
+    page: &PageRequest,
+) -> AppResult<Page<E::Model>>
+where
+    E: sea_orm::EntityTrait + Default,
+    E::Model: Sync,
+{
+    use sea_orm::{QueryFilter, QueryOrder, QuerySelect};
+    let KeyedList {
+        what,
+        key,
+        id,
+        key_of,
+        id_of,
+    } = list;
+    let keyset = Keyset {
+        name: format!(
+            "{what}:{}:{}",
+            if order.by_key { "KEY" } else { "CREATED" },
+            if order.descending { "DESC" } else { "ASC" }
+        ),
+        key: order.by_key.then(|| Expr::col((E::default(), key))),
+        nullable: false,
+        id: Expr::col((E::default(), id)),
+        descending: order.descending,
+    };
+    let mut query = query.filter(keyset.window(page)?);
+    let ascending = keyset.ascending(page);
+    if order.by_key {
+        query = if ascending {
+            query.order_by_asc(key)
+        } else {
+            query.order_by_desc(key)
+        };
+    }
+    let query = if ascending {
+        query.order_by_asc(id)
+    } else {
+        query.order_by_desc(id)
+    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    Ok(Page::from_rows(rows, page, |r| Cursor {
+        ordering: keyset.name.clone(),
+        key: if order.by_key {
+            SortValue::Text(key_of(r).to_owned())
+        } else {
+            SortValue::Id
+        },
+        id: id_of(r),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

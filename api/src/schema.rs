@@ -7,7 +7,7 @@ use async_graphql::extensions::apollo_persisted_queries::{
 };
 use async_graphql::{Context, ID, MergedObject, MergedSubscription, Schema};
 
-use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::auth::graphql::{ApiToken, AuditEntry, AuthMutation, AuthNode, AuthQuery, User};
 use crate::error::AppError;
 use crate::graphql::guard::{self, Access, FieldGuard, Rule};
 use crate::graphql::{errors, limits, node};
@@ -65,6 +65,9 @@ pub enum Node {
     Location(Location),
     Url(Url),
     JobRun(JobRun),
+    User(User),
+    ApiToken(ApiToken),
+    AuditEntry(AuditEntry),
 }
 
 impl From<HostNode> for Node {
@@ -89,8 +92,12 @@ async fn fetch(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>, AppError> {
     if let Some(found) = jobs::graphql::fetch_node(ctx, &kind, num).await? {
         return Ok(found.map(Node::JobRun));
     }
-    if auth::graphql::is_own_kind(&kind) {
-        return Ok(None);
+    if let Some(found) = auth::graphql::fetch_node(ctx, &kind, num).await? {
+        return Ok(found.map(|n| match n {
+            AuthNode::User(u) => Node::User(u),
+            AuthNode::ApiToken(t) => Node::ApiToken(t),
+            AuthNode::AuditEntry(e) => Node::AuditEntry(e),
+        }));
     }
     Err(node::unknown(id))
 }
@@ -209,6 +216,7 @@ fn build_with(
     .validation_mode(mode)
     .data(state.clone())
     .data(host::graphql::loaders::new(state))
+    .data(auth::graphql::user_loader(state))
     .extension(limits::DocumentLimits::new(config.max_depth))
     // After the document checks, so a query is checked before it is registered; a hash alone
     // finds only a document that passed them.

@@ -33,6 +33,7 @@ pub struct Model {
     /// When the exclusion lapses; `None` with a reason means forever.
     pub exclusion_until: Option<DateTimeUtc>,
     pub exclusion_set_by: Option<String>,
+    pub exclusion_set_by_user_id: Option<i64>,
     pub exclusion_set_at: Option<DateTimeUtc>,
     pub first_seen: Option<DateTimeUtc>,
     pub last_seen: Option<DateTimeUtc>,

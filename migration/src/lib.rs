@@ -31,6 +31,7 @@ mod m20261124_000018_create_login_throttle;
 mod m20261202_000019_create_app_secret;
 mod m20261202_000020_add_audit_entry_repeats;
 mod m20261202_000021_add_job_run_lease;
+mod m20261202_000022_add_exclusion_set_by_user;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000019_create_app_secret::Migration),
             Box::new(m20261202_000020_add_audit_entry_repeats::Migration),
             Box::new(m20261202_000021_add_job_run_lease::Migration),
+            Box::new(m20261202_000022_add_exclusion_set_by_user::Migration),
         ]
     }
 }

@@ -290,11 +290,11 @@ async fn refused_aliases_cost_one_audit_row_and_mutation_fields_are_capped() {
     let (_, body) = app.gql_as(None, &aliases(21), json!({})).await;
     assert_eq!(first_code(&body), "QUERY_TOO_COMPLEX");
     let audit = app
-        .ok("{ auditLog(first: 50, filter: {action: \"createUser\"}) { edges { node { actor outcome repeats } } } }", json!({}))
+        .ok("{ auditLog(first: 50, filter: {action: CREATE_USER}) { edges { node { actorName outcome repeats } } } }", json!({}))
         .await;
     assert_eq!(
         audit["auditLog"]["edges"],
-        json!([{ "node": { "actor": "anonymous", "outcome": "UNAUTHENTICATED", "repeats": 20 } }]),
+        json!([{ "node": { "actorName": "anonymous", "outcome": "UNAUTHENTICATED", "repeats": 20 } }]),
         "one row for twenty refusals, none for the refused document"
     );
     // Successes keep one row each, with their target.
@@ -302,7 +302,7 @@ async fn refused_aliases_cost_one_audit_row_and_mutation_fields_are_capped() {
         .ok(&aliases(2).replace("ADMIN", "VIEWER"), json!({}))
         .await;
     let audit = app
-        .ok("{ auditLog(first: 50, filter: {action: \"createUser\", outcome: \"OK\"}) { edges { node { target repeats } } } }", json!({}))
+        .ok("{ auditLog(first: 50, filter: {action: CREATE_USER, outcome: OK}) { edges { node { target repeats } } } }", json!({}))
         .await;
     let targets: Vec<&Value> = audit["auditLog"]["edges"]
         .as_array()

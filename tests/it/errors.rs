@@ -67,7 +67,7 @@ async fn bad_input_gets_its_code_and_changes_nothing() {
             "NOT_FOUND",
         ),
         (
-            "query { host(id: \"VGFnOjE\") { id } }",
+            "query { host(id: \"not an id\") { id } }",
             json!({}),
             "BAD_USER_INPUT",
         ),

@@ -6,7 +6,7 @@ use crate::support::{TestApp, addresses};
 
 const HOST_FIELDS: &str = "id address names os { name family vendor type } sponsor technicalContact \
     notes link confidentialData tags { name usage } supportGroup { name } location { name } \
-    scanExclusion { reason until setBy active } createdAt updatedAt";
+    scanExclusion { reason until setByName setBy { username } active } createdAt updatedAt";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_are_created_read_updated_and_deleted() {
@@ -63,6 +63,7 @@ async fn hosts_are_created_read_updated_and_deleted() {
                 a: hostByAddress(address: "192.0.2.10") { id }
                 b: hostByAddress(address: "2001:DB8:0:0::10") { names }
                 none: hostByAddress(address: "192.0.2.99") { id }
+                other: tag(id: $id) { id }
                 node(id: $id) { id ... on Host { sponsor } }
                 nodes(ids: [$id]) { id }
             }"#,
@@ -73,6 +74,7 @@ async fn hosts_are_created_read_updated_and_deleted() {
     assert_eq!(read["a"]["id"], id.as_str());
     assert_eq!(read["b"]["names"], json!(["v6-host"]));
     assert!(read["none"].is_null());
+    assert!(read["other"].is_null(), "another type's id finds nothing");
     assert_eq!(read["node"]["sponsor"], "Alice");
     assert_eq!(read["nodes"][0]["id"], id.as_str());
 
@@ -80,7 +82,7 @@ async fn hosts_are_created_read_updated_and_deleted() {
     let updated = app
         .ok(
             &format!("mutation($i: UpdateHostInput!) {{ updateHost(input: $i) {{ host {{ {HOST_FIELDS} }} }} }}"),
-            json!({ "i": { "id": id, "names": ["web-2"], "sponsor": null, "notes": "moved rack", "osName": "Debian 13" } }),
+            json!({ "i": { "id": id, "names": ["web-2"], "sponsor": null, "notes": "moved rack", "os": { "name": "Debian 13", "vendor": "Debian" } } }),
         )
         .await;
     let host = &updated["updateHost"]["host"];
@@ -88,18 +90,32 @@ async fn hosts_are_created_read_updated_and_deleted() {
     assert!(host["sponsor"].is_null());
     assert_eq!(host["notes"], "moved rack");
     assert_eq!(host["os"]["name"], "Debian 13");
-    assert_eq!(host["os"]["vendor"], "Debian", "untouched fields stay");
+    assert_eq!(host["os"]["vendor"], "Debian");
+    assert!(
+        host["os"]["family"].is_null(),
+        "the OS is replaced as a whole: {host}"
+    );
     assert_eq!(host["link"], "https://wiki.example.org/web-1");
+    let cleared = app
+        .ok(
+            "mutation($i: UpdateHostInput!) { updateHost(input: $i) { host { os { name } notes } } }",
+            json!({ "i": { "id": id, "os": null } }),
+        )
+        .await;
+    assert!(cleared["updateHost"]["host"]["os"].is_null(), "{cleared}");
+    assert_eq!(cleared["updateHost"]["host"]["notes"], "moved rack");
 
     // Exclusion from port scans, HECTOR's lengths.
     let excluded = app
         .ok(
-            r#"mutation($id: ID!) { setScanExclusion(input: {hostId: $id, reason: "fragile PLC", duration: SEVEN_DAYS}) { host { scanExclusion { reason until setBy active } } } }"#,
+            r#"mutation($id: ID!) { setScanExclusion(input: {hostId: $id, reason: "fragile PLC", duration: SEVEN_DAYS}) { host { scanExclusion { reason until setByName setBy { username } active } } } }"#,
             json!({ "id": id }),
         )
         .await;
     let ex = &excluded["setScanExclusion"]["host"]["scanExclusion"];
     assert_eq!(ex["reason"], "fragile PLC");
+    assert_eq!(ex["setByName"], "admin");
+    assert_eq!(ex["setBy"]["username"], "admin");
     assert_eq!(ex["active"], true);
     assert!(ex["until"].is_string());
     let only_excluded = app

@@ -125,19 +125,19 @@ async fn every_root_field_allows_exactly_the_roles_in_the_matrix() {
         ("Mutation.clearScanExclusion", format!("mutation {{ clearScanExclusion(input: {{hostId: \"{h}\"}}) {{ host {{ id }} }} }}"), writers),
         ("Mutation.createHostGroup", "mutation { createHostGroup(input: {name: \"\"}) { hostGroup { id } } }".into(), writers),
         ("Mutation.updateHostGroup", format!("mutation {{ updateHostGroup(input: {{id: \"{}\", name: \"x\"}}) {{ hostGroup {{ id }} }} }}", gid("HostGroup", 9)), writers),
-        ("Mutation.deleteHostGroup", format!("mutation {{ deleteHostGroup(input: {{id: \"{}\"}}) {{ deletedId }} }}", gid("HostGroup", 9)), writers),
+        ("Mutation.deleteHostGroup", format!("mutation {{ deleteHostGroup(input: {{id: \"{}\"}}) {{ deletedHostGroupId }} }}", gid("HostGroup", 9)), writers),
         ("Mutation.createTag", "mutation { createTag(input: {name: \"\"}) { tag { id } } }".into(), writers),
         ("Mutation.updateTag", format!("mutation {{ updateTag(input: {{id: \"{}\", name: \"x\"}}) {{ tag {{ id }} }} }}", gid("Tag", 9)), writers),
-        ("Mutation.deleteTag", format!("mutation {{ deleteTag(input: {{id: \"{}\"}}) {{ deletedId }} }}", gid("Tag", 9)), writers),
+        ("Mutation.deleteTag", format!("mutation {{ deleteTag(input: {{id: \"{}\"}}) {{ deletedTagId }} }}", gid("Tag", 9)), writers),
         ("Mutation.createSupportGroup", "mutation { createSupportGroup(input: {name: \"\"}) { supportGroup { id } } }".into(), "admin"),
         ("Mutation.updateSupportGroup", format!("mutation {{ updateSupportGroup(input: {{id: \"{}\", name: \"x\"}}) {{ supportGroup {{ id }} }} }}", gid("SupportGroup", 9)), "admin"),
-        ("Mutation.deleteSupportGroup", format!("mutation {{ deleteSupportGroup(input: {{id: \"{}\"}}) {{ deletedId }} }}", gid("SupportGroup", 9)), "admin"),
+        ("Mutation.deleteSupportGroup", format!("mutation {{ deleteSupportGroup(input: {{id: \"{}\"}}) {{ deletedSupportGroupId }} }}", gid("SupportGroup", 9)), "admin"),
         ("Mutation.createLocation", "mutation { createLocation(input: {name: \"\"}) { location { id } } }".into(), writers),
         ("Mutation.updateLocation", format!("mutation {{ updateLocation(input: {{id: \"{}\", name: \"x\"}}) {{ location {{ id }} }} }}", gid("Location", 9)), writers),
-        ("Mutation.deleteLocation", format!("mutation {{ deleteLocation(input: {{id: \"{}\"}}) {{ deletedId }} }}", gid("Location", 9)), writers),
+        ("Mutation.deleteLocation", format!("mutation {{ deleteLocation(input: {{id: \"{}\"}}) {{ deletedLocationId }} }}", gid("Location", 9)), writers),
         ("Mutation.createUrl", format!("mutation {{ createUrl(input: {{hostId: \"{h}\", url: \"http://x\"}}) {{ url {{ id }} }} }}"), writers),
         ("Mutation.updateUrl", format!("mutation {{ updateUrl(input: {{id: \"{}\"}}) {{ url {{ id }} }} }}", gid("Url", 9)), writers),
-        ("Mutation.deleteUrl", format!("mutation {{ deleteUrl(input: {{id: \"{}\"}}) {{ deletedId }} }}", gid("Url", 9)), writers),
+        ("Mutation.deleteUrl", format!("mutation {{ deleteUrl(input: {{id: \"{}\"}}) {{ deletedUrlId }} }}", gid("Url", 9)), writers),
         ("Mutation.login", "mutation { login(input: {username: \"nobody\", password: \"nothing-at-all\"}) { accessToken } }".into(), everyone),
         ("Mutation.refreshSession", "mutation { refreshSession(input: {refreshToken: \"hcr_nope\"}) { accessToken } }".into(), everyone),
         ("Mutation.logout", "mutation { logout(input: {refreshToken: \"hcr_nope\"}) { ok } }".into(), accounts),
@@ -637,13 +637,13 @@ async fn repeated_failed_sign_ins_back_off_even_for_the_right_password() {
         "after the back-off: {body}"
     );
     let audit = app
-        .ok("{ auditLog(first: 50, filter: {action: \"login\"}) { edges { node { actor outcome clientAddr } } } }", json!({}))
+        .ok("{ auditLog(first: 50, filter: {action: LOGIN}) { edges { node { actorName outcome clientAddr } } } }", json!({}))
         .await;
     let outcomes: Vec<_> = audit["auditLog"]["edges"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["node"]["actor"] == "carol")
+        .filter(|e| e["node"]["actorName"] == "carol")
         .map(|e| e["node"]["outcome"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(outcomes.first().map(String::as_str), Some("OK"));
@@ -730,7 +730,7 @@ async fn every_mutation_is_audited_with_actor_target_and_outcome() {
     )
     .await;
     let log = app
-        .ok("{ auditLog(first: 20) { edges { node { actor action target outcome clientAddr at } } } }", json!({}))
+        .ok("{ auditLog(first: 20) { edges { node { actorName actor { username } action target outcome clientAddr at } } } }", json!({}))
         .await;
     let entries: Vec<_> = log["auditLog"]["edges"]
         .as_array()
@@ -745,13 +745,15 @@ async fn every_mutation_is_audited_with_actor_target_and_outcome() {
             .unwrap_or_else(|| panic!("no {action}/{outcome} in {entries:#?}"))
             .clone()
     };
-    let ok = find("createHost", "OK");
-    assert_eq!(ok["actor"], "admin");
+    let ok = find("CREATE_HOST", "OK");
+    assert_eq!(ok["actorName"], "admin");
+    assert_eq!(ok["actor"]["username"], "admin");
     assert_eq!(ok["target"], id.as_str());
     assert_eq!(ok["clientAddr"], "127.0.0.1");
-    assert_eq!(find("createHost", "CONFLICT")["actor"], "admin");
-    assert_eq!(find("createTag", "FORBIDDEN")["actor"], "erin");
-    assert_eq!(find("createUser", "OK")["actor"], "admin");
+    assert_eq!(find("CREATE_HOST", "CONFLICT")["actorName"], "admin");
+    assert_eq!(find("CREATE_TAG", "FORBIDDEN")["actorName"], "erin");
+    assert_eq!(find("CREATE_TAG", "FORBIDDEN")["actor"]["username"], "erin");
+    assert_eq!(find("CREATE_USER", "OK")["actorName"], "admin");
     let (_, body) = app
         .gql_as(
             Some(&viewer),

@@ -24,4 +24,5 @@ mod outage;
 mod proxy;
 mod schema;
 mod security;
+mod shape;
 mod storage;

@@ -49,11 +49,11 @@ async fn urls_are_created_changed_and_deleted() {
     );
     let deleted = app
         .ok(
-            "mutation($id: ID!) { deleteUrl(input: {id: $id}) { deletedId } }",
+            "mutation($id: ID!) { deleteUrl(input: {id: $id}) { deletedUrlId } }",
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(deleted["deleteUrl"]["deletedId"], id.as_str());
+    assert_eq!(deleted["deleteUrl"]["deletedUrlId"], id.as_str());
     let urls = app
         .ok(
             "query($h: ID!) { host(id: $h) { urls { url } } }",
@@ -121,7 +121,7 @@ async fn catalogs_are_updated_and_deleted_and_hosts_follow() {
     assert_eq!(names(&seen["host"]["groups"]["edges"]), ["frontends"]);
 
     app.ok(
-        "mutation($l: ID!, $s: ID!) { deleteLocation(input: {id: $l}) { deletedId } deleteSupportGroup(input: {id: $s}) { deletedId } }",
+        "mutation($l: ID!, $s: ID!) { deleteLocation(input: {id: $l}) { deletedLocationId } deleteSupportGroup(input: {id: $s}) { deletedSupportGroupId } }",
         json!({ "l": place, "s": support }),
     )
     .await;
@@ -327,7 +327,7 @@ async fn users_tokens_and_the_audit_log_count_their_lists() {
     .await;
     let data = app
         .ok(
-            "{ users { totalCount } apiTokens { totalCount } auditLog(filter: {action: \"createApiToken\"}) { totalCount } all: auditLog { totalCount } }",
+            "{ users { totalCount } apiTokens { totalCount } auditLog(filter: {action: CREATE_API_TOKEN}) { totalCount } all: auditLog { totalCount } }",
             json!({}),
         )
         .await;

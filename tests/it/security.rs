@@ -292,7 +292,7 @@ async fn one_support_group_cannot_change_the_catalogs_another_groups_hosts_use()
             json!({ "id": group_a }),
         ),
         (
-            "mutation($id: ID!) { deleteSupportGroup(input: {id: $id}) { deletedId } }",
+            "mutation($id: ID!) { deleteSupportGroup(input: {id: $id}) { deletedSupportGroupId } }",
             json!({ "id": group_b }),
         ),
         (
@@ -313,7 +313,7 @@ async fn one_support_group_cannot_change_the_catalogs_another_groups_hosts_use()
             &shared_tag,
         ),
         (
-            "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedId } }",
+            "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedTagId } }",
             &shared_tag,
         ),
         (
@@ -321,7 +321,7 @@ async fn one_support_group_cannot_change_the_catalogs_another_groups_hosts_use()
             &shared_place,
         ),
         (
-            "mutation($id: ID!) { deleteLocation(input: {id: $id}) { deletedId } }",
+            "mutation($id: ID!) { deleteLocation(input: {id: $id}) { deletedLocationId } }",
             &shared_place,
         ),
         (
@@ -329,7 +329,7 @@ async fn one_support_group_cannot_change_the_catalogs_another_groups_hosts_use()
             &shared_group,
         ),
         (
-            "mutation($id: ID!) { deleteHostGroup(input: {id: $id}) { deletedId } }",
+            "mutation($id: ID!) { deleteHostGroup(input: {id: $id}) { deletedHostGroupId } }",
             &shared_group,
         ),
     ] {
@@ -374,7 +374,7 @@ async fn one_support_group_cannot_change_the_catalogs_another_groups_hosts_use()
             "mutation($t: ID!, $l: ID!, $g: ID!) {
                 updateTag(input: {id: $t, name: \"a-renamed\"}) { tag { name } }
                 updateLocation(input: {id: $l, name: \"DC A2\"}) { location { name } }
-                deleteHostGroup(input: {id: $g}) { deletedId }
+                deleteHostGroup(input: {id: $g}) { deletedHostGroupId }
             }",
             json!({ "t": own_tag, "l": own_place, "g": own_group }),
         )
@@ -405,7 +405,7 @@ async fn one_support_group_cannot_change_the_catalogs_another_groups_hosts_use()
         code_as(
             &app,
             &alice,
-            "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedId } }",
+            "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedTagId } }",
             json!({ "id": own_tag })
         )
         .await,
@@ -414,7 +414,7 @@ async fn one_support_group_cannot_change_the_catalogs_another_groups_hosts_use()
 
     // An admin may change shared rows; every host that used one is updated, with an event.
     app.ok(
-        "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedId } }",
+        "mutation($id: ID!) { deleteTag(input: {id: $id}) { deletedTagId } }",
         json!({ "id": shared_tag }),
     )
     .await;

@@ -72,6 +72,11 @@ pub async fn list(
 }
 
 /// How many entries `filter` matches.
+/// Audit entry `id`.
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<audit_entry::Model>> {
+    Ok(audit_entry::Entity::find_by_id(id).one(db).await?)
+}
+
 pub async fn count(db: &impl ConnectionTrait, filter: &AuditFilter) -> AppResult<u64> {
     use sea_orm::PaginatorTrait;
     Ok(audit_entry::Entity::find()

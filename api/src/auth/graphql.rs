@@ -1,6 +1,9 @@
 //! Sign-in, sessions, users, API tokens and the audit log in GraphQL.
 
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
 use chrono::{DateTime, Utc};
 use entity::{api_token, app_user, audit_entry};
 use futures_util::FutureExt;
@@ -11,11 +14,13 @@ use super::service::{self, NewUser, Tokens, UserChanges};
 use crate::actor::{ClientAddr, Principal, Role, Scopes};
 use crate::db;
 use crate::error::AppError;
-use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{NameOrder, TotalCount, connection, page, page_cost};
+use crate::graphql::errors::BatchError;
 use crate::graphql::guard::{Access, Area};
 use crate::graphql::node;
 use crate::graphql::{identity, state};
-use crate::host::graphql::SupportGroup;
+use crate::host::graphql::{ScanExclusion, SupportGroup};
+use crate::state::AppState;
 
 /// A role, as the API names it.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +65,180 @@ pub enum TokenScope {
     Ingest,
 }
 
+/// What an audit entry records: a mutation by its name, or a sign-in attempt (`LOGIN`).
+/// Every audited mutation has a value here (a test walks the schema).
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AuditAction {
+    AddHosts,
+    AddHostsToGroups,
+    ChangePassword,
+    ClearScanExclusion,
+    CreateApiToken,
+    CreateHost,
+    CreateHostGroup,
+    CreateLocation,
+    CreateSupportGroup,
+    CreateTag,
+    CreateUrl,
+    CreateUser,
+    DeleteHost,
+    DeleteHostGroup,
+    DeleteLocation,
+    DeleteSupportGroup,
+    DeleteTag,
+    DeleteUrl,
+    Login,
+    Logout,
+    RemoveHostsFromGroups,
+    RevokeApiToken,
+    RevokeSessions,
+    SetScanExclusion,
+    TagHosts,
+    UntagHosts,
+    UpdateHost,
+    UpdateHostGroup,
+    UpdateLocation,
+    UpdateSupportGroup,
+    UpdateTag,
+    UpdateUrl,
+    UpdateUser,
+    /// An action this version no longer has (recorded by an earlier one).
+    Other,
+}
+
+impl AuditAction {
+    /// The name the audit log stores: the mutation's field name, e.g. `createHost`.
+    pub fn name(self) -> &'static str {
+        use async_graphql::resolver_utils::EnumType;
+        Self::items()
+            .iter()
+            .find(|item| item.value == self)
+            .map_or("", |item| stored_name(item.name))
+    }
+
+    /// The action of a stored name; `OTHER` for a name this version does not know.
+    pub fn from_name(name: &str) -> Self {
+        use async_graphql::resolver_utils::EnumType;
+        Self::items()
+            .iter()
+            .find(|item| stored_name(item.name) == name)
+            .map_or(Self::Other, |item| item.value)
+    }
+}
+
+/// `CREATE_HOST` -> `createHost`, once per value for the life of the process.
+fn stored_name(item: &'static str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static NAMES: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            use async_graphql::resolver_utils::EnumType;
+            AuditAction::items()
+                .iter()
+                .map(|item| {
+                    let mut out = String::new();
+                    for (i, word) in item.name.split('_').enumerate() {
+                        let lower = word.to_ascii_lowercase();
+                        if i == 0 {
+                            out.push_str(&lower);
+                        } else {
+                            let mut chars = lower.chars();
+                            out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+                            out.push_str(chars.as_str());
+                        }
+                    }
+                    (item.name, &*Box::leak(out.into_boxed_str()))
+                })
+                .collect()
+        })
+        .get(item)
+        .copied()
+        .unwrap_or("")
+}
+
+/// How an audited action ended: `OK`, or the code of the error it ended with.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AuditOutcome {
+    /// It succeeded.
+    Ok,
+    /// The caller was not signed in, or their credential was not valid.
+    Unauthenticated,
+    /// The caller's role or scope does not allow it.
+    Forbidden,
+    /// What it named does not exist (or is not visible to the caller).
+    NotFound,
+    /// An argument was invalid.
+    BadUserInput,
+    /// It conflicted with existing data (a duplicate name or address).
+    Conflict,
+    /// The caller had sent too much, too fast.
+    RateLimited,
+    /// The request was too deep or too costly.
+    QueryTooComplex,
+    /// It failed inside Hector (the database, most often); nothing was changed.
+    Internal,
+    /// It failed in a way this version has no code for.
+    Error,
+}
+
+impl AuditOutcome {
+    /// The code as stored: `OK` or an error code.
+    pub fn code(self) -> &'static str {
+        use crate::error::code as codes;
+        match self {
+            Self::Ok => "OK",
+            Self::Unauthenticated => codes::UNAUTHENTICATED,
+            Self::Forbidden => codes::FORBIDDEN,
+            Self::NotFound => codes::NOT_FOUND,
+            Self::BadUserInput => codes::BAD_USER_INPUT,
+            Self::Conflict => codes::CONFLICT,
+            Self::RateLimited => codes::RATE_LIMITED,
+            Self::QueryTooComplex => codes::QUERY_TOO_COMPLEX,
+            Self::Internal => codes::INTERNAL,
+            Self::Error => "ERROR",
+        }
+    }
+
+    /// The outcome of a stored code; `ERROR` for a code this version does not know.
+    pub fn from_code(code: &str) -> Self {
+        use async_graphql::resolver_utils::EnumType;
+        Self::items()
+            .iter()
+            .find(|item| item.value.code() == code)
+            .map_or(Self::Error, |item| item.value)
+    }
+}
+
+/// Users by id for the fields that name one (a token's owner, an audit entry's actor): batched
+/// per request, never cached.
+pub struct UserLoader(AppState);
+
+pub type Users = DataLoader<UserLoader>;
+
+/// The user loader of a schema (registered by the assembly).
+pub fn user_loader(state: &AppState) -> Users {
+    DataLoader::new(UserLoader(state.clone()), tokio::spawn)
+}
+
+impl Loader<i64> for UserLoader {
+    type Value = app_user::Model;
+    type Error = BatchError;
+
+    async fn load(&self, ids: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let found = service::users_by_ids(&self.0.db, ids).await?;
+        Ok(found.into_iter().map(|u| (u.id, u)).collect())
+    }
+}
+
+/// The user `id`, through the request's batch.
+async fn users(ctx: &Context<'_>, id: i64) -> Result<Option<User>> {
+    let loader = ctx
+        .data::<Users>()
+        .map_err(|_| AppError::Internal("the user loader is not registered".into()))?;
+    Ok(loader.load_one(id).await?.map(User))
+}
+
 /// A person who signs in. The password hash is never exposed.
 pub struct User(pub app_user::Model);
 
@@ -71,7 +250,8 @@ impl From<app_user::Model> for User {
 
 #[Object]
 impl User {
-    async fn id(&self) -> ID {
+    /// Its global id.
+    pub async fn id(&self) -> ID {
         node::encode("User", self.0.id)
     }
 
@@ -87,8 +267,13 @@ impl User {
         self.0.display_name.as_deref()
     }
 
-    async fn role(&self) -> Option<RoleName> {
-        Role::parse(&self.0.role).map(RoleName::from)
+    /// What the user may do.
+    async fn role(&self) -> Result<RoleName> {
+        Ok(Role::parse(&self.0.role)
+            .map(RoleName::from)
+            .ok_or_else(|| {
+                AppError::Internal(format!("user {} has an unknown role", self.0.id).into())
+            })?)
     }
 
     async fn disabled(&self) -> bool {
@@ -113,6 +298,23 @@ impl User {
     }
 }
 
+/// Who set a port-scan exclusion, as a user.
+#[async_graphql::ComplexObject]
+impl ScanExclusion {
+    /// The id of the user who set it; null when set by a job or a user since deleted.
+    async fn set_by_id(&self) -> Option<ID> {
+        self.set_by_user_id.map(|id| node::encode("User", id))
+    }
+
+    /// The user who set it; null when set by a job or a user since deleted.
+    async fn set_by(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match self.set_by_user_id {
+            Some(id) => users(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+}
+
 /// An API token. Its secret was shown once, at creation.
 pub struct ApiToken(pub api_token::Model);
 
@@ -124,7 +326,8 @@ impl From<api_token::Model> for ApiToken {
 
 #[Object]
 impl ApiToken {
-    async fn id(&self) -> ID {
+    /// Its global id.
+    pub async fn id(&self) -> ID {
         node::encode("ApiToken", self.0.id)
     }
 
@@ -137,8 +340,16 @@ impl ApiToken {
         &self.0.prefix
     }
 
+    /// The id of the user it acts for.
     async fn owner_id(&self) -> ID {
         node::encode("User", self.0.user_id)
+    }
+
+    /// The user it acts for, with that user's role and support groups.
+    async fn owner(&self, ctx: &Context<'_>) -> Result<User> {
+        users(ctx, self.0.user_id).await?.ok_or_else(|| {
+            AppError::Internal(format!("token {} has no owner", self.0.id).into()).into()
+        })
     }
 
     async fn scopes(&self) -> Vec<TokenScope> {
@@ -184,22 +395,32 @@ impl From<audit_entry::Model> for AuditEntry {
 
 #[Object]
 impl AuditEntry {
-    async fn id(&self) -> ID {
+    /// Its global id.
+    pub async fn id(&self) -> ID {
         node::encode("AuditEntry", self.0.id)
     }
 
-    /// Who: a username, or what was typed at a failed sign-in.
-    async fn actor(&self) -> &str {
+    /// Who, as recorded at the time: a username, or what was typed at a failed sign-in.
+    async fn actor_name(&self) -> &str {
         &self.0.actor
     }
 
+    /// The id of the user who acted; null for attempts by no known user.
     async fn actor_id(&self) -> Option<ID> {
         self.0.actor_user_id.map(|id| node::encode("User", id))
     }
 
-    /// The mutation, e.g. `createHost`, or `login`.
-    async fn action(&self) -> &str {
-        &self.0.action
+    /// The user who acted; null for attempts by no known user.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        match self.0.actor_user_id {
+            Some(id) => users(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// What was done: the mutation, or `LOGIN` for a sign-in attempt.
+    async fn action(&self) -> AuditAction {
+        AuditAction::from_name(&self.0.action)
     }
 
     /// The id of what it acted on, when known.
@@ -212,8 +433,8 @@ impl AuditEntry {
     }
 
     /// `OK`, or the error code it ended with.
-    async fn outcome(&self) -> &str {
-        &self.0.outcome
+    async fn outcome(&self) -> AuditOutcome {
+        AuditOutcome::from_code(&self.0.outcome)
     }
 
     async fn at(&self) -> DateTime<Utc> {
@@ -231,12 +452,18 @@ connection!(UserConnection, UserEdge, User);
 connection!(ApiTokenConnection, ApiTokenEdge, ApiToken);
 connection!(AuditEntryConnection, AuditEntryEdge, AuditEntry);
 
+/// Which audit entries to list; every condition given must hold.
 #[derive(InputObject, Default)]
 pub struct AuditFilterInput {
+    /// Only what this user did.
     pub actor_id: Option<ID>,
-    pub action: Option<String>,
-    pub outcome: Option<String>,
+    /// Only this action.
+    pub action: Option<AuditAction>,
+    /// Only entries that ended this way.
+    pub outcome: Option<AuditOutcome>,
+    /// Only entries at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Only entries before this time.
     pub until: Option<DateTime<Utc>>,
 }
 
@@ -267,10 +494,13 @@ impl AuthQuery {
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
+        #[graphql(desc = "The order (`NAME` is the username); oldest first when left out.")]
+        order_by: Option<NameOrder>,
     ) -> Result<UserConnection> {
         let page = page(ctx, first, after, last, before)?;
         let db = state(ctx)?.db.clone();
-        let found = service::users(&db, &page).await?;
+        let order = NameOrder::or(order_by, crate::page::KeyOrder::BY_CREATION);
+        let found = service::users(&db, order, &page).await?;
         let total = TotalCount::new(move || {
             let db = db.clone();
             async move { service::count_users(&db).await }.boxed()
@@ -279,7 +509,9 @@ impl AuthQuery {
     }
 
     async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
-        let id = node::decode(&id, "User")?;
+        let Some(id) = node::decode_of(&id, "User")? else {
+            return Ok(None);
+        };
         Ok(service::user(&state(ctx)?.db, id).await?.map(User))
     }
 
@@ -319,8 +551,8 @@ impl AuthQuery {
         let f = filter.unwrap_or_default();
         let filter = AuditFilter {
             actor_user_id: f.actor_id.map(|id| node::decode(&id, "User")).transpose()?,
-            action: f.action,
-            outcome: f.outcome,
+            action: f.action.map(|a| a.name().to_owned()),
+            outcome: f.outcome.map(|o| o.code().to_owned()),
             since: f.since,
             until: f.until,
         };
@@ -429,8 +661,17 @@ pub struct UpdateUserInput {
     pub support_group_ids: Option<Vec<ID>>,
 }
 
+/// The user `createUser` made.
 #[derive(SimpleObject)]
-pub struct UserPayload {
+pub struct CreateUserPayload {
+    /// The new user.
+    pub user: User,
+}
+
+/// The user `updateUser` changed.
+#[derive(SimpleObject)]
+pub struct UpdateUserPayload {
+    /// The user as they are now.
     pub user: User,
 }
 
@@ -502,28 +743,60 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
         ) => Public,
         (
             "ApiToken",
-            "id" | "name" | "prefix" | "scopes" | "ownerId" | "expiresAt" | "lastUsedAt"
+            "id" | "name" | "prefix" | "scopes" | "ownerId" | "owner" | "expiresAt" | "lastUsedAt"
             | "revokedAt" | "createdAt",
         ) => Anyone,
         (
             "AuditEntry",
-            "id" | "actor" | "actorId" | "action" | "target" | "clientAddr" | "outcome" | "at"
-            | "repeats",
+            "id" | "actor" | "actorName" | "actorId" | "action" | "target" | "clientAddr"
+            | "outcome" | "at" | "repeats",
         ) => Read(&AUDIT),
         ("LoginPayload", "accessToken" | "refreshToken" | "expiresAt" | "user")
         | ("ChangePasswordPayload" | "LogoutPayload", "ok")
         | ("CreateApiTokenPayload", "apiToken" | "secret")
         | ("RevokeApiTokenPayload", "apiToken")
         | ("RevokeSessionsPayload", "revoked")
-        | ("UserPayload", "user") => Public,
+        | ("CreateUserPayload" | "UpdateUserPayload", "user") => Public,
+        ("ScanExclusion", "setBy" | "setById") => Read(&crate::host::graphql::access::INVENTORY),
         _ => return None,
     })
 }
 
-/// People, tokens and audit entries have global ids but are reached only through their own
-/// guarded queries: `node(id:)` answers null for them, so it cannot enumerate people.
-pub fn is_own_kind(kind: &str) -> bool {
-    matches!(kind, "User" | "ApiToken" | "AuditEntry")
+/// The objects of identity and access behind `node(id:)`.
+pub enum AuthNode {
+    User(User),
+    ApiToken(ApiToken),
+    AuditEntry(AuditEntry),
+}
+
+/// The object of type `kind` and id `id`, guarded as its own root query is: a user by admins
+/// or themselves, a token by admins or its owner, an audit entry by admins. `None` when `kind`
+/// is not identity and access's, `Some(None)` when there is no such object or the caller may
+/// not see it.
+pub async fn fetch_node(
+    ctx: &Context<'_>,
+    kind: &str,
+    id: i64,
+) -> crate::error::AppResult<Option<Option<AuthNode>>> {
+    if !matches!(kind, "User" | "ApiToken" | "AuditEntry") {
+        return Ok(None);
+    }
+    let Some(p) = identity(ctx).principal() else {
+        return Ok(Some(None));
+    };
+    let db = &state(ctx)?.db;
+    Ok(Some(match kind {
+        "User" => service::user_for(db, p, id)
+            .await?
+            .map(|u| AuthNode::User(u.into())),
+        "ApiToken" => service::api_token_for(db, p, id)
+            .await?
+            .map(|t| AuthNode::ApiToken(t.into())),
+        _ if p.role == Role::Admin => audit::get(db, id)
+            .await?
+            .map(|e| AuthNode::AuditEntry(e.into())),
+        _ => None,
+    }))
 }
 
 #[derive(Default)]
@@ -599,7 +872,12 @@ impl AuthMutation {
         Ok(ChangePasswordPayload { ok: true })
     }
 
-    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<UserPayload> {
+    /// Creates a user (admins).
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUserInput,
+    ) -> Result<CreateUserPayload> {
         let new = NewUser {
             username: input.username,
             email: input.email,
@@ -613,10 +891,15 @@ impl AuthMutation {
             Box::pin(async move { service::create_user(txn, new).await })
         })
         .await?;
-        Ok(UserPayload { user: user.into() })
+        Ok(CreateUserPayload { user: user.into() })
     }
 
-    async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> Result<UserPayload> {
+    /// Changes a user's details, role, support groups or whether they may sign in (admins).
+    async fn update_user(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateUserInput,
+    ) -> Result<UpdateUserPayload> {
         let id = node::decode(&input.id, "User")?;
         let changes = UserChanges {
             email: Option::from(input.email),
@@ -633,7 +916,7 @@ impl AuthMutation {
             Box::pin(async move { service::update_user(txn, id, changes).await })
         })
         .await?;
-        Ok(UserPayload { user: user.into() })
+        Ok(UpdateUserPayload { user: user.into() })
     }
 
     /// Creates an API token owned by you. The secret is in the answer and nowhere else.

@@ -206,6 +206,17 @@ pub async fn user(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<app_us
     Ok(app_user::Entity::find_by_id(id).one(db).await?)
 }
 
+/// The users of `ids` that exist, in no particular order.
+pub async fn users_by_ids(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> AppResult<Vec<app_user::Model>> {
+    Ok(app_user::Entity::find()
+        .filter(app_user::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
+}
+
 /// Signs in. Unknown users, wrong passwords and disabled accounts get the same answer in
 /// about the same time; repeated failures per account and per address back off.
 pub async fn login(
@@ -1015,6 +1026,28 @@ fn token_owner(by: &Principal) -> Option<i64> {
     (by.role != Role::Admin).then_some(by.user_id)
 }
 
+/// API token `id`, if `by` sees it (their own, or any for an admin).
+pub async fn api_token_for(
+    db: &impl ConnectionTrait,
+    by: &Principal,
+    id: i64,
+) -> AppResult<Option<api_token::Model>> {
+    let found = api_token::Entity::find_by_id(id).one(db).await?;
+    Ok(found.filter(|t| token_owner(by).is_none_or(|owner| t.user_id == owner)))
+}
+
+/// User `id`, if `by` may see them: admins see everyone, others only themselves.
+pub async fn user_for(
+    db: &impl ConnectionTrait,
+    by: &Principal,
+    id: i64,
+) -> AppResult<Option<app_user::Model>> {
+    if by.role != Role::Admin && by.user_id != id {
+        return Ok(None);
+    }
+    user(db, id).await
+}
+
 /// The API tokens `by` sees, oldest first.
 pub async fn api_tokens_for(
     db: &impl ConnectionTrait,
@@ -1065,17 +1098,21 @@ async fn api_tokens(
 /// Users, oldest first.
 pub async fn users(
     db: &impl ConnectionTrait,
+    order: crate::page::KeyOrder,
     page: &PageRequest,
 ) -> AppResult<Page<app_user::Model>> {
-    let query = app_user::Entity::find();
-    crate::page::by_id(
+    crate::page::by_key(
         db,
-        query,
-        app_user::Column::Id,
-        "user:ID",
-        false,
+        app_user::Entity::find(),
+        crate::page::KeyedList {
+            what: "user",
+            key: app_user::Column::UsernameKey,
+            id: app_user::Column::Id,
+            key_of: |u| &u.username_key,
+            id_of: |u| u.id,
+        },
+        order,
         page,
-        |r| r.id,
     )
     .await
 }

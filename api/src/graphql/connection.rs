@@ -28,6 +28,45 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
     n.saturating_mul(child.max(1))
 }
 
+/// Which way a list runs.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub enum OrderDirection {
+    /// Smallest, earliest or A first.
+    #[default]
+    Asc,
+    /// Largest, latest or Z first.
+    Desc,
+}
+
+/// What a list of named things is ordered by.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NameOrderField {
+    /// The name (case-insensitive), ties broken by creation.
+    Name,
+    /// When each was created.
+    CreatedAt,
+}
+
+/// The order of a list of named things (ties are broken by id, so pages are stable).
+#[derive(async_graphql::InputObject, Clone, Copy, Debug)]
+pub struct NameOrder {
+    /// What to order by.
+    pub field: NameOrderField,
+    /// Which way round.
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+impl NameOrder {
+    /// The order asked for, or `default` when none was.
+    pub fn or(order: Option<Self>, default: crate::page::KeyOrder) -> crate::page::KeyOrder {
+        order.map_or(default, |o| crate::page::KeyOrder {
+            by_key: o.field == NameOrderField::Name,
+            descending: o.direction == OrderDirection::Desc,
+        })
+    }
+}
+
 /// Where a page sits in its list.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct PageInfo {

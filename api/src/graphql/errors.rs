@@ -7,6 +7,7 @@
 //! the hot path stays free of it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
@@ -183,6 +184,36 @@ impl Extension for ErrorCodesExtension {
                 })
                 .collect()
         })
+    }
+}
+
+/// A failed batch, shared by every field that waited on it; its cause is logged once, by the
+/// first field that reports it.
+#[derive(Clone)]
+pub struct BatchError(Arc<(AppError, AtomicBool)>);
+
+impl From<AppError> for BatchError {
+    fn from(e: AppError) -> Self {
+        Self(Arc::new((e, AtomicBool::new(false))))
+    }
+}
+
+impl From<BatchError> for async_graphql::Error {
+    fn from(e: BatchError) -> Self {
+        let (err, reported) = &*e.0;
+        if reported.swap(true, Ordering::Relaxed) {
+            return quiet(err);
+        }
+        match Arc::try_unwrap(e.0) {
+            Ok((err, _)) => err.into(),
+            Err(shared) => {
+                let (err, _) = &*shared;
+                if let AppError::Internal(cause) = err {
+                    tracing::error!(error = %cause, "internal error");
+                }
+                quiet(err)
+            }
+        }
     }
 }
 

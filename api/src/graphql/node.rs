@@ -45,6 +45,15 @@ pub fn decode(id: &ID, kind: &str) -> AppResult<i64> {
     }
 }
 
+/// For a lookup by id (`host(id:)` and the like): the database id when `id` is of type `kind`,
+/// `None` when it is a well-formed id of another type (such a lookup answers null, as `node`
+/// does), an error when it is no id at all.
+pub fn decode_of(id: &ID, kind: &str) -> AppResult<Option<i64>> {
+    let (k, n) = decode_any(id)?;
+    Ok((k == kind).then_some(n))
+}
+
+/// Global ids that must all be of type `kind`.
 pub fn decode_many(ids: &[ID], kind: &str) -> AppResult<Vec<i64>> {
     ids.iter().map(|id| decode(id, kind)).collect()
 }
@@ -65,5 +74,8 @@ mod tests {
         assert!(decode(&id, "Tag").is_err());
         assert!(decode(&ID("garbage".into()), "Host").is_err());
         assert!(decode_any(&encode("Bad Type", 1)).is_err());
+        assert_eq!(decode_of(&id, "Host").unwrap(), Some(42));
+        assert_eq!(decode_of(&id, "Tag").unwrap(), None);
+        assert!(decode_of(&ID("garbage".into()), "Tag").is_err());
     }
 }

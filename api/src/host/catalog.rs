@@ -21,7 +21,7 @@ use sea_orm::{
 use crate::actor::HostScope;
 use crate::db;
 use crate::error::{AppError, AppResult, is_unique_violation};
-use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
+use crate::page::{KeyOrder, KeyedList, Page, PageRequest};
 use crate::validate;
 
 /// A table of named things with `id`, `name`, `name_key`, `created_at`, `updated_at`.
@@ -292,12 +292,16 @@ pub async fn delete<E: Named>(
     Ok(found)
 }
 
-/// A page of named rows ordered by name, optionally those whose name contains `search`.
+/// A page of named rows in `order`, optionally those whose name contains `search`.
 pub async fn list<E: Named>(
     db: &impl ConnectionTrait,
     search: Option<&str>,
+    order: KeyOrder,
     page: &PageRequest,
-) -> AppResult<Page<E::Model>> {
+) -> AppResult<Page<E::Model>>
+where
+    E::Model: Sync,
+{
     let mut cond = Condition::all();
     if let Some(search) = search {
         let search = validate::line("search", search, E::MAX_LEN)?;
@@ -305,34 +309,33 @@ pub async fn list<E: Named>(
             Expr::col((table::<E>(), E::key_col())).like(like_pattern(&validate::key(&search))),
         );
     }
-    list_where::<E>(db, cond, page).await
+    list_where::<E>(db, cond, order, page).await
 }
 
-/// A page of the named rows that meet `cond`, ordered by name.
+/// A page of the named rows that meet `cond`, in `order`.
 pub async fn list_where<E: Named>(
     db: &impl ConnectionTrait,
     cond: Condition,
+    order: KeyOrder,
     page: &PageRequest,
-) -> AppResult<Page<E::Model>> {
-    let keyset = Keyset {
-        name: format!("{}:NAME", E::WHAT),
-        key: Some(Expr::col((table::<E>(), E::key_col()))),
-        nullable: false,
-        id: Expr::col((table::<E>(), E::id_col())),
-        descending: false,
-    };
-    let query = E::find().filter(cond).filter(keyset.window(page)?);
-    let query = if keyset.ascending(page) {
-        query.order_by_asc(E::key_col()).order_by_asc(E::id_col())
-    } else {
-        query.order_by_desc(E::key_col()).order_by_desc(E::id_col())
-    };
-    let rows = query.limit(page.limit + 1).all(db).await?;
-    Ok(Page::from_rows(rows, page, |m| Cursor {
-        ordering: keyset.name.clone(),
-        key: SortValue::Text(E::key_of(m).to_owned()),
-        id: E::id_of(m),
-    }))
+) -> AppResult<Page<E::Model>>
+where
+    E::Model: Sync,
+{
+    crate::page::by_key(
+        db,
+        E::find().filter(cond),
+        KeyedList {
+            what: E::WHAT,
+            key: E::key_col(),
+            id: E::id_col(),
+            key_of: E::key_of,
+            id_of: E::id_of,
+        },
+        order,
+        page,
+    )
+    .await
 }
 
 /// `%term%` with `%`, `_` and `\` in the term matched literally.

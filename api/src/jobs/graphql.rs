@@ -55,6 +55,17 @@ pub async fn fetch_node(
     ))
 }
 
+/// Where a job run is.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum JobRunStatus {
+    /// Started and not finished; its replica renews its lease while it runs.
+    Running,
+    /// Finished without error.
+    Succeeded,
+    /// Finished with an error, or interrupted when its replica stopped.
+    Failed,
+}
+
 /// One run of a scheduled job.
 pub struct JobRun(pub job_run::Model);
 
@@ -98,10 +109,19 @@ impl JobRun {
         self.0.finished_at
     }
 
-    /// `RUNNING`, `SUCCEEDED` or `FAILED` (an interrupted run is `FAILED`, and says so in
-    /// `error`).
-    async fn status(&self) -> &str {
-        &self.0.status
+    /// Where the run is: an interrupted run is `FAILED`, and says so in `error`.
+    async fn status(&self) -> Result<JobRunStatus> {
+        Ok(match self.0.status.as_str() {
+            "RUNNING" => JobRunStatus::Running,
+            "SUCCEEDED" => JobRunStatus::Succeeded,
+            "FAILED" => JobRunStatus::Failed,
+            other => {
+                return Err(crate::error::AppError::Internal(
+                    format!("job run {} has the unknown status {other:?}", self.0.id).into(),
+                )
+                .into());
+            }
+        })
     }
 
     /// How many things the run changed.
@@ -144,8 +164,11 @@ impl JobQuery {
         Ok(JobRunConnection::new(found, total))
     }
 
+    /// A job run by id; null when there is none (or the id is another type's).
     async fn job_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobRun>> {
-        let id = node::decode(&id, "JobRun")?;
+        let Some(id) = node::decode_of(&id, "JobRun")? else {
+            return Ok(None);
+        };
         Ok(service::run_by_id(&state(ctx)?.db, id).await?.map(JobRun))
     }
 }

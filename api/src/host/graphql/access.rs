@@ -67,7 +67,7 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
         | ("Location", "id" | "name" | "hosts" | "createdAt" | "updatedAt")
         | ("Url", "id" | "url" | "screenshot" | "host" | "createdAt")
         | ("OperatingSystem", "name" | "family" | "vendor" | "type")
-        | ("ScanExclusion", "reason" | "until" | "setBy" | "setAt" | "active")
+        | ("ScanExclusion", "reason" | "until" | "setByName" | "setAt" | "active")
         | ("OsCount", "os" | "hosts")
         | ("HostEvent", "kind" | "at" | "cursor" | "hostId" | "host") => Read(&INVENTORY),
         ("SupportGroup", "id" | "name" | "email" | "hosts" | "createdAt" | "updatedAt") => {
@@ -77,13 +77,17 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
         ("AddHostsPayload", "created" | "skipped")
         | ("CreateHostPayload" | "UpdateHostPayload" | "ScanExclusionPayload", "host")
         | ("DeleteHostPayload", "deletedHostId")
-        | ("DeletedPayload", "deletedId")
         | ("GroupHostsPayload" | "TagHostsPayload", "hosts")
-        | ("HostGroupPayload", "hostGroup")
-        | ("LocationPayload", "location")
-        | ("SupportGroupPayload", "supportGroup")
-        | ("TagPayload", "tag")
-        | ("UrlPayload", "url") => Public,
+        | ("CreateHostGroupPayload" | "UpdateHostGroupPayload", "hostGroup")
+        | ("DeleteHostGroupPayload", "deletedHostGroupId")
+        | ("CreateLocationPayload" | "UpdateLocationPayload", "location")
+        | ("DeleteLocationPayload", "deletedLocationId")
+        | ("CreateSupportGroupPayload" | "UpdateSupportGroupPayload", "supportGroup")
+        | ("DeleteSupportGroupPayload", "deletedSupportGroupId")
+        | ("CreateTagPayload" | "UpdateTagPayload", "tag")
+        | ("DeleteTagPayload", "deletedTagId")
+        | ("CreateUrlPayload" | "UpdateUrlPayload", "url")
+        | ("DeleteUrlPayload", "deletedUrlId") => Public,
         _ => return None,
     })
 }

@@ -16,92 +16,187 @@ use crate::validate;
 #[derive(Default)]
 pub struct CatalogMutation;
 
-/// The id of what a delete removed.
-#[derive(SimpleObject)]
-pub struct DeletedPayload {
-    pub deleted_id: ID,
+/// One payload type per mutation, each carrying what its mutation changed.
+macro_rules! payloads {
+    ($($(#[$doc:meta])* $name:ident { $(#[$fdoc:meta])* $field:ident: $ty:ty })*) => {
+        $(
+            $(#[$doc])*
+            #[derive(SimpleObject)]
+            pub struct $name {
+                $(#[$fdoc])*
+                pub $field: $ty,
+            }
+        )*
+    };
 }
 
-#[derive(SimpleObject)]
-pub struct HostGroupPayload {
-    pub host_group: HostGroup,
+payloads! {
+    /// The host group `createHostGroup` made.
+    CreateHostGroupPayload { /// The new group.
+        host_group: HostGroup }
+    /// The host group `updateHostGroup` changed.
+    UpdateHostGroupPayload { /// The group as it is now.
+        host_group: HostGroup }
+    /// What `deleteHostGroup` removed.
+    DeleteHostGroupPayload { /// The id of the deleted group.
+        deleted_host_group_id: ID }
+    /// The tag `createTag` made.
+    CreateTagPayload { /// The new tag.
+        tag: Tag }
+    /// The tag `updateTag` changed.
+    UpdateTagPayload { /// The tag as it is now.
+        tag: Tag }
+    /// What `deleteTag` removed.
+    DeleteTagPayload { /// The id of the deleted tag.
+        deleted_tag_id: ID }
+    /// The support group `createSupportGroup` made.
+    CreateSupportGroupPayload { /// The new support group.
+        support_group: SupportGroup }
+    /// The support group `updateSupportGroup` changed.
+    UpdateSupportGroupPayload { /// The support group as it is now.
+        support_group: SupportGroup }
+    /// What `deleteSupportGroup` removed.
+    DeleteSupportGroupPayload { /// The id of the deleted support group.
+        deleted_support_group_id: ID }
+    /// The location `createLocation` made.
+    CreateLocationPayload { /// The new location.
+        location: Location }
+    /// The location `updateLocation` changed.
+    UpdateLocationPayload { /// The location as it is now.
+        location: Location }
+    /// What `deleteLocation` removed.
+    DeleteLocationPayload { /// The id of the deleted location.
+        deleted_location_id: ID }
+    /// The URL `createUrl` recorded.
+    CreateUrlPayload { /// The new URL.
+        url: Url }
+    /// The URL `updateUrl` changed.
+    UpdateUrlPayload { /// The URL as it is now.
+        url: Url }
+    /// What `deleteUrl` removed.
+    DeleteUrlPayload { /// The id of the deleted URL.
+        deleted_url_id: ID }
 }
 
-#[derive(SimpleObject)]
-pub struct TagPayload {
-    pub tag: Tag,
+/// One input type per delete mutation: the id of what to delete.
+macro_rules! delete_inputs {
+    ($($(#[$doc:meta])* $name:ident)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(InputObject)]
+            pub struct $name {
+                /// The id of what to delete.
+                pub id: ID,
+            }
+        )*
+    };
 }
 
-#[derive(SimpleObject)]
-pub struct SupportGroupPayload {
-    pub support_group: SupportGroup,
+delete_inputs! {
+    /// Which host group `deleteHostGroup` deletes.
+    DeleteHostGroupInput
+    /// Which tag `deleteTag` deletes.
+    DeleteTagInput
+    /// Which support group `deleteSupportGroup` deletes.
+    DeleteSupportGroupInput
+    /// Which location `deleteLocation` deletes.
+    DeleteLocationInput
+    /// Which URL `deleteUrl` deletes.
+    DeleteUrlInput
 }
 
-#[derive(SimpleObject)]
-pub struct LocationPayload {
-    pub location: Location,
-}
-
-#[derive(SimpleObject)]
-pub struct UrlPayload {
-    pub url: Url,
-}
-
+/// A new host group.
 #[derive(InputObject)]
 pub struct CreateHostGroupInput {
+    /// Its name, unique among host groups (case-insensitive).
     pub name: String,
+    /// What the group is for.
     pub detail: Option<String>,
 }
 
+/// Changes to a host group; fields left out stay as they are.
 #[derive(InputObject)]
 pub struct UpdateHostGroupInput {
+    /// The group to change.
     pub id: ID,
+    /// A new name, unique among host groups.
     pub name: Option<String>,
+    /// A new description; null clears it.
     pub detail: MaybeUndefined<String>,
 }
 
+/// A new tag.
 #[derive(InputObject)]
-pub struct CreateNamedInput {
+pub struct CreateTagInput {
+    /// Its name, unique among tags (case-insensitive).
     pub name: String,
 }
 
+/// Changes to a tag; fields left out stay as they are.
 #[derive(InputObject)]
-pub struct RenameInput {
+pub struct UpdateTagInput {
+    /// The tag to change.
     pub id: ID,
+    /// A new name, unique among tags.
+    pub name: Option<String>,
+}
+
+/// A new location.
+#[derive(InputObject)]
+pub struct CreateLocationInput {
+    /// Its name, unique among locations (case-insensitive).
     pub name: String,
 }
 
+/// Changes to a location; fields left out stay as they are.
+#[derive(InputObject)]
+pub struct UpdateLocationInput {
+    /// The location to change.
+    pub id: ID,
+    /// A new name, unique among locations.
+    pub name: Option<String>,
+}
+
+/// A new support group: the team responsible for a set of hosts.
 #[derive(InputObject)]
 pub struct CreateSupportGroupInput {
+    /// Its name, unique among support groups (case-insensitive).
     pub name: String,
     /// Where alerts about the group's hosts go.
     pub email: Option<String>,
 }
 
+/// Changes to a support group; fields left out stay as they are.
 #[derive(InputObject)]
 pub struct UpdateSupportGroupInput {
+    /// The support group to change.
     pub id: ID,
+    /// A new name, unique among support groups.
     pub name: Option<String>,
+    /// A new alert address; null clears it.
     pub email: MaybeUndefined<String>,
 }
 
+/// A URL served by a host.
 #[derive(InputObject)]
 pub struct CreateUrlInput {
+    /// The host that serves it.
     pub host_id: ID,
+    /// The URL (http or https).
     pub url: String,
+    /// Where a screenshot of the page is kept.
     pub screenshot: Option<String>,
 }
 
+/// Changes to a URL; fields left out stay as they are.
 #[derive(InputObject)]
 pub struct UpdateUrlInput {
+    /// The URL to change.
     pub id: ID,
+    /// The new URL.
     pub url: Option<String>,
+    /// A new screenshot location; null clears it.
     pub screenshot: MaybeUndefined<String>,
-}
-
-#[derive(InputObject)]
-pub struct DeleteInput {
-    pub id: ID,
 }
 
 fn detail(v: Option<&str>) -> AppResult<Value> {
@@ -166,38 +261,34 @@ where
     .await
 }
 
-fn deleted(kind: &str, id: i64) -> DeletedPayload {
-    DeletedPayload {
-        deleted_id: node::encode(kind, id),
-    }
-}
-
 #[Object]
 impl CatalogMutation {
+    /// Creates a host group.
     async fn create_host_group(
         &self,
         ctx: &Context<'_>,
         input: CreateHostGroupInput,
-    ) -> Result<HostGroupPayload> {
+    ) -> Result<CreateHostGroupPayload> {
         let extra = vec![("detail", detail(input.detail.as_deref())?)];
         let group = create_row::<host_group::Entity>(ctx, input.name, extra).await?;
-        Ok(HostGroupPayload {
+        Ok(CreateHostGroupPayload {
             host_group: group.into(),
         })
     }
 
+    /// Renames a host group or changes its description.
     async fn update_host_group(
         &self,
         ctx: &Context<'_>,
         input: UpdateHostGroupInput,
-    ) -> Result<HostGroupPayload> {
+    ) -> Result<UpdateHostGroupPayload> {
         let id = node::decode(&input.id, "HostGroup")?;
         let mut extra = Vec::new();
         if let Some(v) = input.detail.as_opt_ref().map(|v| v.map(String::as_str)) {
             extra.push(("detail", detail(v)?));
         }
         let group = update_row::<host_group::Entity>(ctx, id, input.name, extra).await?;
-        Ok(HostGroupPayload {
+        Ok(UpdateHostGroupPayload {
             host_group: group.into(),
         })
     }
@@ -206,55 +297,75 @@ impl CatalogMutation {
     async fn delete_host_group(
         &self,
         ctx: &Context<'_>,
-        input: DeleteInput,
-    ) -> Result<DeletedPayload> {
+        input: DeleteHostGroupInput,
+    ) -> Result<DeleteHostGroupPayload> {
         let id = node::decode(&input.id, "HostGroup")?;
         delete_row::<host_group::Entity>(ctx, id).await?;
-        Ok(deleted("HostGroup", id))
+        Ok(DeleteHostGroupPayload {
+            deleted_host_group_id: node::encode("HostGroup", id),
+        })
     }
 
-    async fn create_tag(&self, ctx: &Context<'_>, input: CreateNamedInput) -> Result<TagPayload> {
+    /// Creates a tag.
+    async fn create_tag(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTagInput,
+    ) -> Result<CreateTagPayload> {
         let tag = create_row::<tag::Entity>(ctx, input.name, Vec::new()).await?;
-        Ok(TagPayload { tag: tag.into() })
+        Ok(CreateTagPayload { tag: tag.into() })
     }
 
-    async fn update_tag(&self, ctx: &Context<'_>, input: RenameInput) -> Result<TagPayload> {
+    /// Renames a tag.
+    async fn update_tag(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTagInput,
+    ) -> Result<UpdateTagPayload> {
         let id = node::decode(&input.id, "Tag")?;
-        let tag = update_row::<tag::Entity>(ctx, id, Some(input.name), Vec::new()).await?;
-        Ok(TagPayload { tag: tag.into() })
+        let tag = update_row::<tag::Entity>(ctx, id, input.name, Vec::new()).await?;
+        Ok(UpdateTagPayload { tag: tag.into() })
     }
 
     /// Deletes a tag and takes it off every host.
-    async fn delete_tag(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletedPayload> {
+    async fn delete_tag(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteTagInput,
+    ) -> Result<DeleteTagPayload> {
         let id = node::decode(&input.id, "Tag")?;
         delete_row::<tag::Entity>(ctx, id).await?;
-        Ok(deleted("Tag", id))
+        Ok(DeleteTagPayload {
+            deleted_tag_id: node::encode("Tag", id),
+        })
     }
 
+    /// Creates a support group.
     async fn create_support_group(
         &self,
         ctx: &Context<'_>,
         input: CreateSupportGroupInput,
-    ) -> Result<SupportGroupPayload> {
+    ) -> Result<CreateSupportGroupPayload> {
         let extra = vec![("email", email(input.email.as_deref())?)];
         let group = create_row::<support_group::Entity>(ctx, input.name, extra).await?;
-        Ok(SupportGroupPayload {
+        Ok(CreateSupportGroupPayload {
             support_group: group.into(),
         })
     }
 
+    /// Renames a support group or changes where its alerts go.
     async fn update_support_group(
         &self,
         ctx: &Context<'_>,
         input: UpdateSupportGroupInput,
-    ) -> Result<SupportGroupPayload> {
+    ) -> Result<UpdateSupportGroupPayload> {
         let id = node::decode(&input.id, "SupportGroup")?;
         let mut extra = Vec::new();
         if let Some(v) = input.email.as_opt_ref().map(|v| v.map(String::as_str)) {
             extra.push(("email", email(v)?));
         }
         let group = update_row::<support_group::Entity>(ctx, id, input.name, extra).await?;
-        Ok(SupportGroupPayload {
+        Ok(UpdateSupportGroupPayload {
             support_group: group.into(),
         })
     }
@@ -263,32 +374,36 @@ impl CatalogMutation {
     async fn delete_support_group(
         &self,
         ctx: &Context<'_>,
-        input: DeleteInput,
-    ) -> Result<DeletedPayload> {
+        input: DeleteSupportGroupInput,
+    ) -> Result<DeleteSupportGroupPayload> {
         let id = node::decode(&input.id, "SupportGroup")?;
         delete_row::<support_group::Entity>(ctx, id).await?;
-        Ok(deleted("SupportGroup", id))
+        Ok(DeleteSupportGroupPayload {
+            deleted_support_group_id: node::encode("SupportGroup", id),
+        })
     }
 
+    /// Creates a location.
     async fn create_location(
         &self,
         ctx: &Context<'_>,
-        input: CreateNamedInput,
-    ) -> Result<LocationPayload> {
+        input: CreateLocationInput,
+    ) -> Result<CreateLocationPayload> {
         let loc = create_row::<location::Entity>(ctx, input.name, Vec::new()).await?;
-        Ok(LocationPayload {
+        Ok(CreateLocationPayload {
             location: loc.into(),
         })
     }
 
+    /// Renames a location.
     async fn update_location(
         &self,
         ctx: &Context<'_>,
-        input: RenameInput,
-    ) -> Result<LocationPayload> {
+        input: UpdateLocationInput,
+    ) -> Result<UpdateLocationPayload> {
         let id = node::decode(&input.id, "Location")?;
-        let loc = update_row::<location::Entity>(ctx, id, Some(input.name), Vec::new()).await?;
-        Ok(LocationPayload {
+        let loc = update_row::<location::Entity>(ctx, id, input.name, Vec::new()).await?;
+        Ok(UpdateLocationPayload {
             location: loc.into(),
         })
     }
@@ -297,14 +412,21 @@ impl CatalogMutation {
     async fn delete_location(
         &self,
         ctx: &Context<'_>,
-        input: DeleteInput,
-    ) -> Result<DeletedPayload> {
+        input: DeleteLocationInput,
+    ) -> Result<DeleteLocationPayload> {
         let id = node::decode(&input.id, "Location")?;
         delete_row::<location::Entity>(ctx, id).await?;
-        Ok(deleted("Location", id))
+        Ok(DeleteLocationPayload {
+            deleted_location_id: node::encode("Location", id),
+        })
     }
 
-    async fn create_url(&self, ctx: &Context<'_>, input: CreateUrlInput) -> Result<UrlPayload> {
+    /// Records a URL served by a host.
+    async fn create_url(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateUrlInput,
+    ) -> Result<CreateUrlPayload> {
         let host_id = node::decode(&input.host_id, "Host")?;
         let url = catalog::create_url(
             &state(ctx)?.db,
@@ -314,10 +436,15 @@ impl CatalogMutation {
             input.screenshot.as_deref(),
         )
         .await?;
-        Ok(UrlPayload { url: url.into() })
+        Ok(CreateUrlPayload { url: url.into() })
     }
 
-    async fn update_url(&self, ctx: &Context<'_>, input: UpdateUrlInput) -> Result<UrlPayload> {
+    /// Changes a URL or its screenshot.
+    async fn update_url(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateUrlInput,
+    ) -> Result<UpdateUrlPayload> {
         let id = node::decode(&input.id, "Url")?;
         let screenshot = input.screenshot.as_opt_ref().map(|v| v.map(String::as_str));
         let url = catalog::update_url(
@@ -328,12 +455,19 @@ impl CatalogMutation {
             screenshot,
         )
         .await?;
-        Ok(UrlPayload { url: url.into() })
+        Ok(UpdateUrlPayload { url: url.into() })
     }
 
-    async fn delete_url(&self, ctx: &Context<'_>, input: DeleteInput) -> Result<DeletedPayload> {
+    /// Deletes a URL.
+    async fn delete_url(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteUrlInput,
+    ) -> Result<DeleteUrlPayload> {
         let id = node::decode(&input.id, "Url")?;
         catalog::delete_url(&state(ctx)?.db, &scope(ctx), id).await?;
-        Ok(deleted("Url", id))
+        Ok(DeleteUrlPayload {
+            deleted_url_id: node::encode("Url", id),
+        })
     }
 }

@@ -94,12 +94,7 @@ pub enum HostOrderBy {
     LastSeen,
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OrderDirection {
-    #[default]
-    Asc,
-    Desc,
-}
+pub use crate::graphql::connection::OrderDirection;
 
 /// The order of a host list (ties are broken by id, so pages are stable).
 #[derive(InputObject, Clone, Copy)]
@@ -196,10 +191,9 @@ pub struct UpdateHostInput {
     pub id: ID,
     pub address: Option<IpAddr>,
     pub names: Option<Vec<String>>,
-    pub os_name: MaybeUndefined<String>,
-    pub os_family: MaybeUndefined<String>,
-    pub os_vendor: MaybeUndefined<String>,
-    pub os_type: MaybeUndefined<String>,
+    /// The operating system, replaced as a whole (fields left out of it become empty); null
+    /// clears it.
+    pub os: MaybeUndefined<OsInput>,
     pub sponsor: MaybeUndefined<String>,
     pub technical_contact: MaybeUndefined<String>,
     pub notes: MaybeUndefined<String>,
@@ -220,15 +214,25 @@ fn change_id(v: MaybeUndefined<ID>, kind: &str) -> AppResult<Option<Option<i64>>
 impl UpdateHostInput {
     pub fn into_service(self) -> AppResult<(i64, HostChanges)> {
         let id = node::decode(&self.id, "Host")?;
+        let os = Option::<Option<OsInput>>::from(self.os).map(Option::unwrap_or_default);
+        let (os_name, os_family, os_vendor, os_type) = match os {
+            Some(os) => (
+                Some(os.name),
+                Some(os.family),
+                Some(os.vendor),
+                Some(os.r#type),
+            ),
+            None => (None, None, None, None),
+        };
         Ok((
             id,
             HostChanges {
                 address: self.address.map(|a| a.0),
                 names: self.names,
-                os_name: Option::from(self.os_name),
-                os_family: Option::from(self.os_family),
-                os_vendor: Option::from(self.os_vendor),
-                os_type: Option::from(self.os_type),
+                os_name,
+                os_family,
+                os_vendor,
+                os_type,
                 sponsor: Option::from(self.sponsor),
                 technical_contact: Option::from(self.technical_contact),
                 notes: Option::from(self.notes),
@@ -243,8 +247,10 @@ impl UpdateHostInput {
     }
 }
 
+/// Which host `deleteHost` deletes.
 #[derive(InputObject)]
 pub struct DeleteHostInput {
+    /// The id of the host to delete.
     pub id: ID,
 }
 

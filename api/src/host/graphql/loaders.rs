@@ -3,14 +3,13 @@
 //! safely.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{location, support_group, tag, url};
 
 use crate::actor::HostScope;
 use crate::error::AppError;
+pub use crate::graphql::errors::BatchError;
 use crate::host::catalog;
 use crate::state::AppState;
 
@@ -33,36 +32,6 @@ pub fn new(state: &AppState) -> Loaders {
         },
         tokio::spawn,
     )
-}
-
-/// A failed batch, shared by every field that waited on it; its cause is logged once, by the
-/// first field that reports it.
-#[derive(Clone)]
-pub struct BatchError(Arc<(AppError, AtomicBool)>);
-
-impl From<AppError> for BatchError {
-    fn from(e: AppError) -> Self {
-        Self(Arc::new((e, AtomicBool::new(false))))
-    }
-}
-
-impl From<BatchError> for async_graphql::Error {
-    fn from(e: BatchError) -> Self {
-        let (err, reported) = &*e.0;
-        if reported.swap(true, Ordering::Relaxed) {
-            return crate::graphql::errors::quiet(err);
-        }
-        match Arc::try_unwrap(e.0) {
-            Ok((err, _)) => err.into(),
-            Err(shared) => {
-                let (err, _) = &*shared;
-                if let AppError::Internal(cause) = err {
-                    tracing::error!(error = %cause, "internal error");
-                }
-                crate::graphql::errors::quiet(err)
-            }
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -204,7 +204,7 @@ impl HostOnlyMutation {
         input: SetScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
         let id = node::decode(&input.host_id, "Host")?;
-        let who = crate::graphql::identity(ctx).display_name().to_owned();
+        let who = crate::graphql::identity(ctx).clone();
         let (scope, duration) = (scope(ctx), input.duration.into());
         let host = db::write(&state(ctx)?.db, move |txn| {
             let (scope, reason, who) = (scope.clone(), input.reason.clone(), who.clone());

@@ -6,12 +6,12 @@ use futures_util::FutureExt;
 
 use super::inputs::{self, HostFilterInput, HostOrderInput};
 use super::types::*;
-use crate::graphql::connection::TotalCount;
+use crate::graphql::connection::{NameOrder, TotalCount};
 use crate::graphql::node;
 use crate::graphql::scalars::IpAddr;
 use crate::graphql::{scope, state};
 use crate::host::{catalog, service};
-use crate::page::PageRequest;
+use crate::page::{KeyOrder, PageRequest};
 
 #[derive(Default)]
 pub struct HostQuery;
@@ -20,6 +20,7 @@ pub struct HostQuery;
 async fn catalog_page<E, T>(
     ctx: &Context<'_>,
     search: Option<String>,
+    order: Option<NameOrder>,
     page: PageRequest,
 ) -> Result<(crate::page::Page<T>, TotalCount)>
 where
@@ -28,7 +29,13 @@ where
     T: From<E::Model>,
 {
     let db = state(ctx)?.db.clone();
-    let found = catalog::list::<E>(&db, search.as_deref(), &page).await?;
+    let found = catalog::list::<E>(
+        &db,
+        search.as_deref(),
+        NameOrder::or(order, KeyOrder::BY_KEY),
+        &page,
+    )
+    .await?;
     let total = TotalCount::new(move || {
         let db = db.clone();
         async move { catalog::count::<E>(&db).await }.boxed()
@@ -40,7 +47,9 @@ where
 impl HostQuery {
     /// One host by id.
     async fn host(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Host>> {
-        let id = node::decode(&id, "Host")?;
+        let Some(id) = node::decode_of(&id, "Host")? else {
+            return Ok(None);
+        };
         Ok(service::get(&state(ctx)?.db, &scope(ctx), id)
             .await?
             .map(Host))
@@ -94,6 +103,10 @@ impl HostQuery {
 
     /// Tags by name; each tag's `usage` is its weight in the tag cloud.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
     async fn tags(
         &self,
         ctx: &Context<'_>,
@@ -102,20 +115,27 @@ impl HostQuery {
         last: Option<i32>,
         before: Option<String>,
         #[graphql(desc = "Only names containing this text.")] search: Option<String>,
+        #[graphql(desc = "The order; by name, A to Z, when left out.")] order_by: Option<NameOrder>,
     ) -> Result<TagConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let (found, total) = catalog_page::<tag::Entity, Tag>(ctx, search, page).await?;
+        let (found, total) = catalog_page::<tag::Entity, Tag>(ctx, search, order_by, page).await?;
         Ok(TagConnection::new(found, total))
     }
 
     async fn tag(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Tag>> {
-        let id = node::decode(&id, "Tag")?;
+        let Some(id) = node::decode_of(&id, "Tag")? else {
+            return Ok(None);
+        };
         Ok(catalog::get::<tag::Entity>(&state(ctx)?.db, id)
             .await?
             .map(Tag))
     }
 
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
     async fn host_groups(
         &self,
         ctx: &Context<'_>,
@@ -124,21 +144,28 @@ impl HostQuery {
         last: Option<i32>,
         before: Option<String>,
         search: Option<String>,
+        #[graphql(desc = "The order; by name, A to Z, when left out.")] order_by: Option<NameOrder>,
     ) -> Result<HostGroupConnection> {
         let page = page(ctx, first, after, last, before)?;
         let (found, total) =
-            catalog_page::<host_group::Entity, HostGroup>(ctx, search, page).await?;
+            catalog_page::<host_group::Entity, HostGroup>(ctx, search, order_by, page).await?;
         Ok(HostGroupConnection::new(found, total))
     }
 
     async fn host_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<HostGroup>> {
-        let id = node::decode(&id, "HostGroup")?;
+        let Some(id) = node::decode_of(&id, "HostGroup")? else {
+            return Ok(None);
+        };
         Ok(catalog::get::<host_group::Entity>(&state(ctx)?.db, id)
             .await?
             .map(HostGroup))
     }
 
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
     async fn support_groups(
         &self,
         ctx: &Context<'_>,
@@ -147,21 +174,29 @@ impl HostQuery {
         last: Option<i32>,
         before: Option<String>,
         search: Option<String>,
+        #[graphql(desc = "The order; by name, A to Z, when left out.")] order_by: Option<NameOrder>,
     ) -> Result<SupportGroupConnection> {
         let page = page(ctx, first, after, last, before)?;
         let (found, total) =
-            catalog_page::<support_group::Entity, SupportGroup>(ctx, search, page).await?;
+            catalog_page::<support_group::Entity, SupportGroup>(ctx, search, order_by, page)
+                .await?;
         Ok(SupportGroupConnection::new(found, total))
     }
 
     async fn support_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SupportGroup>> {
-        let id = node::decode(&id, "SupportGroup")?;
+        let Some(id) = node::decode_of(&id, "SupportGroup")? else {
+            return Ok(None);
+        };
         Ok(catalog::get::<support_group::Entity>(&state(ctx)?.db, id)
             .await?
             .map(SupportGroup))
     }
 
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
     async fn locations(
         &self,
         ctx: &Context<'_>,
@@ -170,21 +205,27 @@ impl HostQuery {
         last: Option<i32>,
         before: Option<String>,
         search: Option<String>,
+        #[graphql(desc = "The order; by name, A to Z, when left out.")] order_by: Option<NameOrder>,
     ) -> Result<LocationConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let (found, total) = catalog_page::<location::Entity, Location>(ctx, search, page).await?;
+        let (found, total) =
+            catalog_page::<location::Entity, Location>(ctx, search, order_by, page).await?;
         Ok(LocationConnection::new(found, total))
     }
 
     async fn location(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Location>> {
-        let id = node::decode(&id, "Location")?;
+        let Some(id) = node::decode_of(&id, "Location")? else {
+            return Ok(None);
+        };
         Ok(catalog::get::<location::Entity>(&state(ctx)?.db, id)
             .await?
             .map(Location))
     }
 
     async fn url(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Url>> {
-        let id = node::decode(&id, "Url")?;
+        let Some(id) = node::decode_of(&id, "Url")? else {
+            return Ok(None);
+        };
         Ok(catalog::url(&state(ctx)?.db, &scope(ctx), id)
             .await?
             .map(Url))

@@ -6,6 +6,7 @@ use entity::{host, host_group, location, support_group, tag, url};
 use futures_util::FutureExt;
 
 use super::loaders::{self, LocationId, SupportGroupId, TagUsage, TagsOfHost, UrlsOfHost};
+use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, connection};
 pub(crate) use crate::graphql::connection::{page, page_cost};
 use crate::graphql::node;
@@ -46,8 +47,12 @@ impl Host {
         node::encode("Host", self.0.id)
     }
 
-    async fn address(&self) -> Option<IpAddr> {
-        net::ip_from_key(&self.0.address).map(IpAddr)
+    async fn address(&self) -> Result<IpAddr> {
+        Ok(net::ip_from_key(&self.0.address)
+            .map(IpAddr)
+            .ok_or_else(|| {
+                AppError::Internal(format!("host {} has a malformed address", self.0.id).into())
+            })?)
     }
 
     /// Host names, the primary first.
@@ -146,7 +151,8 @@ impl Host {
         m.exclusion_reason.as_ref().map(|reason| ScanExclusion {
             reason: reason.clone(),
             until: m.exclusion_until,
-            set_by: m.exclusion_set_by.clone(),
+            set_by_name: m.exclusion_set_by.clone(),
+            set_by_user_id: m.exclusion_set_by_user_id,
             set_at: m.exclusion_set_at,
             active: service::is_excluded(m, crate::db::now()),
         })
@@ -178,14 +184,20 @@ pub struct OperatingSystem {
     pub r#type: Option<String>,
 }
 
-/// A port-scan exclusion.
+/// A port-scan exclusion: the host is left out of port scans until it lapses.
+/// (`setBy`, the user, is added by identity and access.)
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct ScanExclusion {
+    /// Why the host must not be scanned.
     pub reason: String,
     /// When it lapses; null means forever.
     pub until: Option<DateTime<Utc>>,
-    /// Who set it.
-    pub set_by: Option<String>,
+    /// Who set it, by name as recorded then.
+    pub set_by_name: Option<String>,
+    #[graphql(skip)]
+    pub set_by_user_id: Option<i64>,
+    /// When it was set.
     pub set_at: Option<DateTime<Utc>>,
     /// False once `until` has passed (the exclusion job then lifts it).
     pub active: bool,
@@ -342,12 +354,11 @@ impl Url {
         self.0.screenshot.as_deref()
     }
 
-    async fn host(&self, ctx: &Context<'_>) -> Result<Option<Host>> {
-        Ok(
-            service::get(&state(ctx)?.db, &crate::graphql::scope(ctx), self.0.host_id)
-                .await?
-                .map(Host),
-        )
+    async fn host(&self, ctx: &Context<'_>) -> Result<Host> {
+        // A URL is reached only through its host's scope, and goes with its host.
+        let found =
+            service::get(&state(ctx)?.db, &crate::graphql::scope(ctx), self.0.host_id).await?;
+        Ok(found.map(Host).ok_or(AppError::not_found("host"))?)
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

@@ -7,7 +7,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use crate::actor::HostScope;
+use crate::actor::{HostScope, Identity};
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::events::{self, ChangeKind};
@@ -42,7 +42,7 @@ pub async fn set_exclusion(
     id: i64,
     reason: &str,
     length: ExclusionLength,
-    set_by: &str,
+    set_by: &Identity,
 ) -> AppResult<host::Model> {
     let reason = validate::text("reason", reason, 2000)?;
     let now = db::now();
@@ -52,7 +52,8 @@ pub async fn set_exclusion(
     let mut row: host::ActiveModel = found.into();
     row.exclusion_reason = Set(Some(reason));
     row.exclusion_until = Set(length.until(now));
-    row.exclusion_set_by = Set(Some(set_by.to_owned()));
+    row.exclusion_set_by = Set(Some(set_by.display_name().to_owned()));
+    row.exclusion_set_by_user_id = Set(set_by.principal().map(|p| p.user_id));
     row.exclusion_set_at = Set(Some(now));
     row.updated_at = Set(now);
     let updated = row.update(db).await?;
@@ -80,6 +81,7 @@ pub(super) fn clear(row: &mut host::ActiveModel) {
     row.exclusion_reason = Set(None);
     row.exclusion_until = Set(None);
     row.exclusion_set_by = Set(None);
+    row.exclusion_set_by_user_id = Set(None);
     row.exclusion_set_at = Set(None);
     row.updated_at = Set(db::now());
 }

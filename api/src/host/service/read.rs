@@ -64,6 +64,7 @@ pub async fn groups_of_host(
         db,
         Condition::all()
             .add(Expr::col((host_group::Entity, host_group::Column::Id)).in_subquery(members)),
+        crate::page::KeyOrder::BY_KEY,
         page,
     )
     .await
