@@ -20,12 +20,15 @@ use crate::jobs::graphql::{JobQuery, JobRun};
 use crate::state::AppState;
 use crate::{auth, host, jobs};
 
+/// What can be read.
 #[derive(MergedObject, Default)]
 pub struct Query(NodeQuery, HostQuery, JobQuery, AuthQuery);
 
+/// What can be changed.
 #[derive(MergedObject, Default)]
 pub struct Mutation(HostMutation, AuthMutation);
 
+/// What can be watched live.
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(HostSubscription);
 
@@ -56,7 +59,7 @@ pub fn jobs(state: &AppState) -> Vec<Job> {
 
 /// Anything with a global id.
 #[derive(async_graphql::Interface)]
-#[graphql(field(name = "id", ty = "ID"))]
+#[graphql(field(name = "id", ty = "ID", desc = "Its global id."))]
 pub enum Node {
     Host(Box<Host>),
     HostGroup(HostGroup),
@@ -108,7 +111,11 @@ pub struct NodeQuery;
 #[async_graphql::Object]
 impl NodeQuery {
     /// Any object by its global id.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> async_graphql::Result<Option<Node>> {
         Ok(fetch(ctx, &id).await?)
     }
 
@@ -116,7 +123,7 @@ impl NodeQuery {
     async fn nodes(
         &self,
         ctx: &Context<'_>,
-        ids: Vec<ID>,
+        #[graphql(desc = "Global ids, at most 100.")] ids: Vec<ID>,
     ) -> async_graphql::Result<Vec<Option<Node>>> {
         if ids.len() > 100 {
             return Err(AppError::bad_input("`nodes` takes at most 100 ids").into());
@@ -346,5 +353,76 @@ mod tests {
             panic!("a read");
         };
         assert_eq!(area.readers, &[Role::Admin]);
+    }
+
+    /// What in the schema has no description: types, fields, arguments, input fields, enum
+    /// values and scalars, each named as `Type`, `Type.field`, `Type.field(arg)` or
+    /// `Enum.VALUE`.
+    async fn undescribed() -> Vec<String> {
+        let schema = Schema::build(
+            Query::default(),
+            Mutation::default(),
+            Subscription::default(),
+        )
+        .finish();
+        let query = "{ __schema { types { name description
+            fields(includeDeprecated: true) { name description args { name description } }
+            inputFields { name description }
+            enumValues(includeDeprecated: true) { name description } } } }";
+        let response = schema.execute(query).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap_or_default();
+        let described = |v: &serde_json::Value| {
+            v["description"]
+                .as_str()
+                .is_some_and(|d| !d.trim().is_empty())
+        };
+        let list = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_default();
+        let mut missing = Vec::new();
+        for ty in list(&data["__schema"]["types"]) {
+            let name = ty["name"].as_str().unwrap_or_default().to_owned();
+            // Introspection's own types, and `ID`: a built-in scalar of the GraphQL spec that
+            // the library registers without a description and that no schema can replace.
+            if name.starts_with("__") || name == "ID" {
+                continue;
+            }
+            if !described(&ty) {
+                missing.push(name.clone());
+            }
+            for field in list(&ty["fields"]).iter().chain(&list(&ty["inputFields"])) {
+                let field_name = format!("{name}.{}", field["name"].as_str().unwrap_or_default());
+                if !described(field) {
+                    missing.push(field_name.clone());
+                }
+                for arg in list(&field["args"]) {
+                    if !described(&arg) {
+                        missing.push(format!(
+                            "{field_name}({})",
+                            arg["name"].as_str().unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+            for value in list(&ty["enumValues"]) {
+                if !described(&value) {
+                    missing.push(format!(
+                        "{name}.{}",
+                        value["name"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        missing
+    }
+
+    #[tokio::test]
+    async fn everything_in_the_schema_is_described() {
+        let missing = undescribed().await;
+        assert!(
+            missing.is_empty(),
+            "{} parts of the schema have no description (a doc comment or `desc`):\n{}",
+            missing.len(),
+            missing.join("\n")
+        );
     }
 }

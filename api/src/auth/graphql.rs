@@ -26,10 +26,15 @@ use crate::state::AppState;
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "Role")]
 pub enum RoleName {
+    /// Everything, including users and support groups.
     Admin,
+    /// Reads and changes the inventory of their support groups.
     Analyst,
+    /// Reads the inventory of their support groups.
     Viewer,
+    /// Sends sensor data (ingest only).
     Sensor,
+    /// Reads what is shared with partner organisations.
     Partner,
 }
 
@@ -60,8 +65,11 @@ impl From<Role> for RoleName {
 /// What an API token may do, within its owner's role.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum TokenScope {
+    /// Read queries and subscriptions.
     Read,
+    /// Mutations.
     Write,
+    /// Sensor ingest.
     Ingest,
 }
 
@@ -69,38 +77,71 @@ pub enum TokenScope {
 /// Every audited mutation has a value here (a test walks the schema).
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum AuditAction {
+    /// The `addHosts` mutation.
     AddHosts,
+    /// The `addHostsToGroups` mutation.
     AddHostsToGroups,
+    /// The `changePassword` mutation.
     ChangePassword,
+    /// The `clearScanExclusion` mutation.
     ClearScanExclusion,
+    /// The `createApiToken` mutation.
     CreateApiToken,
+    /// The `createHost` mutation.
     CreateHost,
+    /// The `createHostGroup` mutation.
     CreateHostGroup,
+    /// The `createLocation` mutation.
     CreateLocation,
+    /// The `createSupportGroup` mutation.
     CreateSupportGroup,
+    /// The `createTag` mutation.
     CreateTag,
+    /// The `createUrl` mutation.
     CreateUrl,
+    /// The `createUser` mutation.
     CreateUser,
+    /// The `deleteHost` mutation.
     DeleteHost,
+    /// The `deleteHostGroup` mutation.
     DeleteHostGroup,
+    /// The `deleteLocation` mutation.
     DeleteLocation,
+    /// The `deleteSupportGroup` mutation.
     DeleteSupportGroup,
+    /// The `deleteTag` mutation.
     DeleteTag,
+    /// The `deleteUrl` mutation.
     DeleteUrl,
+    /// A sign-in attempt.
     Login,
+    /// The `logout` mutation.
     Logout,
+    /// The `removeHostsFromGroups` mutation.
     RemoveHostsFromGroups,
+    /// The `revokeApiToken` mutation.
     RevokeApiToken,
+    /// The `revokeSessions` mutation.
     RevokeSessions,
+    /// The `setScanExclusion` mutation.
     SetScanExclusion,
+    /// The `tagHosts` mutation.
     TagHosts,
+    /// The `untagHosts` mutation.
     UntagHosts,
+    /// The `updateHost` mutation.
     UpdateHost,
+    /// The `updateHostGroup` mutation.
     UpdateHostGroup,
+    /// The `updateLocation` mutation.
     UpdateLocation,
+    /// The `updateSupportGroup` mutation.
     UpdateSupportGroup,
+    /// The `updateTag` mutation.
     UpdateTag,
+    /// The `updateUrl` mutation.
     UpdateUrl,
+    /// The `updateUser` mutation.
     UpdateUser,
     /// An action this version no longer has (recorded by an earlier one).
     Other,
@@ -248,6 +289,7 @@ impl From<app_user::Model> for User {
     }
 }
 
+/// A person who signs in. The password hash is never exposed.
 #[Object]
 impl User {
     /// Its global id.
@@ -255,14 +297,17 @@ impl User {
         node::encode("User", self.0.id)
     }
 
+    /// The name they sign in with.
     async fn username(&self) -> &str {
         &self.0.username
     }
 
+    /// Their e-mail address.
     async fn email(&self) -> Option<&str> {
         self.0.email.as_deref()
     }
 
+    /// The name shown for them.
     async fn display_name(&self) -> Option<&str> {
         self.0.display_name.as_deref()
     }
@@ -276,6 +321,7 @@ impl User {
             })?)
     }
 
+    /// Whether they are barred from signing in.
     async fn disabled(&self) -> bool {
         self.0.disabled
     }
@@ -289,10 +335,12 @@ impl User {
         Ok(groups.into_iter().map(SupportGroup).collect())
     }
 
+    /// When they last signed in.
     async fn last_login_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_login_at
     }
 
+    /// When the account was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -324,6 +372,7 @@ impl From<api_token::Model> for ApiToken {
     }
 }
 
+/// An API token: a credential for a machine, acting for its owner within its scopes.
 #[Object]
 impl ApiToken {
     /// Its global id.
@@ -331,6 +380,7 @@ impl ApiToken {
         node::encode("ApiToken", self.0.id)
     }
 
+    /// What it is for, as its owner named it.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -352,6 +402,7 @@ impl ApiToken {
         })
     }
 
+    /// What it may do, within its owner's role.
     async fn scopes(&self) -> Vec<TokenScope> {
         let s = Scopes::parse(&self.0.scopes).unwrap_or_default();
         let mut out = Vec::new();
@@ -367,18 +418,22 @@ impl ApiToken {
         out
     }
 
+    /// When it stops working; null means never.
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
         self.0.expires_at
     }
 
+    /// When it was last used (to the minute).
     async fn last_used_at(&self) -> Option<DateTime<Utc>> {
         self.0.last_used_at
     }
 
+    /// When it was revoked; null while it works.
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.0.revoked_at
     }
 
+    /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -393,6 +448,7 @@ impl From<audit_entry::Model> for AuditEntry {
     }
 }
 
+/// One audited action: a mutation, or a sign-in attempt.
 #[Object]
 impl AuditEntry {
     /// Its global id.
@@ -428,6 +484,7 @@ impl AuditEntry {
         self.0.target.as_deref()
     }
 
+    /// The client's address.
     async fn client_addr(&self) -> Option<&str> {
         self.0.client_addr.as_deref()
     }
@@ -437,6 +494,7 @@ impl AuditEntry {
         AuditOutcome::from_code(&self.0.outcome)
     }
 
+    /// When it happened.
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
@@ -490,9 +548,15 @@ impl AuthQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
         #[graphql(desc = "The order (`NAME` is the username); oldest first when left out.")]
         order_by: Option<NameOrder>,
@@ -507,8 +571,12 @@ impl AuthQuery {
         });
         Ok(UserConnection::new(found, total))
     }
-
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> Result<Option<User>> {
+    /// A user by id (admins; others see only themselves, through `me` or `node`).
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<User>> {
         let Some(id) = node::decode_of(&id, "User")? else {
             return Ok(None);
         };
@@ -520,9 +588,15 @@ impl AuthQuery {
     async fn api_tokens(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
     ) -> Result<ApiTokenConnection> {
         let p = principal(ctx)?.clone();
@@ -541,11 +615,17 @@ impl AuthQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
-        filter: Option<AuditFilterInput>,
+        #[graphql(desc = "Only entries that match this filter.")] filter: Option<AuditFilterInput>,
     ) -> Result<AuditEntryConnection> {
         let page = page(ctx, first, after, last, before)?;
         let f = filter.unwrap_or_default();
@@ -575,6 +655,7 @@ pub struct LoginPayload {
     pub refresh_token: String,
     /// When the access token expires.
     pub expires_at: DateTime<Utc>,
+    /// Who signed in.
     pub user: User,
 }
 
@@ -589,75 +670,105 @@ impl From<Tokens> for LoginPayload {
     }
 }
 
+/// A username and password to sign in with.
 #[derive(InputObject)]
 pub struct LoginInput {
+    /// The username.
     pub username: String,
+    /// The password.
     #[graphql(secret)]
     pub password: String,
 }
 
+/// The refresh token to exchange.
 #[derive(InputObject)]
 pub struct RefreshSessionInput {
+    /// The refresh token from `login` or the last `refreshSession`.
     #[graphql(secret)]
     pub refresh_token: String,
 }
 
+/// The session to end.
 #[derive(InputObject)]
 pub struct LogoutInput {
+    /// The refresh token of the session.
     #[graphql(secret)]
     pub refresh_token: String,
 }
 
+/// The answer of `logout`.
 #[derive(SimpleObject)]
 pub struct LogoutPayload {
+    /// Always true: the session ended.
     pub ok: bool,
 }
 
+/// Whose sessions to end.
 #[derive(InputObject, Default)]
 pub struct RevokeSessionsInput {
     /// Whose sessions (admins only; yourself when omitted).
     pub user_id: Option<ID>,
 }
 
+/// What `revokeSessions` ended.
 #[derive(SimpleObject)]
 pub struct RevokeSessionsPayload {
+    /// How many sessions ended.
     pub revoked: u64,
 }
 
+/// Your current password and the new one.
 #[derive(InputObject)]
 pub struct ChangePasswordInput {
+    /// Your password now.
     #[graphql(secret)]
     pub current_password: String,
+    /// The new password (at least 12 characters).
     #[graphql(secret)]
     pub new_password: String,
 }
 
+/// The answer of `changePassword`.
 #[derive(SimpleObject)]
 pub struct ChangePasswordPayload {
+    /// Always true: the password changed.
     pub ok: bool,
 }
 
+/// A new user.
 #[derive(InputObject)]
 pub struct CreateUserInput {
+    /// The name they sign in with, unique (case-insensitive).
     pub username: String,
+    /// Their e-mail address.
     pub email: Option<String>,
+    /// The name shown for them.
     pub display_name: Option<String>,
+    /// What they may do.
     pub role: RoleName,
+    /// Their first password (at least 12 characters).
     #[graphql(secret)]
     pub password: String,
+    /// The support groups whose hosts they see (non-admins).
     #[graphql(default)]
     pub support_group_ids: Vec<ID>,
 }
 
+/// Changes to a user; fields left out stay as they are.
 #[derive(InputObject)]
 pub struct UpdateUserInput {
+    /// The user to change.
     pub id: ID,
+    /// A new e-mail address; null clears it.
     pub email: MaybeUndefined<String>,
+    /// A new display name; null clears it.
     pub display_name: MaybeUndefined<String>,
+    /// A new role.
     pub role: Option<RoleName>,
     /// Disabling ends every session of the user and revokes their API tokens at once; enabling
     /// again brings neither back.
     pub disabled: Option<bool>,
+    /// The support groups, replacing the old ones.
     pub support_group_ids: Option<Vec<ID>>,
 }
 
@@ -675,28 +786,37 @@ pub struct UpdateUserPayload {
     pub user: User,
 }
 
+/// A new API token.
 #[derive(InputObject)]
 pub struct CreateApiTokenInput {
+    /// What it is for.
     pub name: String,
+    /// What it may do.
     pub scopes: Vec<TokenScope>,
     /// Days until it expires; never when omitted.
     pub expires_in_days: Option<u32>,
 }
 
+/// The token `createApiToken` made, and its secret.
 #[derive(SimpleObject)]
 pub struct CreateApiTokenPayload {
     /// The secret: shown here once, never again. Send as `Authorization: Bearer <secret>`.
     pub secret: String,
+    /// The token.
     pub api_token: ApiToken,
 }
 
+/// The token to revoke.
 #[derive(InputObject)]
 pub struct RevokeApiTokenInput {
+    /// The token's id.
     pub id: ID,
 }
 
+/// The token `revokeApiToken` revoked.
 #[derive(SimpleObject)]
 pub struct RevokeApiTokenPayload {
+    /// The token, now revoked.
     pub api_token: ApiToken,
 }
 
@@ -805,7 +925,11 @@ pub struct AuthMutation;
 #[Object]
 impl AuthMutation {
     /// Signs in with a username and password.
-    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<LoginPayload> {
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")] input: LoginInput,
+    ) -> Result<LoginPayload> {
         let tokens = service::login(
             state(ctx)?,
             &input.username,
@@ -821,6 +945,7 @@ impl AuthMutation {
     async fn refresh_session(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: RefreshSessionInput,
     ) -> Result<LoginPayload> {
         Ok(service::refresh(state(ctx)?, &input.refresh_token)
@@ -829,7 +954,11 @@ impl AuthMutation {
     }
 
     /// Ends the session of a refresh token.
-    async fn logout(&self, ctx: &Context<'_>, input: LogoutInput) -> Result<LogoutPayload> {
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")] input: LogoutInput,
+    ) -> Result<LogoutPayload> {
         service::logout(state(ctx)?, &input.refresh_token).await?;
         Ok(LogoutPayload { ok: true })
     }
@@ -838,6 +967,7 @@ impl AuthMutation {
     async fn revoke_sessions(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: RevokeSessionsInput,
     ) -> Result<RevokeSessionsPayload> {
         let p = principal(ctx)?;
@@ -858,6 +988,7 @@ impl AuthMutation {
     async fn change_password(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: ChangePasswordInput,
     ) -> Result<ChangePasswordPayload> {
         let p = principal(ctx)?;
@@ -876,6 +1007,7 @@ impl AuthMutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: CreateUserInput,
     ) -> Result<CreateUserPayload> {
         let new = NewUser {
@@ -898,6 +1030,7 @@ impl AuthMutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: UpdateUserInput,
     ) -> Result<UpdateUserPayload> {
         let id = node::decode(&input.id, "User")?;
@@ -923,6 +1056,7 @@ impl AuthMutation {
     async fn create_api_token(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: CreateApiTokenInput,
     ) -> Result<CreateApiTokenPayload> {
         let p = principal(ctx)?;
@@ -952,6 +1086,7 @@ impl AuthMutation {
     async fn revoke_api_token(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: RevokeApiTokenInput,
     ) -> Result<RevokeApiTokenPayload> {
         let p = principal(ctx)?;

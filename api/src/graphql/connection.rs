@@ -70,9 +70,13 @@ impl NameOrder {
 /// Where a page sits in its list.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct PageInfo {
+    /// Whether more items follow this page.
     pub has_next_page: bool,
+    /// Whether items come before this page.
     pub has_previous_page: bool,
+    /// The cursor of the first edge; null on an empty page.
     pub start_cursor: Option<String>,
+    /// The cursor of the last edge; null on an empty page.
     pub end_cursor: Option<String>,
 }
 
@@ -99,7 +103,9 @@ macro_rules! connection {
         /// An edge: a node and the cursor to continue after it.
         #[derive(async_graphql::SimpleObject)]
         pub struct $edge {
+            /// Pass as `after` (or `before`) to continue from this edge.
             pub cursor: String,
+            /// The item.
             pub node: $node,
         }
 
@@ -140,8 +146,10 @@ macro_rules! connection {
             }
         }
 
+        /// A page of a list, Relay style: its edges, where it sits, and the list's size.
         #[async_graphql::Object]
         impl $conn {
+            /// The items of the page, each with its cursor.
             async fn edges(&self) -> &[$edge] {
                 &self.edges
             }
@@ -151,6 +159,7 @@ macro_rules! connection {
                 self.edges.iter().map(|e| &e.node).collect()
             }
 
+            /// Where the page sits in the list, and the cursors to continue from.
             async fn page_info(&self) -> &$crate::graphql::connection::PageInfo {
                 &self.page_info
             }

@@ -6,6 +6,7 @@ use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IpAddr(pub std::net::IpAddr);
 
+/// An IPv4 or IPv6 address as text, e.g. `192.0.2.10` or `2001:db8::10`.
 #[Scalar(name = "IpAddr")]
 impl ScalarType for IpAddr {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -26,6 +27,7 @@ impl ScalarType for IpAddr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cidr(pub ipnet::IpNet);
 
+/// An IPv4 or IPv6 network in CIDR notation, e.g. `192.0.2.0/24` or `2001:db8::/48`.
 #[Scalar(name = "Cidr")]
 impl ScalarType for Cidr {
     fn parse(value: Value) -> InputValueResult<Self> {

@@ -75,8 +75,10 @@ impl From<job_run::Model> for JobRun {
     }
 }
 
+/// One run of a scheduled job.
 #[Object]
 impl JobRun {
+    /// Its global id.
     pub async fn id(&self) -> ID {
         node::encode("JobRun", self.0.id)
     }
@@ -101,10 +103,12 @@ impl JobRun {
         &self.0.instance
     }
 
+    /// When it started.
     async fn started_at(&self) -> DateTime<Utc> {
         self.0.started_at
     }
 
+    /// When it finished; null while it runs.
     async fn finished_at(&self) -> Option<DateTime<Utc>> {
         self.0.finished_at
     }
@@ -147,9 +151,15 @@ impl JobQuery {
     async fn job_runs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
         #[graphql(desc = "Only runs of this job.")] job: Option<String>,
     ) -> Result<JobRunConnection> {
@@ -165,7 +175,11 @@ impl JobQuery {
     }
 
     /// A job run by id; null when there is none (or the id is another type's).
-    async fn job_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<JobRun>> {
+    async fn job_run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<JobRun>> {
         let Some(id) = node::decode_of(&id, "JobRun")? else {
             return Ok(None);
         };

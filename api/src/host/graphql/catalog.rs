@@ -267,6 +267,7 @@ impl CatalogMutation {
     async fn create_host_group(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: CreateHostGroupInput,
     ) -> Result<CreateHostGroupPayload> {
         let extra = vec![("detail", detail(input.detail.as_deref())?)];
@@ -280,6 +281,7 @@ impl CatalogMutation {
     async fn update_host_group(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: UpdateHostGroupInput,
     ) -> Result<UpdateHostGroupPayload> {
         let id = node::decode(&input.id, "HostGroup")?;
@@ -297,6 +299,7 @@ impl CatalogMutation {
     async fn delete_host_group(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: DeleteHostGroupInput,
     ) -> Result<DeleteHostGroupPayload> {
         let id = node::decode(&input.id, "HostGroup")?;
@@ -310,6 +313,7 @@ impl CatalogMutation {
     async fn create_tag(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: CreateTagInput,
     ) -> Result<CreateTagPayload> {
         let tag = create_row::<tag::Entity>(ctx, input.name, Vec::new()).await?;
@@ -320,6 +324,7 @@ impl CatalogMutation {
     async fn update_tag(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: UpdateTagInput,
     ) -> Result<UpdateTagPayload> {
         let id = node::decode(&input.id, "Tag")?;
@@ -331,6 +336,7 @@ impl CatalogMutation {
     async fn delete_tag(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: DeleteTagInput,
     ) -> Result<DeleteTagPayload> {
         let id = node::decode(&input.id, "Tag")?;
@@ -344,6 +350,7 @@ impl CatalogMutation {
     async fn create_support_group(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: CreateSupportGroupInput,
     ) -> Result<CreateSupportGroupPayload> {
         let extra = vec![("email", email(input.email.as_deref())?)];
@@ -357,6 +364,7 @@ impl CatalogMutation {
     async fn update_support_group(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: UpdateSupportGroupInput,
     ) -> Result<UpdateSupportGroupPayload> {
         let id = node::decode(&input.id, "SupportGroup")?;
@@ -374,6 +382,7 @@ impl CatalogMutation {
     async fn delete_support_group(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: DeleteSupportGroupInput,
     ) -> Result<DeleteSupportGroupPayload> {
         let id = node::decode(&input.id, "SupportGroup")?;
@@ -387,6 +396,7 @@ impl CatalogMutation {
     async fn create_location(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: CreateLocationInput,
     ) -> Result<CreateLocationPayload> {
         let loc = create_row::<location::Entity>(ctx, input.name, Vec::new()).await?;
@@ -399,6 +409,7 @@ impl CatalogMutation {
     async fn update_location(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: UpdateLocationInput,
     ) -> Result<UpdateLocationPayload> {
         let id = node::decode(&input.id, "Location")?;
@@ -412,6 +423,7 @@ impl CatalogMutation {
     async fn delete_location(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: DeleteLocationInput,
     ) -> Result<DeleteLocationPayload> {
         let id = node::decode(&input.id, "Location")?;
@@ -425,6 +437,7 @@ impl CatalogMutation {
     async fn create_url(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: CreateUrlInput,
     ) -> Result<CreateUrlPayload> {
         let host_id = node::decode(&input.host_id, "Host")?;
@@ -443,6 +456,7 @@ impl CatalogMutation {
     async fn update_url(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: UpdateUrlInput,
     ) -> Result<UpdateUrlPayload> {
         let id = node::decode(&input.id, "Url")?;
@@ -462,6 +476,7 @@ impl CatalogMutation {
     async fn delete_url(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: DeleteUrlInput,
     ) -> Result<DeleteUrlPayload> {
         let id = node::decode(&input.id, "Url")?;

@@ -28,12 +28,17 @@ pub struct HostFilterInput {
     pub tags_none: Option<Vec<String>>,
     /// Belongs to this host group.
     pub group: Option<ID>,
+    /// Only hosts of this support group.
     pub support_group: Option<ID>,
+    /// Only hosts at this location.
     pub location: Option<ID>,
     /// Excluded from port scans right now (true) or not (false).
     pub excluded: Option<bool>,
+    /// Only hosts that match every one of these filters.
     pub and: Option<Vec<HostFilterInput>>,
+    /// Only hosts that match at least one of these filters.
     pub or: Option<Vec<HostFilterInput>>,
+    /// Only hosts that do not match this filter.
     pub not: Option<Box<HostFilterInput>>,
 }
 
@@ -84,13 +89,18 @@ pub fn filter(
     Ok(filter)
 }
 
+/// What a host list is ordered by.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
 #[graphql(name = "HostOrderField")]
 pub enum HostOrderBy {
+    /// By address, IPv4 before IPv6.
     #[default]
     Address,
+    /// By primary name.
     Name,
+    /// By when they were added.
     CreatedAt,
+    /// By when they were last seen (never-seen hosts first ascending).
     LastSeen,
 }
 
@@ -100,7 +110,9 @@ pub use crate::graphql::connection::OrderDirection;
 #[derive(InputObject, Clone, Copy)]
 #[graphql(name = "HostOrder")]
 pub struct HostOrderInput {
+    /// What to order by.
     pub field: HostOrderBy,
+    /// Which way round.
     #[graphql(default)]
     pub direction: OrderDirection,
 }
@@ -120,35 +132,53 @@ pub fn order(input: Option<HostOrderInput>) -> HostOrder {
     }
 }
 
+/// An operating system, as a person or a scanner gives it.
 #[derive(InputObject, Clone, Default)]
 pub struct OsInput {
+    /// Its name, e.g. "Debian 12".
     pub name: Option<String>,
+    /// Its family, e.g. "Linux".
     pub family: Option<String>,
+    /// Who makes it.
     pub vendor: Option<String>,
+    /// Its device type, e.g. "general purpose".
     pub r#type: Option<String>,
 }
 
+/// A new host.
 #[derive(InputObject)]
 pub struct CreateHostInput {
+    /// Its address; one host per address.
     pub address: IpAddr,
+    /// Host names, the primary first.
     #[graphql(default)]
     pub names: Vec<String>,
+    /// The operating system, if known.
     pub os: Option<OsInput>,
+    /// Who in the organisation answers for it.
     pub sponsor: Option<String>,
+    /// Who to call about the machine.
     pub technical_contact: Option<String>,
+    /// Free-form notes.
     pub notes: Option<String>,
     /// An http(s) link to more about the host.
     pub link: Option<String>,
+    /// Whether it holds confidential data (HECTOR's policy flag).
     #[graphql(default)]
     pub confidential_data: bool,
+    /// The team responsible (required for non-admins: one of theirs).
     pub support_group_id: Option<ID>,
+    /// Where it stands.
     pub location_id: Option<ID>,
     /// Tag names; missing tags are created.
     #[graphql(default)]
     pub tags: Vec<String>,
+    /// Host groups it joins.
     #[graphql(default)]
     pub group_ids: Vec<ID>,
+    /// When it was first seen on the network.
     pub first_seen: Option<DateTime<Utc>>,
+    /// When it was last seen on the network.
     pub last_seen: Option<DateTime<Utc>>,
 }
 
@@ -188,20 +218,32 @@ impl CreateHostInput {
 /// Changes to a host. An omitted field stays as it is; `null` clears it.
 #[derive(InputObject)]
 pub struct UpdateHostInput {
+    /// The host to change.
     pub id: ID,
+    /// A new address.
     pub address: Option<IpAddr>,
+    /// New host names, the primary first (replacing the old ones).
     pub names: Option<Vec<String>>,
     /// The operating system, replaced as a whole (fields left out of it become empty); null
     /// clears it.
     pub os: MaybeUndefined<OsInput>,
+    /// Who answers for it; null clears it.
     pub sponsor: MaybeUndefined<String>,
+    /// Who to call about it; null clears it.
     pub technical_contact: MaybeUndefined<String>,
+    /// Free-form notes; null clears them.
     pub notes: MaybeUndefined<String>,
+    /// An http(s) link to more about the host; null clears it.
     pub link: MaybeUndefined<String>,
+    /// Whether it holds confidential data.
     pub confidential_data: Option<bool>,
+    /// The team responsible; null leaves it without one (admins).
     pub support_group_id: MaybeUndefined<ID>,
+    /// Where it stands; null clears it.
     pub location_id: MaybeUndefined<ID>,
+    /// When it was first seen; null clears it.
     pub first_seen: MaybeUndefined<DateTime<Utc>>,
+    /// When it was last seen; null clears it.
     pub last_seen: MaybeUndefined<DateTime<Utc>>,
 }
 
@@ -259,6 +301,7 @@ pub struct DeleteHostInput {
 pub struct AddHostsInput {
     /// Every address of this network (IPv4 /30 and wider leave out network and broadcast).
     pub cidr: Option<Cidr>,
+    /// Single addresses to add, besides (or instead of) `cidr`.
     #[graphql(default)]
     pub addresses: Vec<IpAddr>,
     /// Groups that every listed address joins, new or already present.
@@ -287,28 +330,39 @@ impl AddHostsInput {
     }
 }
 
+/// Hosts and the tags to put on them or take off them.
 #[derive(InputObject)]
 pub struct TagHostsInput {
+    /// The hosts.
     pub host_ids: Vec<ID>,
+    /// Tag names; missing tags are created when tagging.
     pub tags: Vec<String>,
 }
 
+/// Hosts and the host groups they join or leave.
 #[derive(InputObject)]
 pub struct GroupHostsInput {
+    /// The hosts.
     pub host_ids: Vec<ID>,
+    /// The host groups.
     pub group_ids: Vec<ID>,
 }
 
+/// A port-scan exclusion to set on a host.
 #[derive(InputObject)]
 pub struct SetScanExclusionInput {
+    /// The host to leave out of port scans.
     pub host_id: ID,
     /// Why the host must not be scanned.
     pub reason: String,
+    /// How long the exclusion lasts.
     pub duration: super::types::ExclusionDuration,
 }
 
+/// The host whose port-scan exclusion to lift.
 #[derive(InputObject)]
 pub struct ClearScanExclusionInput {
+    /// The host to scan again.
     pub host_id: ID,
 }
 

@@ -16,21 +16,28 @@ pub struct HostMutation(HostOnlyMutation, CatalogMutation);
 #[derive(Default)]
 pub struct HostOnlyMutation;
 
+/// The host `createHost` made.
 #[derive(SimpleObject)]
 pub struct CreateHostPayload {
+    /// The new host.
     pub host: Host,
 }
 
+/// The host `updateHost` changed.
 #[derive(SimpleObject)]
 pub struct UpdateHostPayload {
+    /// The host as it is now.
     pub host: Host,
 }
 
+/// What `deleteHost` removed.
 #[derive(SimpleObject)]
 pub struct DeleteHostPayload {
+    /// The id of the deleted host.
     pub deleted_host_id: ID,
 }
 
+/// What `addHosts` did, in counts (the hosts themselves arrive through `hostEvents`).
 #[derive(SimpleObject)]
 pub struct AddHostsPayload {
     /// Hosts created.
@@ -39,18 +46,24 @@ pub struct AddHostsPayload {
     pub skipped: u64,
 }
 
+/// The hosts `tagHosts` or `untagHosts` changed.
 #[derive(SimpleObject)]
 pub struct TagHostsPayload {
+    /// The hosts as they are now.
     pub hosts: Vec<Host>,
 }
 
+/// The hosts `addHostsToGroups` or `removeHostsFromGroups` changed.
 #[derive(SimpleObject)]
 pub struct GroupHostsPayload {
+    /// The hosts as they are now.
     pub hosts: Vec<Host>,
 }
 
+/// The host whose port-scan exclusion was set or lifted.
 #[derive(SimpleObject)]
 pub struct ScanExclusionPayload {
+    /// The host as it is now.
     pub host: Host,
 }
 
@@ -86,9 +99,11 @@ async fn regroup(
 
 #[Object]
 impl HostOnlyMutation {
+    /// Adds a host to the inventory.
     async fn create_host(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: CreateHostInput,
     ) -> Result<CreateHostPayload> {
         let (scope, new) = (scope(ctx), input.into_service()?);
@@ -100,9 +115,11 @@ impl HostOnlyMutation {
         Ok(CreateHostPayload { host: host.into() })
     }
 
+    /// Changes a host; fields left out of the input stay as they are.
     async fn update_host(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: UpdateHostInput,
     ) -> Result<UpdateHostPayload> {
         let (id, changes) = input.into_service()?;
@@ -115,9 +132,11 @@ impl HostOnlyMutation {
         Ok(UpdateHostPayload { host: host.into() })
     }
 
+    /// Deletes a host and everything recorded only about it.
     async fn delete_host(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: DeleteHostInput,
     ) -> Result<DeleteHostPayload> {
         let id = node::decode(&input.id, "Host")?;
@@ -133,7 +152,12 @@ impl HostOnlyMutation {
     }
 
     /// Adds a CIDR range or a list of addresses; addresses already present are skipped.
-    async fn add_hosts(&self, ctx: &Context<'_>, input: AddHostsInput) -> Result<AddHostsPayload> {
+    async fn add_hosts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
+        input: AddHostsInput,
+    ) -> Result<AddHostsPayload> {
         let state = state(ctx)?;
         let (scope, add, max) = (
             scope(ctx),
@@ -151,7 +175,13 @@ impl HostOnlyMutation {
         })
     }
 
-    async fn tag_hosts(&self, ctx: &Context<'_>, input: TagHostsInput) -> Result<TagHostsPayload> {
+    /// Puts tags on hosts, in one transaction; missing tags are created.
+    async fn tag_hosts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
+        input: TagHostsInput,
+    ) -> Result<TagHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
         let hosts = retag(ctx, ids, input.tags, LinkChange::Add).await?;
         Ok(TagHostsPayload {
@@ -159,9 +189,11 @@ impl HostOnlyMutation {
         })
     }
 
+    /// Takes tags off hosts, in one transaction.
     async fn untag_hosts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: TagHostsInput,
     ) -> Result<TagHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
@@ -171,9 +203,11 @@ impl HostOnlyMutation {
         })
     }
 
+    /// Adds hosts to host groups, in one transaction.
     async fn add_hosts_to_groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: GroupHostsInput,
     ) -> Result<GroupHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
@@ -184,9 +218,11 @@ impl HostOnlyMutation {
         })
     }
 
+    /// Takes hosts out of host groups, in one transaction.
     async fn remove_hosts_from_groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: GroupHostsInput,
     ) -> Result<GroupHostsPayload> {
         let ids = host_ids(&input.host_ids)?;
@@ -201,6 +237,7 @@ impl HostOnlyMutation {
     async fn set_scan_exclusion(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: SetScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
         let id = node::decode(&input.host_id, "Host")?;
@@ -216,9 +253,11 @@ impl HostOnlyMutation {
         Ok(ScanExclusionPayload { host: host.into() })
     }
 
+    /// Lifts a host's port-scan exclusion.
     async fn clear_scan_exclusion(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
         input: ClearScanExclusionInput,
     ) -> Result<ScanExclusionPayload> {
         let id = node::decode(&input.host_id, "Host")?;

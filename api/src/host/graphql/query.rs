@@ -46,7 +46,11 @@ where
 #[Object]
 impl HostQuery {
     /// One host by id.
-    async fn host(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Host>> {
+    async fn host(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<Host>> {
         let Some(id) = node::decode_of(&id, "Host")? else {
             return Ok(None);
         };
@@ -56,7 +60,11 @@ impl HostQuery {
     }
 
     /// The host at an address, if there is one.
-    async fn host_by_address(&self, ctx: &Context<'_>, address: IpAddr) -> Result<Option<Host>> {
+    async fn host_by_address(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The address, in any spelling.")] address: IpAddr,
+    ) -> Result<Option<Host>> {
         Ok(service::by_address(&state(ctx)?.db, &scope(ctx), address.0)
             .await?
             .map(Host))
@@ -71,12 +79,18 @@ impl HostQuery {
     async fn hosts(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
-        filter: Option<HostFilterInput>,
-        order_by: Option<HostOrderInput>,
+        #[graphql(desc = "Only hosts that match this filter.")] filter: Option<HostFilterInput>,
+        #[graphql(desc = "The order; by address when left out.")] order_by: Option<HostOrderInput>,
     ) -> Result<HostConnection> {
         let page = page(ctx, first, after, last, before)?;
         host_connection(
@@ -92,7 +106,7 @@ impl HostQuery {
     async fn os_breakdown(
         &self,
         ctx: &Context<'_>,
-        filter: Option<HostFilterInput>,
+        #[graphql(desc = "Only hosts that match this filter.")] filter: Option<HostFilterInput>,
     ) -> Result<Vec<OsCount>> {
         let rows = service::os_breakdown(&state(ctx)?.db, &inputs::filter(ctx, filter)?).await?;
         Ok(rows
@@ -110,9 +124,15 @@ impl HostQuery {
     async fn tags(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
         #[graphql(desc = "Only names containing this text.")] search: Option<String>,
         #[graphql(desc = "The order; by name, A to Z, when left out.")] order_by: Option<NameOrder>,
@@ -121,8 +141,12 @@ impl HostQuery {
         let (found, total) = catalog_page::<tag::Entity, Tag>(ctx, search, order_by, page).await?;
         Ok(TagConnection::new(found, total))
     }
-
-    async fn tag(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Tag>> {
+    /// A tag by id.
+    async fn tag(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<Tag>> {
         let Some(id) = node::decode_of(&id, "Tag")? else {
             return Ok(None);
         };
@@ -131,6 +155,7 @@ impl HostQuery {
             .map(Tag))
     }
 
+    /// Host groups, by name unless ordered otherwise.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     #[expect(
         clippy::too_many_arguments,
@@ -139,11 +164,19 @@ impl HostQuery {
     async fn host_groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
-        search: Option<String>,
+        #[graphql(desc = "Only names containing this text (case-insensitive).")] search: Option<
+            String,
+        >,
         #[graphql(desc = "The order; by name, A to Z, when left out.")] order_by: Option<NameOrder>,
     ) -> Result<HostGroupConnection> {
         let page = page(ctx, first, after, last, before)?;
@@ -151,8 +184,12 @@ impl HostQuery {
             catalog_page::<host_group::Entity, HostGroup>(ctx, search, order_by, page).await?;
         Ok(HostGroupConnection::new(found, total))
     }
-
-    async fn host_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<HostGroup>> {
+    /// A host group by id.
+    async fn host_group(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<HostGroup>> {
         let Some(id) = node::decode_of(&id, "HostGroup")? else {
             return Ok(None);
         };
@@ -161,6 +198,7 @@ impl HostQuery {
             .map(HostGroup))
     }
 
+    /// Support groups, by name unless ordered otherwise.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     #[expect(
         clippy::too_many_arguments,
@@ -169,11 +207,19 @@ impl HostQuery {
     async fn support_groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
-        search: Option<String>,
+        #[graphql(desc = "Only names containing this text (case-insensitive).")] search: Option<
+            String,
+        >,
         #[graphql(desc = "The order; by name, A to Z, when left out.")] order_by: Option<NameOrder>,
     ) -> Result<SupportGroupConnection> {
         let page = page(ctx, first, after, last, before)?;
@@ -182,8 +228,12 @@ impl HostQuery {
                 .await?;
         Ok(SupportGroupConnection::new(found, total))
     }
-
-    async fn support_group(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SupportGroup>> {
+    /// A support group by id.
+    async fn support_group(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<SupportGroup>> {
         let Some(id) = node::decode_of(&id, "SupportGroup")? else {
             return Ok(None);
         };
@@ -192,6 +242,7 @@ impl HostQuery {
             .map(SupportGroup))
     }
 
+    /// Locations, by name unless ordered otherwise.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     #[expect(
         clippy::too_many_arguments,
@@ -200,11 +251,19 @@ impl HostQuery {
     async fn locations(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
-        search: Option<String>,
+        #[graphql(desc = "Only names containing this text (case-insensitive).")] search: Option<
+            String,
+        >,
         #[graphql(desc = "The order; by name, A to Z, when left out.")] order_by: Option<NameOrder>,
     ) -> Result<LocationConnection> {
         let page = page(ctx, first, after, last, before)?;
@@ -212,8 +271,12 @@ impl HostQuery {
             catalog_page::<location::Entity, Location>(ctx, search, order_by, page).await?;
         Ok(LocationConnection::new(found, total))
     }
-
-    async fn location(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Location>> {
+    /// A location by id.
+    async fn location(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<Location>> {
         let Some(id) = node::decode_of(&id, "Location")? else {
             return Ok(None);
         };
@@ -221,8 +284,12 @@ impl HostQuery {
             .await?
             .map(Location))
     }
-
-    async fn url(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Url>> {
+    /// A URL by id (as its host is visible).
+    async fn url(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<Url>> {
         let Some(id) = node::decode_of(&id, "Url")? else {
             return Ok(None);
         };

@@ -19,10 +19,14 @@ use crate::page::{Cursor, SortValue};
 #[derive(Default)]
 pub struct HostSubscription;
 
+/// What happened to a host.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeKind {
+    /// It was added.
     Created,
+    /// It changed.
     Updated,
+    /// It was deleted.
     Deleted,
 }
 
@@ -46,8 +50,10 @@ impl HostEvent {
     }
 }
 
+/// A change to a host, as delivered by `hostEvents`.
 #[Object]
 impl HostEvent {
+    /// What happened.
     async fn kind(&self) -> ChangeKind {
         match self.event.kind {
             events::ChangeKind::Created => ChangeKind::Created,
@@ -56,6 +62,7 @@ impl HostEvent {
         }
     }
 
+    /// When it was committed.
     async fn at(&self) -> DateTime<Utc> {
         self.event.at
     }
@@ -70,6 +77,7 @@ impl HostEvent {
         .encode()
     }
 
+    /// The id of the host (also for a deleted host).
     async fn host_id(&self) -> ID {
         node::encode("Host", self.host_key())
     }
@@ -89,8 +97,12 @@ impl HostSubscription {
     async fn host_events(
         &self,
         ctx: &Context<'_>,
-        filter: Option<HostFilterInput>,
-        after: Option<String>,
+        #[graphql(desc = "Only created and updated hosts that match this filter.")] filter: Option<
+            HostFilterInput,
+        >,
+        #[graphql(desc = "Replay the events after this event `cursor` first.")] after: Option<
+            String,
+        >,
     ) -> Result<impl Stream<Item = HostEvent> + use<>> {
         // Subscriptions resolve their root field outside the guard extension: check it here.
         guard::check(

@@ -41,12 +41,15 @@ pub(crate) async fn host_connection(
     Ok(HostConnection::new(found, total))
 }
 
+/// A machine of the inventory, known by its address (one host per address, v4 or v6).
 #[Object]
 impl Host {
+    /// Its global id.
     pub async fn id(&self) -> ID {
         node::encode("Host", self.0.id)
     }
 
+    /// The address, IPv4 or IPv6 (IPv4-mapped IPv6 is shown as IPv4).
     async fn address(&self) -> Result<IpAddr> {
         Ok(net::ip_from_key(&self.0.address)
             .map(IpAddr)
@@ -60,6 +63,7 @@ impl Host {
         service::names_of(&self.0)
     }
 
+    /// The operating system as a scan found it or a person typed it; null when unknown.
     async fn os(&self) -> Option<OperatingSystem> {
         let m = &self.0;
         (m.os_name.is_some()
@@ -79,10 +83,12 @@ impl Host {
         self.0.sponsor.as_deref()
     }
 
+    /// Who to call about the machine.
     async fn technical_contact(&self) -> Option<&str> {
         self.0.technical_contact.as_deref()
     }
 
+    /// Free-form notes.
     async fn notes(&self) -> Option<&str> {
         self.0.notes.as_deref()
     }
@@ -97,6 +103,7 @@ impl Host {
         self.0.confidential_data
     }
 
+    /// The team responsible for it.
     async fn support_group(&self, ctx: &Context<'_>) -> Result<Option<SupportGroup>> {
         let Some(id) = self.0.support_group_id else {
             return Ok(None);
@@ -105,6 +112,7 @@ impl Host {
         Ok(found.map(SupportGroup))
     }
 
+    /// Where it stands.
     async fn location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
         let Some(id) = self.0.location_id else {
             return Ok(None);
@@ -124,9 +132,15 @@ impl Host {
     async fn groups(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
         first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
         after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
         last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
         before: Option<String>,
     ) -> Result<HostGroupConnection> {
         let page = page(ctx, first, after, last, before)?;
@@ -140,6 +154,7 @@ impl Host {
         Ok(HostGroupConnection::new(found, total))
     }
 
+    /// The URLs it serves.
     async fn urls(&self, ctx: &Context<'_>) -> Result<Vec<Url>> {
         let found = loaders::of(ctx)?.load_one(UrlsOfHost(self.0.id)).await?;
         Ok(found.unwrap_or_default().into_iter().map(Url).collect())
@@ -158,18 +173,22 @@ impl Host {
         })
     }
 
+    /// When it was first seen on the network.
     async fn first_seen(&self) -> Option<DateTime<Utc>> {
         self.0.first_seen
     }
 
+    /// When it was last seen on the network.
     async fn last_seen(&self) -> Option<DateTime<Utc>> {
         self.0.last_seen
     }
 
+    /// When it was added to the inventory.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
+    /// When it last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
@@ -178,9 +197,13 @@ impl Host {
 /// Operating system as a scanner reported it or a person typed it.
 #[derive(SimpleObject)]
 pub struct OperatingSystem {
+    /// Its name, e.g. "Debian 12".
     pub name: Option<String>,
+    /// Its family, e.g. "Linux".
     pub family: Option<String>,
+    /// Who makes it, e.g. "Debian".
     pub vendor: Option<String>,
+    /// Its device type, e.g. "general purpose" or "router".
     pub r#type: Option<String>,
 }
 
@@ -206,9 +229,13 @@ pub struct ScanExclusion {
 /// How long a port-scan exclusion lasts: HECTOR's 1, 7 or 30 days, or forever.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum ExclusionDuration {
+    /// One day from now.
     OneDay,
+    /// Seven days from now.
     SevenDays,
+    /// Thirty days from now.
     ThirtyDays,
+    /// Until it is cleared.
     Forever,
 }
 
@@ -232,12 +259,15 @@ impl From<tag::Model> for Tag {
     }
 }
 
+/// A free-form label on hosts (HECTOR's tags); `usage` weights the tag cloud.
 #[Object]
 impl Tag {
+    /// Its global id.
     pub async fn id(&self) -> ID {
         node::encode("Tag", self.0.id)
     }
 
+    /// Its name, unique among tags (case-insensitive).
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -251,6 +281,7 @@ impl Tag {
         Ok(n.unwrap_or(0))
     }
 
+    /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -258,7 +289,7 @@ impl Tag {
 
 /// Declares a named catalog type with `id`, `name`, its own fields, timestamps and `hosts`.
 macro_rules! catalog_type {
-    ($ty:ident, $model:ty, $kind:expr, $filter_field:ident, { $($extra:tt)* }) => {
+    ($(#[$doc:meta])* $ty:ident, $model:ty, $kind:expr, $what:literal, $filter_field:ident, { $($extra:tt)* }) => {
         pub struct $ty(pub $model);
 
         impl From<$model> for $ty {
@@ -267,22 +298,27 @@ macro_rules! catalog_type {
             }
         }
 
+        $(#[$doc])*
         #[Object]
         impl $ty {
+            /// Its global id.
             pub async fn id(&self) -> ID {
                 node::encode($kind, self.0.id)
             }
 
+            #[doc = concat!("The ", $what, "'s name, unique among them (case-insensitive).")]
             async fn name(&self) -> &str {
                 &self.0.name
             }
 
             $($extra)*
 
+            /// When it was created.
             async fn created_at(&self) -> DateTime<Utc> {
                 self.0.created_at
             }
 
+            /// When it last changed.
             async fn updated_at(&self) -> DateTime<Utc> {
                 self.0.updated_at
             }
@@ -292,9 +328,13 @@ macro_rules! catalog_type {
             async fn hosts(
                 &self,
                 ctx: &Context<'_>,
+                #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
                 first: Option<i32>,
+                #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
                 after: Option<String>,
+                #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
                 last: Option<i32>,
+                #[graphql(desc = "Continue before this cursor (`pageInfo.startCursor` of the page after).")]
                 before: Option<String>,
             ) -> Result<HostConnection> {
                 let page = page(ctx, first, after, last, before)?;
@@ -309,7 +349,9 @@ macro_rules! catalog_type {
     };
 }
 
-catalog_type!(HostGroup, host_group::Model, "HostGroup", group, {
+catalog_type!(
+    /// A named set of hosts (HECTOR's host groups), e.g. "PCI scope" or "web servers".
+    HostGroup, host_group::Model, "HostGroup", "host group", group, {
     /// What the group is for.
     async fn detail(&self) -> Option<&str> {
         self.0.detail.as_deref()
@@ -317,9 +359,11 @@ catalog_type!(HostGroup, host_group::Model, "HostGroup", group, {
 });
 
 catalog_type!(
+    /// The team responsible for a set of hosts; non-admins see the hosts of their groups.
     SupportGroup,
     support_group::Model,
     "SupportGroup",
+    "support group",
     support_group,
     {
         /// Where alerts about the group's hosts go.
@@ -329,7 +373,10 @@ catalog_type!(
     }
 );
 
-catalog_type!(Location, location::Model, "Location", location, {});
+catalog_type!(
+    /// Where hosts stand: a site, building or data centre.
+    Location, location::Model, "Location", "location", location, {}
+);
 
 /// A URL a host serves, with the file name of its screenshot if one was taken.
 pub struct Url(pub url::Model);
@@ -340,20 +387,25 @@ impl From<url::Model> for Url {
     }
 }
 
+/// A URL a host serves, with the file name of its screenshot if one was taken.
 #[Object]
 impl Url {
+    /// Its global id.
     pub async fn id(&self) -> ID {
         node::encode("Url", self.0.id)
     }
 
+    /// The URL.
     async fn url(&self) -> &str {
         &self.0.url
     }
 
+    /// Where its screenshot is kept; null when none was taken.
     async fn screenshot(&self) -> Option<&str> {
         self.0.screenshot.as_deref()
     }
 
+    /// The host that serves it.
     async fn host(&self, ctx: &Context<'_>) -> Result<Host> {
         // A URL is reached only through its host's scope, and goes with its host.
         let found =
@@ -361,6 +413,7 @@ impl Url {
         Ok(found.map(Host).ok_or(AppError::not_found("host"))?)
     }
 
+    /// When it was recorded.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -371,6 +424,7 @@ impl Url {
 pub struct OsCount {
     /// The OS type, or its name when no type is known; null when neither is.
     pub os: Option<String>,
+    /// How many hosts run it.
     pub hosts: i64,
 }
 
