@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use async_graphql::http::{GraphiQLSource, WebSocket, WebSocketProtocols, WsMessage};
+use async_graphql::http::{WebSocket, WebSocketProtocols, WsMessage};
 use async_graphql::{BatchRequest, BatchResponse, Data};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -33,6 +33,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(graphql_post))
             .route(web::get().to(graphql_get))
             .route(web::head().to(graphql_head)),
+    )
+    .route(
+        "/graphiql/assets/{name}",
+        web::get().to(crate::graphiql::asset),
     )
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
@@ -444,14 +448,7 @@ async fn graphql_get(
     if !state.config.serves_graphiql() {
         return Ok(HttpResponse::NotFound().finish());
     }
-    let page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql")
-        .title("Hector")
-        .finish();
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page))
+    Ok(crate::graphiql::page())
 }
 
 fn websocket(

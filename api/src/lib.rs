@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod filter;
+pub mod graphiql;
 pub mod graphql;
 pub mod host;
 pub mod http;

@@ -11,6 +11,7 @@
 mod support;
 
 mod abuse;
+mod browser;
 mod cli;
 mod clients;
 mod errors;
