@@ -3,8 +3,8 @@
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use std::collections::HashMap;
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::dataloader::{DataLoader, Loader};
-use chrono::{DateTime, Utc};
 use entity::{api_token, app_user, audit_entry};
 use futures_util::FutureExt;
 
@@ -336,13 +336,13 @@ impl User {
     }
 
     /// When they last signed in.
-    async fn last_login_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_login_at
+    async fn last_login_at(&self) -> Option<DateTime> {
+        self.0.last_login_at.map(DateTime)
     }
 
     /// When the account was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -419,23 +419,23 @@ impl ApiToken {
     }
 
     /// When it stops working; null means never.
-    async fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.0.expires_at
+    async fn expires_at(&self) -> Option<DateTime> {
+        self.0.expires_at.map(DateTime)
     }
 
     /// When it was last used (to the minute).
-    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
-        self.0.last_used_at
+    async fn last_used_at(&self) -> Option<DateTime> {
+        self.0.last_used_at.map(DateTime)
     }
 
     /// When it was revoked; null while it works.
-    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
-        self.0.revoked_at
+    async fn revoked_at(&self) -> Option<DateTime> {
+        self.0.revoked_at.map(DateTime)
     }
 
     /// When it was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -495,8 +495,8 @@ impl AuditEntry {
     }
 
     /// When it happened.
-    async fn at(&self) -> DateTime<Utc> {
-        self.0.at
+    async fn at(&self) -> DateTime {
+        self.0.at.into()
     }
 
     /// How many identical attempts of one request this entry stands for: the refused or
@@ -520,9 +520,9 @@ pub struct AuditFilterInput {
     /// Only entries that ended this way.
     pub outcome: Option<AuditOutcome>,
     /// Only entries at or after this time.
-    pub since: Option<DateTime<Utc>>,
+    pub since: Option<DateTime>,
     /// Only entries before this time.
-    pub until: Option<DateTime<Utc>>,
+    pub until: Option<DateTime>,
 }
 
 fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal> {
@@ -633,8 +633,8 @@ impl AuthQuery {
             actor_user_id: f.actor_id.map(|id| node::decode(&id, "User")).transpose()?,
             action: f.action.map(|a| a.name().to_owned()),
             outcome: f.outcome.map(|o| o.code().to_owned()),
-            since: f.since,
-            until: f.until,
+            since: f.since.map(|t| t.0),
+            until: f.until.map(|t| t.0),
         };
         let db = state(ctx)?.db.clone();
         let found = audit::list(&db, &filter, &page).await?;
@@ -654,7 +654,7 @@ pub struct LoginPayload {
     /// Exchange with `refreshSession` for new tokens; each works once.
     pub refresh_token: String,
     /// When the access token expires.
-    pub expires_at: DateTime<Utc>,
+    pub expires_at: DateTime,
     /// Who signed in.
     pub user: User,
 }
@@ -664,7 +664,7 @@ impl From<Tokens> for LoginPayload {
         Self {
             access_token: t.access_token,
             refresh_token: t.refresh_token,
-            expires_at: t.expires_at,
+            expires_at: t.expires_at.into(),
             user: t.user.into(),
         }
     }

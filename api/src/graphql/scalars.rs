@@ -1,4 +1,4 @@
-//! Scalars: `IpAddr` (v4 or v6) and `Cidr`, both as text. `DateTime` is chrono's RFC 3339.
+//! Scalars: `IpAddr` (v4 or v6), `Cidr` and `DateTime` (RFC 3339, UTC), all as text.
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 
@@ -51,5 +51,54 @@ impl ScalarType for Cidr {
 
     fn to_value(&self) -> Value {
         Value::String(self.0.to_string())
+    }
+}
+
+/// A point in time, as RFC 3339 text in UTC, e.g. `2026-12-02T17:14:13Z`; offsets other than
+/// `Z` are accepted on input and converted to UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DateTime(pub chrono::DateTime<chrono::Utc>);
+
+/// A point in time, as RFC 3339 text in UTC, e.g. `2026-12-02T17:14:13Z`; offsets other than
+/// `Z` are accepted on input and converted to UTC.
+#[Scalar(name = "DateTime")]
+impl ScalarType for DateTime {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| Self(t.with_timezone(&chrono::Utc)))
+                .map_err(|_| InputValueError::custom(format!("{s:?} is not an RFC 3339 time"))),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    }
+}
+
+impl From<chrono::DateTime<chrono::Utc>> for DateTime {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(t)
+    }
+}
+
+impl From<DateTime> for chrono::DateTime<chrono::Utc> {
+    fn from(t: DateTime) -> Self {
+        t.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_read_with_any_offset_and_written_in_utc() {
+        let t = <DateTime as ScalarType>::parse(Value::String("2026-12-02T18:00:00+01:00".into()))
+            .unwrap();
+        assert_eq!(t.to_value(), Value::String("2026-12-02T17:00:00Z".into()));
+        assert!(<DateTime as ScalarType>::parse(Value::String("yesterday".into())).is_err());
+        assert!(<DateTime as ScalarType>::parse(Value::Number(1.into())).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! `jobRuns`: the record of scheduled job runs.
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, ID, Object, Result};
-use chrono::{DateTime, Utc};
 use entity::job_run;
 use futures_util::FutureExt;
 
@@ -89,8 +89,8 @@ impl JobRun {
     }
 
     /// The period this run served (each runs once across all replicas).
-    async fn scheduled_for(&self) -> DateTime<Utc> {
-        self.0.scheduled_for
+    async fn scheduled_for(&self) -> DateTime {
+        self.0.scheduled_for.into()
     }
 
     /// 1, or more when the period ran again because an earlier attempt was interrupted.
@@ -104,13 +104,13 @@ impl JobRun {
     }
 
     /// When it started.
-    async fn started_at(&self) -> DateTime<Utc> {
-        self.0.started_at
+    async fn started_at(&self) -> DateTime {
+        self.0.started_at.into()
     }
 
     /// When it finished; null while it runs.
-    async fn finished_at(&self) -> Option<DateTime<Utc>> {
-        self.0.finished_at
+    async fn finished_at(&self) -> Option<DateTime> {
+        self.0.finished_at.map(DateTime)
     }
 
     /// Where the run is: an interrupted run is `FAILED`, and says so in `error`.

@@ -1,7 +1,7 @@
 //! Input types of the inventory and their conversion into service types.
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Enum, ID, InputObject, MaybeUndefined};
-use chrono::{DateTime, Utc};
 
 use crate::error::{AppError, AppResult};
 use crate::graphql::node;
@@ -177,9 +177,9 @@ pub struct CreateHostInput {
     #[graphql(default)]
     pub group_ids: Vec<ID>,
     /// When it was first seen on the network.
-    pub first_seen: Option<DateTime<Utc>>,
+    pub first_seen: Option<DateTime>,
     /// When it was last seen on the network.
-    pub last_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime>,
 }
 
 impl CreateHostInput {
@@ -209,8 +209,8 @@ impl CreateHostInput {
                 .transpose()?,
             tags: self.tags,
             group_ids: node::decode_many(&self.group_ids, "HostGroup")?,
-            first_seen: self.first_seen,
-            last_seen: self.last_seen,
+            first_seen: self.first_seen.map(|t| t.0),
+            last_seen: self.last_seen.map(|t| t.0),
         })
     }
 }
@@ -242,9 +242,9 @@ pub struct UpdateHostInput {
     /// Where it stands; null clears it.
     pub location_id: MaybeUndefined<ID>,
     /// When it was first seen; null clears it.
-    pub first_seen: MaybeUndefined<DateTime<Utc>>,
+    pub first_seen: MaybeUndefined<DateTime>,
     /// When it was last seen; null clears it.
-    pub last_seen: MaybeUndefined<DateTime<Utc>>,
+    pub last_seen: MaybeUndefined<DateTime>,
 }
 
 fn change_id(v: MaybeUndefined<ID>, kind: &str) -> AppResult<Option<Option<i64>>> {
@@ -282,8 +282,9 @@ impl UpdateHostInput {
                 confidential_data: self.confidential_data,
                 support_group_id: change_id(self.support_group_id, "SupportGroup")?,
                 location_id: change_id(self.location_id, "Location")?,
-                first_seen: Option::from(self.first_seen),
-                last_seen: Option::from(self.last_seen),
+                first_seen: Option::<Option<DateTime>>::from(self.first_seen)
+                    .map(|t| t.map(|t| t.0)),
+                last_seen: Option::<Option<DateTime>>::from(self.last_seen).map(|t| t.map(|t| t.0)),
             },
         ))
     }

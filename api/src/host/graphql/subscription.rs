@@ -1,7 +1,7 @@
 //! `hostEvents`: host changes as they commit, on any replica.
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, Enum, ID, Object, Result, Subscription};
-use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use super::inputs::{self, HostFilterInput};
@@ -63,8 +63,8 @@ impl HostEvent {
     }
 
     /// When it was committed.
-    async fn at(&self) -> DateTime<Utc> {
-        self.event.at
+    async fn at(&self) -> DateTime {
+        self.event.at.into()
     }
 
     /// Pass as `after` to resume from this event.

@@ -1,7 +1,7 @@
 //! Object types of the inventory.
 
+use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
-use chrono::{DateTime, Utc};
 use entity::{host, host_group, location, support_group, tag, url};
 use futures_util::FutureExt;
 
@@ -165,32 +165,32 @@ impl Host {
         let m = &self.0;
         m.exclusion_reason.as_ref().map(|reason| ScanExclusion {
             reason: reason.clone(),
-            until: m.exclusion_until,
+            until: m.exclusion_until.map(DateTime),
             set_by_name: m.exclusion_set_by.clone(),
             set_by_user_id: m.exclusion_set_by_user_id,
-            set_at: m.exclusion_set_at,
+            set_at: m.exclusion_set_at.map(DateTime),
             active: service::is_excluded(m, crate::db::now()),
         })
     }
 
     /// When it was first seen on the network.
-    async fn first_seen(&self) -> Option<DateTime<Utc>> {
-        self.0.first_seen
+    async fn first_seen(&self) -> Option<DateTime> {
+        self.0.first_seen.map(DateTime)
     }
 
     /// When it was last seen on the network.
-    async fn last_seen(&self) -> Option<DateTime<Utc>> {
-        self.0.last_seen
+    async fn last_seen(&self) -> Option<DateTime> {
+        self.0.last_seen.map(DateTime)
     }
 
     /// When it was added to the inventory.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 
     /// When it last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> DateTime {
+        self.0.updated_at.into()
     }
 }
 
@@ -215,13 +215,13 @@ pub struct ScanExclusion {
     /// Why the host must not be scanned.
     pub reason: String,
     /// When it lapses; null means forever.
-    pub until: Option<DateTime<Utc>>,
+    pub until: Option<DateTime>,
     /// Who set it, by name as recorded then.
     pub set_by_name: Option<String>,
     #[graphql(skip)]
     pub set_by_user_id: Option<i64>,
     /// When it was set.
-    pub set_at: Option<DateTime<Utc>>,
+    pub set_at: Option<DateTime>,
     /// False once `until` has passed (the exclusion job then lifts it).
     pub active: bool,
 }
@@ -282,8 +282,8 @@ impl Tag {
     }
 
     /// When it was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
@@ -314,13 +314,13 @@ macro_rules! catalog_type {
             $($extra)*
 
             /// When it was created.
-            async fn created_at(&self) -> DateTime<Utc> {
-                self.0.created_at
+            async fn created_at(&self) -> DateTime {
+                self.0.created_at.into()
             }
 
             /// When it last changed.
-            async fn updated_at(&self) -> DateTime<Utc> {
-                self.0.updated_at
+            async fn updated_at(&self) -> DateTime {
+                self.0.updated_at.into()
             }
 
             /// The hosts that belong here, in address order.
@@ -414,8 +414,8 @@ impl Url {
     }
 
     /// When it was recorded.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> DateTime {
+        self.0.created_at.into()
     }
 }
 
