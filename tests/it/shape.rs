@@ -220,3 +220,39 @@ async fn every_audited_mutation_has_an_audit_action() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn time_ordered_lists_run_either_way() {
+    let app = TestApp::spawn().await;
+    for name in ["t1", "t2", "t3"] {
+        app.ok(
+            "mutation($n: String!) { createApiToken(input: {name: $n, scopes: [READ]}) { apiToken { id } } }",
+            json!({ "n": name }),
+        )
+        .await;
+    }
+    let data = app
+        .ok(
+            "{ oldest: apiTokens { edges { node { name } } }
+               newest: apiTokens(orderBy: {direction: DESC}) { edges { node { name } } }
+               logNew: auditLog(first: 50) { edges { node { id } } }
+               logOld: auditLog(first: 50, orderBy: {direction: ASC}) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(names(&data["oldest"]), ["t1", "t2", "t3"]);
+    assert_eq!(names(&data["newest"]), ["t3", "t2", "t1"]);
+    let ids = |key: &str| -> Vec<String> {
+        data[key]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (mut newest, oldest) = (ids("logNew"), ids("logOld"));
+    assert!(newest.len() >= 3, "{data}");
+    newest.reverse();
+    assert_eq!(newest, oldest);
+    app.stop().await;
+}

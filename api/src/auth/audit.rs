@@ -60,15 +60,21 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Entries, newest first.
+/// Entries in time order, newest first when `newest_first`.
 pub async fn list(
     db: &impl ConnectionTrait,
     filter: &AuditFilter,
+    newest_first: bool,
     page: &PageRequest,
 ) -> AppResult<Page<audit_entry::Model>> {
     let query = audit_entry::Entity::find().filter(filter.condition()?);
     let id = audit_entry::Column::Id;
-    crate::page::by_id(db, query, id, "audit:ID", true, page, |r| r.id).await
+    let ordering = if newest_first {
+        "audit:ID:DESC"
+    } else {
+        "audit:ID:ASC"
+    };
+    crate::page::by_id(db, query, id, ordering, newest_first, page, |r| r.id).await
 }
 
 /// How many entries `filter` matches.

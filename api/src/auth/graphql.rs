@@ -14,7 +14,7 @@ use super::service::{self, NewUser, Tokens, UserChanges};
 use crate::actor::{ClientAddr, Principal, Role, Scopes};
 use crate::db;
 use crate::error::AppError;
-use crate::graphql::connection::{NameOrder, TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{NameOrder, TimeOrder, TotalCount, connection, page, page_cost};
 use crate::graphql::errors::BatchError;
 use crate::graphql::guard::{Access, Area};
 use crate::graphql::node;
@@ -598,11 +598,14 @@ impl AuthQuery {
             desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
         )]
         before: Option<String>,
+        #[graphql(desc = "The order; oldest first when left out.")] order_by: Option<TimeOrder>,
     ) -> Result<ApiTokenConnection> {
         let p = principal(ctx)?.clone();
         let page = page(ctx, first, after, last, before)?;
         let db = state(ctx)?.db.clone();
-        let found = service::api_tokens_for(&db, &p, &page).await?;
+        let found =
+            service::api_tokens_for(&db, &p, TimeOrder::newest_first(order_by, false), &page)
+                .await?;
         let total = TotalCount::new(move || {
             let (db, p) = (db.clone(), p.clone());
             async move { service::count_api_tokens_for(&db, &p).await }.boxed()
@@ -612,6 +615,10 @@ impl AuthQuery {
 
     /// The audit log, newest first (admins).
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
@@ -626,6 +633,7 @@ impl AuthQuery {
         )]
         before: Option<String>,
         #[graphql(desc = "Only entries that match this filter.")] filter: Option<AuditFilterInput>,
+        #[graphql(desc = "The order; newest first when left out.")] order_by: Option<TimeOrder>,
     ) -> Result<AuditEntryConnection> {
         let page = page(ctx, first, after, last, before)?;
         let f = filter.unwrap_or_default();
@@ -637,7 +645,8 @@ impl AuthQuery {
             until: f.until.map(|t| t.0),
         };
         let db = state(ctx)?.db.clone();
-        let found = audit::list(&db, &filter, &page).await?;
+        let found =
+            audit::list(&db, &filter, TimeOrder::newest_first(order_by, true), &page).await?;
         let total = TotalCount::new(move || {
             let (db, filter) = (db.clone(), filter.clone());
             async move { audit::count(&db, &filter).await }.boxed()

@@ -1048,13 +1048,14 @@ pub async fn user_for(
     user(db, id).await
 }
 
-/// The API tokens `by` sees, oldest first.
+/// The API tokens `by` sees, in time order.
 pub async fn api_tokens_for(
     db: &impl ConnectionTrait,
     by: &Principal,
+    newest_first: bool,
     page: &PageRequest,
 ) -> AppResult<Page<api_token::Model>> {
-    api_tokens(db, token_owner(by), page).await
+    api_tokens(db, token_owner(by), newest_first, page).await
 }
 
 /// How many API tokens `by` sees.
@@ -1073,10 +1074,12 @@ pub async fn count_users(db: &impl ConnectionTrait) -> AppResult<u64> {
     Ok(app_user::Entity::find().count(db).await?)
 }
 
-/// API tokens, oldest first; of one owner unless `owner` is `None` (admins).
+/// API tokens in time order (newest first when `newest_first`); of one owner unless `owner`
+/// is `None` (admins).
 async fn api_tokens(
     db: &impl ConnectionTrait,
     owner: Option<i64>,
+    newest_first: bool,
     page: &PageRequest,
 ) -> AppResult<Page<api_token::Model>> {
     let mut query = api_token::Entity::find();
@@ -1087,8 +1090,12 @@ async fn api_tokens(
         db,
         query,
         api_token::Column::Id,
-        "apiToken:ID",
-        false,
+        if newest_first {
+            "apiToken:ID:DESC"
+        } else {
+            "apiToken:ID:ASC"
+        },
+        newest_first,
         page,
         |r| r.id,
     )

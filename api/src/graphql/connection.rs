@@ -67,6 +67,20 @@ impl NameOrder {
     }
 }
 
+/// The order of a list kept in time order (by when each item was made).
+#[derive(async_graphql::InputObject, Clone, Copy, Debug)]
+pub struct TimeOrder {
+    /// `ASC`: oldest first; `DESC`: newest first.
+    pub direction: OrderDirection,
+}
+
+impl TimeOrder {
+    /// Whether the list runs newest first: as asked, or `default` when not asked.
+    pub fn newest_first(order: Option<Self>, default: bool) -> bool {
+        order.map_or(default, |o| o.direction == OrderDirection::Desc)
+    }
+}
+
 /// Where a page sits in its list.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct PageInfo {

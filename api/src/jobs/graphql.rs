@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, Result};
 use entity::job_run;
 use futures_util::FutureExt;
 
-use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{TimeOrder, TotalCount, connection, page, page_cost};
 use crate::graphql::node;
 use crate::graphql::state;
 
@@ -148,6 +148,10 @@ pub struct JobQuery;
 impl JobQuery {
     /// Recorded job runs, newest first.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
     async fn job_runs(
         &self,
         ctx: &Context<'_>,
@@ -162,11 +166,18 @@ impl JobQuery {
         )]
         before: Option<String>,
         #[graphql(desc = "Only runs of this job.")] job: Option<String>,
+        #[graphql(desc = "The order; newest first when left out.")] order_by: Option<TimeOrder>,
     ) -> Result<JobRunConnection> {
         let st = state(ctx)?;
         let page = page(ctx, first, after, last, before)?;
         let db = st.db.clone();
-        let found = service::runs(&db, job.as_deref(), &page).await?;
+        let found = service::runs(
+            &db,
+            job.as_deref(),
+            TimeOrder::newest_first(order_by, true),
+            &page,
+        )
+        .await?;
         let total = TotalCount::new(move || {
             let (db, job) = (db.clone(), job.clone());
             async move { service::count(&db, job.as_deref()).await }.boxed()

@@ -262,6 +262,7 @@ fn check_job_name(job: Option<&str>) -> AppResult<()> {
 pub async fn runs(
     db: &impl ConnectionTrait,
     job: Option<&str>,
+    newest_first: bool,
     page: &PageRequest,
 ) -> AppResult<Page<job_run::Model>> {
     check_job_name(job)?;
@@ -273,8 +274,12 @@ pub async fn runs(
         db,
         query,
         job_run::Column::Id,
-        "jobRun:ID",
-        true,
+        if newest_first {
+            "jobRun:ID:DESC"
+        } else {
+            "jobRun:ID:ASC"
+        },
+        newest_first,
         page,
         |r| r.id,
     )
