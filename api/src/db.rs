@@ -19,6 +19,9 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// How long a pooled connection above the minimum may sit idle before it is closed.
+const IDLE_CONNECTION: Duration = Duration::from_secs(10);
+
 pub async fn connect(config: &Config) -> AppResult<DatabaseConnection> {
     let url = &config.database_url;
     if url.is_sqlite() {
@@ -28,6 +31,9 @@ pub async fn connect(config: &Config) -> AppResult<DatabaseConnection> {
     let default_max = if url.is_sqlite() { 4 } else { 16 };
     opts.max_connections(config.db_max_connections.unwrap_or(default_max))
         .min_connections(1)
+        // Connections opened for a burst close once idle, with what they hold (SQLite's page
+        // cache, MySQL's buffers), so the process shrinks back after the burst.
+        .idle_timeout(IDLE_CONNECTION)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
