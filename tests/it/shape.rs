@@ -256,3 +256,70 @@ async fn time_ordered_lists_run_either_way() {
     assert_eq!(newest, oldest);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn others_see_who_set_an_exclusion_but_not_their_private_details() {
+    let app = TestApp::spawn().await;
+    let group = app
+        .ok(
+            r#"mutation { createSupportGroup(input: {name: "Ops"}) { supportGroup { id } } }"#,
+            json!({}),
+        )
+        .await["createSupportGroup"]["supportGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let host = app
+        .ok(
+            "mutation($g: ID!) { createHost(input: {address: \"192.0.2.5\", supportGroupId: $g}) { host { id } } }",
+            json!({ "g": group }),
+        )
+        .await["createHost"]["host"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(
+        r#"mutation($h: ID!) { setScanExclusion(input: {hostId: $h, reason: "fragile", duration: ONE_DAY}) { host { id } } }"#,
+        json!({ "h": host }),
+    )
+    .await;
+    let (vera, _) = user(&app, "vera", "VIEWER", &[&group]).await;
+    let query = "query($h: ID!) { host(id: $h) { scanExclusion { setBy { username role email lastLoginAt } } } }";
+
+    let (_, body) = app.gql_as(Some(&vera), query, json!({ "h": host })).await;
+    let setter = &body["data"]["host"]["scanExclusion"]["setBy"];
+    assert_eq!(setter["username"], "admin", "{body}");
+    assert_eq!(setter["role"], "ADMIN");
+    assert!(
+        setter["email"].is_null() && setter["lastLoginAt"].is_null(),
+        "{body}"
+    );
+    let (_, body) = app
+        .gql_as(
+            Some(&vera),
+            "query($h: ID!) { host(id: $h) { scanExclusion { setBy { supportGroups { id } } } } }",
+            json!({ "h": host }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+
+    // The admin sees the same user in full; a user sees themselves in full.
+    let admin = app.ok(query, json!({ "h": host })).await;
+    assert!(
+        admin["host"]["scanExclusion"]["setBy"]["lastLoginAt"].is_string(),
+        "{admin}"
+    );
+    let (_, me) = app
+        .gql_as(
+            Some(&vera),
+            "{ me { lastLoginAt supportGroups { name } } }",
+            json!({}),
+        )
+        .await;
+    assert!(me["data"]["me"]["lastLoginAt"].is_string(), "{me}");
+    assert_eq!(me["data"]["me"]["supportGroups"][0]["name"], "Ops");
+    app.stop().await;
+}

@@ -283,6 +283,27 @@ async fn users(ctx: &Context<'_>, id: i64) -> Result<Option<User>> {
 /// A person who signs in. The password hash is never exposed.
 pub struct User(pub app_user::Model);
 
+impl User {
+    /// Whether the caller sees this user's private details: admins do, and the user does.
+    /// Others meet a user only as the author of something (a token's owner, an exclusion's
+    /// setter) and see who it is, not their address, groups or sign-ins.
+    fn seen_in_full(&self, ctx: &Context<'_>) -> bool {
+        identity(ctx)
+            .principal()
+            .is_some_and(|p| p.role == Role::Admin || p.user_id == self.0.id)
+    }
+
+    fn require_full_view(&self, ctx: &Context<'_>) -> Result<(), AppError> {
+        if self.seen_in_full(ctx) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "only admins and the user see this".into(),
+            ))
+        }
+    }
+}
+
 impl From<app_user::Model> for User {
     fn from(m: app_user::Model) -> Self {
         Self(m)
@@ -302,9 +323,11 @@ impl User {
         &self.0.username
     }
 
-    /// Their e-mail address.
-    async fn email(&self) -> Option<&str> {
-        self.0.email.as_deref()
+    /// Their e-mail address; null unless you are an admin or this user.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        self.seen_in_full(ctx)
+            .then_some(self.0.email.as_deref())
+            .flatten()
     }
 
     /// The name shown for them.
@@ -321,13 +344,15 @@ impl User {
             })?)
     }
 
-    /// Whether they are barred from signing in.
-    async fn disabled(&self) -> bool {
-        self.0.disabled
+    /// Whether they are barred from signing in (admins, or this user).
+    async fn disabled(&self, ctx: &Context<'_>) -> Result<bool> {
+        self.require_full_view(ctx)?;
+        Ok(self.0.disabled)
     }
 
-    /// The support groups whose hosts a non-admin sees.
+    /// The support groups whose hosts a non-admin sees (admins, or this user).
     async fn support_groups(&self, ctx: &Context<'_>) -> Result<Vec<SupportGroup>> {
+        self.require_full_view(ctx)?;
         let db = &state(ctx)?.db;
         let ids = service::support_groups_of(db, self.0.id).await?;
         let groups =
@@ -335,9 +360,11 @@ impl User {
         Ok(groups.into_iter().map(SupportGroup).collect())
     }
 
-    /// When they last signed in.
-    async fn last_login_at(&self) -> Option<DateTime> {
-        self.0.last_login_at.map(DateTime)
+    /// When they last signed in; null unless you are an admin or this user.
+    async fn last_login_at(&self, ctx: &Context<'_>) -> Option<DateTime> {
+        self.seen_in_full(ctx)
+            .then_some(self.0.last_login_at.map(DateTime))
+            .flatten()
     }
 
     /// When the account was created.
