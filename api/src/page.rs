@@ -327,39 +327,28 @@ where
         key_of,
         id_of,
     } = list;
+    let direction = if order.descending { "DESC" } else { "ASC" };
+    if !order.by_key {
+        let ordering = format!("{what}:CREATED:{direction}");
+        return by_id(db, query, id, &ordering, order.descending, page, id_of).await;
+    }
     let keyset = Keyset {
-        name: format!(
-            "{what}:{}:{}",
-            if order.by_key { "KEY" } else { "CREATED" },
-            if order.descending { "DESC" } else { "ASC" }
-        ),
-        key: order.by_key.then(|| Expr::col((E::default(), key))),
+        name: format!("{what}:KEY:{direction}"),
+        key: Some(Expr::col((E::default(), key))),
         nullable: false,
         id: Expr::col((E::default(), id)),
         descending: order.descending,
     };
-    let mut query = query.filter(keyset.window(page)?);
-    let ascending = keyset.ascending(page);
-    if order.by_key {
-        query = if ascending {
-            query.order_by_asc(key)
-        } else {
-            query.order_by_desc(key)
-        };
-    }
-    let query = if ascending {
-        query.order_by_asc(id)
+    let query = query.filter(keyset.window(page)?);
+    let query = if keyset.ascending(page) {
+        query.order_by_asc(key).order_by_asc(id)
     } else {
-        query.order_by_desc(id)
+        query.order_by_desc(key).order_by_desc(id)
     };
     let rows = query.limit(page.limit + 1).all(db).await?;
     Ok(Page::from_rows(rows, page, |r| Cursor {
         ordering: keyset.name.clone(),
-        key: if order.by_key {
-            SortValue::Text(key_of(r).to_owned())
-        } else {
-            SortValue::Id
-        },
+        key: SortValue::Text(key_of(r).to_owned()),
         id: id_of(r),
     }))
 }

@@ -149,12 +149,13 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// The name the audit log stores: the mutation's field name, e.g. `createHost`.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         use async_graphql::resolver_utils::EnumType;
         Self::items()
             .iter()
             .find(|item| item.value == self)
-            .map_or("", |item| stored_name(item.name))
+            .map(|item| camel_case(item.name))
+            .unwrap_or_default()
     }
 
     /// The action of a stored name; `OTHER` for a name this version does not know.
@@ -162,40 +163,23 @@ impl AuditAction {
         use async_graphql::resolver_utils::EnumType;
         Self::items()
             .iter()
-            .find(|item| stored_name(item.name) == name)
+            .find(|item| camel_case(item.name) == name)
             .map_or(Self::Other, |item| item.value)
     }
 }
 
-/// `CREATE_HOST` -> `createHost`, once per value for the life of the process.
-fn stored_name(item: &'static str) -> &'static str {
-    use std::collections::HashMap;
-    use std::sync::OnceLock;
-    static NAMES: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
-    NAMES
-        .get_or_init(|| {
-            use async_graphql::resolver_utils::EnumType;
-            AuditAction::items()
-                .iter()
-                .map(|item| {
-                    let mut out = String::new();
-                    for (i, word) in item.name.split('_').enumerate() {
-                        let lower = word.to_ascii_lowercase();
-                        if i == 0 {
-                            out.push_str(&lower);
-                        } else {
-                            let mut chars = lower.chars();
-                            out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
-                            out.push_str(chars.as_str());
-                        }
-                    }
-                    (item.name, &*Box::leak(out.into_boxed_str()))
-                })
-                .collect()
-        })
-        .get(item)
-        .copied()
-        .unwrap_or("")
+/// `CREATE_HOST` -> `createHost`.
+fn camel_case(screaming: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in screaming.split('_').enumerate() {
+        let lower = word.to_ascii_lowercase();
+        let mut chars = lower.chars();
+        if i > 0 {
+            out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
+        }
+        out.push_str(chars.as_str());
+    }
+    out
 }
 
 /// How an audited action ended: `OK`, or the code of the error it ended with.
@@ -666,7 +650,7 @@ impl AuthQuery {
         let f = filter.unwrap_or_default();
         let filter = AuditFilter {
             actor_user_id: f.actor_id.map(|id| node::decode(&id, "User")).transpose()?,
-            action: f.action.map(|a| a.name().to_owned()),
+            action: f.action.map(AuditAction::name),
             outcome: f.outcome.map(|o| o.code().to_owned()),
             since: f.since.map(|t| t.0),
             until: f.until.map(|t| t.0),
