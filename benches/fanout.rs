@@ -65,6 +65,44 @@ fn memory(pid: u32) -> (u64, u64) {
     )
 }
 
+/// Resident KiB per mapping of `pid`, keyed by its address range and name (for
+/// `BENCH_SMAPS=1`, which prints the mappings that grew).
+fn mappings(pid: u32) -> HashMap<String, u64> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut out = HashMap::new();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            let kib = rss.split_whitespace().next().and_then(|v| v.parse().ok());
+            out.insert(current.clone(), kib.unwrap_or(0));
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| f.contains('-') && !f.ends_with(':'))
+        {
+            let mut fields = line.split_whitespace();
+            let range = fields.next().unwrap_or_default();
+            let name = fields.nth(4).unwrap_or("[anon]");
+            current = format!("{range} {name}");
+        }
+    }
+    out
+}
+
+fn print_growth(label: &str, before: &HashMap<String, u64>, after: &HashMap<String, u64>) {
+    let mut grown: Vec<(i64, &String)> = after
+        .iter()
+        .map(|(k, v)| (*v as i64 - before.get(k).copied().unwrap_or(0) as i64, k))
+        .filter(|(d, _)| d.abs() >= 128)
+        .collect();
+    grown.sort();
+    let total: i64 = grown.iter().map(|(d, _)| d).sum();
+    println!("  mappings that changed by 128 KiB or more, {label} (total {total} KiB):");
+    for (d, k) in grown {
+        println!("    {d:>8} KiB  {k}");
+    }
+}
+
 struct Server {
     child: Child,
     addr: SocketAddr,
@@ -319,6 +357,8 @@ async fn run() {
     tokio::time::sleep(WINDOW.saturating_sub(started.elapsed())).await;
     let alone = server.metric("hector_db_queries_total").await - q0;
     let (rss_before, _) = memory(pid);
+    let smaps = std::env::var_os("BENCH_SMAPS").is_some();
+    let maps_before = if smaps { mappings(pid) } else { HashMap::new() };
 
     // Open the subscribers.
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -367,6 +407,13 @@ async fn run() {
     server.wait_metric("hector_websockets_signed_in", 0).await;
     tokio::time::sleep(SETTLE).await;
     let (rss_after, _) = memory(pid);
+    if smaps {
+        print_growth(
+            "before the sockets to after they closed",
+            &maps_before,
+            &mappings(pid),
+        );
+    }
     // A second crowd, opened and closed: a leak would grow again, reuse would not.
     let stop = tokio_util::sync::CancellationToken::new();
     let mut tasks = open_crowd(&server, subscribers, &tx, &stop).await;

@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod net;
 pub mod page;
 pub mod rate;
+pub mod scan;
 pub mod schema;
 pub mod state;
 pub mod telemetry;

@@ -136,3 +136,13 @@ pub fn link_table(
         ))
         .to_owned()
 }
+
+/// Bytes of any size up to gigabytes (MySQL `LONGBLOB`; a plain `BLOB` holds 64 KiB).
+pub fn large_blob(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
+    let mut col = ColumnDef::new(name);
+    match backend {
+        DbBackend::MySql => col.custom("LONGBLOB"),
+        _ => col.blob(),
+    };
+    col
+}

@@ -32,6 +32,12 @@ mod m20261202_000019_create_app_secret;
 mod m20261202_000020_add_audit_entry_repeats;
 mod m20261202_000021_add_job_run_lease;
 mod m20261202_000022_add_exclusion_set_by_user;
+mod m20261203_000023_create_scan_profile;
+mod m20261203_000024_create_scan;
+mod m20261203_000025_create_scan_run;
+mod m20261203_000026_create_host_service;
+mod m20261203_000027_create_service_observation;
+mod m20261203_000028_create_exposure_change;
 
 pub struct Migrator;
 
@@ -61,6 +67,12 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000020_add_audit_entry_repeats::Migration),
             Box::new(m20261202_000021_add_job_run_lease::Migration),
             Box::new(m20261202_000022_add_exclusion_set_by_user::Migration),
+            Box::new(m20261203_000023_create_scan_profile::Migration),
+            Box::new(m20261203_000024_create_scan::Migration),
+            Box::new(m20261203_000025_create_scan_run::Migration),
+            Box::new(m20261203_000026_create_host_service::Migration),
+            Box::new(m20261203_000027_create_service_observation::Migration),
+            Box::new(m20261203_000028_create_exposure_change::Migration),
         ]
     }
 }
