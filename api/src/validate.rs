@@ -145,3 +145,12 @@ mod tests {
         assert_eq!(link("link", Some("  "), 100).unwrap(), None);
     }
 }
+
+/// `value` cut to at most `max` bytes, on a character boundary.
+pub fn truncate(value: &str, max: usize) -> String {
+    let mut end = value.len().min(max);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end].to_owned()
+}

@@ -3,3 +3,8 @@
 //! service (`host::service::exposure`).
 
 pub mod parse;
+pub mod profile;
+pub mod service;
+
+/// The outbox topic of scan runs (state and progress).
+pub const RUN_TOPIC: crate::events::Topic = crate::events::Topic("scanRun");

@@ -4,6 +4,7 @@
 
 mod bulk;
 mod exclusion;
+pub mod exposure;
 mod filter;
 mod read;
 mod write;
