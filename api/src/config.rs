@@ -269,6 +269,56 @@ pub struct Config {
     )]
     pub exclusion_job_secs: u64,
 
+    /// How often, in seconds, the scan scheduler looks for due scans, queued runs and runs
+    /// abandoned by a dead process.
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_SCAN_TICK_SECS",
+        default_value_t = 15
+    )]
+    pub scan_tick_secs: u64,
+
+    /// Most scans running at once (across replicas).
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_SCAN_CONCURRENCY",
+        default_value_t = 2
+    )]
+    pub scan_concurrency: u32,
+
+    /// Longest a scan may run, in seconds, before nmap is stopped and the run fails.
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_SCAN_TIMEOUT_SECS",
+        default_value_t = 3600
+    )]
+    pub scan_timeout_secs: u64,
+
+    /// The nmap program scans run (a path, or a name looked up on PATH).
+    #[arg(global = true, long, env = "HECTOR_NMAP_PATH", default_value = "nmap")]
+    pub nmap_path: String,
+
+    /// Most XML one scan run may produce (it is kept with the run).
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_MAX_SCAN_XML_BYTES",
+        default_value_t = 256 * 1024 * 1024
+    )]
+    pub max_scan_xml_bytes: usize,
+
+    /// Largest nmap XML file one import takes (upload, streaming endpoint).
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_MAX_IMPORT_BYTES",
+        default_value_t = 2 * 1024 * 1024 * 1024
+    )]
+    pub max_import_bytes: u64,
+
     /// How often, in milliseconds, this replica reads new events from the outbox.
     #[arg(
         global = true,

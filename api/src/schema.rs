@@ -13,16 +13,17 @@ use crate::graphql::guard::{self, Access, FieldGuard, Rule};
 use crate::graphql::{errors, limits, node};
 use crate::host::graphql::node::HostNode;
 use crate::host::graphql::{
-    Host, HostGroup, HostMutation, HostQuery, HostSubscription, Location, SupportGroup, Tag, Url,
+    ExposureChange, ExposureQuery, ExposureSubscription, Host, HostGroup, HostMutation, HostQuery,
+    HostSubscription, Location, Service, SupportGroup, Tag, Url,
 };
 use crate::jobs::Job;
 use crate::jobs::graphql::{JobQuery, JobRun};
 use crate::state::AppState;
-use crate::{auth, host, jobs};
+use crate::{auth, host, jobs, scan};
 
 /// What can be read.
 #[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, HostQuery, JobQuery, AuthQuery);
+pub struct Query(NodeQuery, HostQuery, ExposureQuery, JobQuery, AuthQuery);
 
 /// What can be changed.
 #[derive(MergedObject, Default)]
@@ -30,7 +31,7 @@ pub struct Mutation(HostMutation, AuthMutation);
 
 /// What can be watched live.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(HostSubscription);
+pub struct Subscription(HostSubscription, ExposureSubscription);
 
 pub type HectorSchema = Schema<Query, Mutation, Subscription>;
 
@@ -54,7 +55,9 @@ fn own_rule(parent: &str, field: &str) -> Option<Access> {
 
 /// The jobs of every domain, with their periods from the configuration.
 pub fn jobs(state: &AppState) -> Vec<Job> {
-    host::jobs::all(state)
+    let mut all = host::jobs::all(state);
+    all.extend(scan::jobs::all(state));
+    all
 }
 
 /// Anything with a global id.
@@ -67,6 +70,8 @@ pub enum Node {
     SupportGroup(SupportGroup),
     Location(Location),
     Url(Url),
+    Service(Service),
+    ExposureChange(ExposureChange),
     JobRun(JobRun),
     User(User),
     ApiToken(ApiToken),
@@ -82,6 +87,8 @@ impl From<HostNode> for Node {
             HostNode::SupportGroup(g) => Node::SupportGroup(g),
             HostNode::Location(l) => Node::Location(l),
             HostNode::Url(u) => Node::Url(u),
+            HostNode::Service(s) => Node::Service(s),
+            HostNode::ExposureChange(c) => Node::ExposureChange(c),
         }
     }
 }

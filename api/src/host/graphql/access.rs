@@ -25,7 +25,8 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
         (
             "Query",
             "host" | "hostByAddress" | "hosts" | "tags" | "tag" | "hostGroups" | "hostGroup"
-            | "supportGroups" | "supportGroup" | "locations" | "location" | "url" | "osBreakdown",
+            | "supportGroups" | "supportGroup" | "locations" | "location" | "url" | "osBreakdown"
+            | "exposureChanges" | "topOpenPorts" | "service",
         ) => Read(&INVENTORY),
         (
             "Mutation",
@@ -55,12 +56,12 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
         ("Mutation", "createSupportGroup" | "updateSupportGroup" | "deleteSupportGroup") => {
             Write(&SUPPORT_GROUPS)
         }
-        ("Subscription", "hostEvents") => Read(&INVENTORY),
+        ("Subscription", "hostEvents" | "exposureEvents") => Read(&INVENTORY),
         (
             "Host",
             "id" | "address" | "names" | "os" | "sponsor" | "technicalContact" | "notes" | "link"
             | "confidentialData" | "supportGroup" | "location" | "tags" | "groups" | "urls"
-            | "scanExclusion" | "firstSeen" | "lastSeen" | "createdAt" | "updatedAt",
+            | "scanExclusion" | "firstSeen" | "lastSeen" | "createdAt" | "updatedAt" | "services",
         )
         | ("Tag", "id" | "name" | "usage" | "createdAt")
         | ("HostGroup", "id" | "name" | "detail" | "hosts" | "createdAt" | "updatedAt")
@@ -69,7 +70,24 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
         | ("OperatingSystem", "name" | "family" | "vendor" | "type")
         | ("ScanExclusion", "reason" | "until" | "setByName" | "setAt" | "active")
         | ("OsCount", "os" | "hosts")
-        | ("HostEvent", "kind" | "at" | "cursor" | "hostId" | "host") => Read(&INVENTORY),
+        | ("HostEvent", "kind" | "at" | "cursor" | "hostId" | "host")
+        | (
+            "Service",
+            "id" | "host" | "protocol" | "port" | "state" | "name" | "product" | "version"
+            | "extraInfo" | "cpe" | "scripts" | "firstSeen" | "lastSeen" | "stateChangedAt"
+            | "history",
+        )
+        | ("ScriptResult", "id" | "output")
+        | (
+            "ServiceObservation",
+            "observedAt" | "state" | "name" | "product" | "version" | "scanRunId",
+        )
+        | (
+            "ExposureChange",
+            "id" | "kind" | "host" | "serviceId" | "protocol" | "port" | "previous" | "current"
+            | "at" | "scanRunId",
+        )
+        | ("PortCount", "protocol" | "port" | "hosts") => Read(&INVENTORY),
         ("SupportGroup", "id" | "name" | "email" | "hosts" | "createdAt" | "updatedAt") => {
             Read(&SUPPORT_GROUPS)
         }

@@ -127,3 +127,19 @@ impl Loader<TagUsage> for Batch {
         Ok(out)
     }
 }
+
+/// A host by id, for objects that hang on one (services, exposure changes): the caller has
+/// already been allowed to see the object, and so its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostId(pub i64);
+
+impl Loader<HostId> for Batch {
+    type Value = entity::host::Model;
+    type Error = BatchError;
+
+    async fn load(&self, keys: &[HostId]) -> Result<HashMap<HostId, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let found = crate::host::service::any_by_ids(&self.state.db, &ids).await?;
+        Ok(found.into_iter().map(|(k, v)| (HostId(k), v)).collect())
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod access;
 mod catalog;
+pub mod exposure;
 mod inputs;
 pub mod loaders;
 mod mutation;
@@ -11,6 +12,7 @@ mod query;
 mod subscription;
 mod types;
 
+pub use exposure::{ExposureChange, ExposureQuery, ExposureSubscription, Service};
 pub use mutation::HostMutation;
 pub use query::HostQuery;
 pub use subscription::HostSubscription;

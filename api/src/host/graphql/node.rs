@@ -16,6 +16,8 @@ pub enum HostNode {
     SupportGroup(SupportGroup),
     Location(Location),
     Url(Url),
+    Service(super::exposure::Service),
+    ExposureChange(super::exposure::ExposureChange),
 }
 
 /// The object of type `kind` and id `id`, as the caller sees it: `None` when `kind` is not the
@@ -41,6 +43,12 @@ pub async fn fetch(ctx: &Context<'_>, kind: &str, id: i64) -> AppResult<Option<O
         "Url" => catalog::url(db, &scope(ctx), id)
             .await?
             .map(|m| HostNode::Url(m.into())),
+        "Service" => crate::host::service::exposure::service(db, &scope(ctx), id)
+            .await?
+            .map(|m| HostNode::Service(super::exposure::Service(m))),
+        "ExposureChange" => crate::host::service::exposure::change(db, &scope(ctx), id)
+            .await?
+            .map(|m| HostNode::ExposureChange(m.into())),
         _ => return Ok(None),
     }))
 }

@@ -160,6 +160,18 @@ impl Host {
         Ok(found.unwrap_or_default().into_iter().map(Url).collect())
     }
 
+    /// What it exposes: every port and protocol a scan has seen on it, by protocol and
+    /// port; only those in `state` when given.
+    async fn services(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only services in this state (e.g. `OPEN`).")] state: Option<
+            super::exposure::PortState,
+        >,
+    ) -> Result<Vec<super::exposure::Service>> {
+        super::exposure::services_of(ctx, self.0.id, state).await
+    }
+
     /// Set while the host is excluded from port scans.
     async fn scan_exclusion(&self) -> Option<ScanExclusion> {
         let m = &self.0;

@@ -660,6 +660,14 @@ pub async fn history(
     .await
 }
 
+pub async fn count_history(db: &impl ConnectionTrait, service_id: i64) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(service_observation::Entity::find()
+        .filter(service_observation::Column::ServiceId.eq(service_id))
+        .count(db)
+        .await?)
+}
+
 /// What to list of exposure changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ChangeFilter {
@@ -699,6 +707,18 @@ fn change_query(
     query
 }
 
+/// Exposure change `id`, if `scope` sees its host.
+pub async fn change(
+    db: &impl ConnectionTrait,
+    scope: &HostScope,
+    id: i64,
+) -> AppResult<Option<exposure_change::Model>> {
+    Ok(change_query(scope, &ChangeFilter::default())
+        .filter(exposure_change::Column::Id.eq(id))
+        .one(db)
+        .await?)
+}
+
 /// Exposure changes `scope` sees, newest first.
 pub async fn changes(
     db: &impl ConnectionTrait,
@@ -727,22 +747,21 @@ pub async fn count_changes(
     Ok(change_query(scope, filter).count(db).await?)
 }
 
-/// Exposure changes by id, whoever sees them (subscriptions apply the scope per subscriber).
+/// Exposure changes by id with their hosts, whoever sees them (subscriptions apply the scope
+/// per subscriber).
 pub async fn changes_by_ids(
     db: &impl ConnectionTrait,
     ids: &[i64],
-) -> AppResult<Vec<(exposure_change::Model, Option<i64>)>> {
+) -> AppResult<Vec<(exposure_change::Model, Option<host::Model>)>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
-        let rows = exposure_change::Entity::find()
-            .filter(exposure_change::Column::Id.is_in(chunk.to_vec()))
-            .find_also_related(host::Entity)
-            .order_by_asc(exposure_change::Column::Id)
-            .all(db)
-            .await?;
         out.extend(
-            rows.into_iter()
-                .map(|(c, h)| (c, h.and_then(|h| h.support_group_id))),
+            exposure_change::Entity::find()
+                .filter(exposure_change::Column::Id.is_in(chunk.to_vec()))
+                .find_also_related(host::Entity)
+                .order_by_asc(exposure_change::Column::Id)
+                .all(db)
+                .await?,
         );
     }
     Ok(out)

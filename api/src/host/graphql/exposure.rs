@@ -1,0 +1,559 @@
+//! What hosts expose, in GraphQL: `Service` (a host's port and protocol, with its history),
+//! `ExposureChange`, the `exposureChanges` and `topOpenPorts` queries and the
+//! `exposureEvents` subscription. Everything follows the visibility of the host it hangs on.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription};
+use entity::{exposure_change, host, host_service, service_observation};
+use futures_util::{FutureExt, Stream, StreamExt};
+
+use super::loaders::{self, HostId};
+use super::types::Host;
+use crate::error::AppError;
+use crate::events;
+use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::scalars::DateTime;
+use crate::graphql::{guard, node, scope, state};
+use crate::host::service::exposure::{self, ChangeFilter, EXPOSURE_TOPIC};
+
+/// A transport protocol.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+impl Protocol {
+    fn of(s: &str) -> Self {
+        match s {
+            "udp" => Self::Udp,
+            "sctp" => Self::Sctp,
+            _ => Self::Tcp,
+        }
+    }
+}
+
+/// What a scan found a port to be (nmap's states).
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum PortState {
+    /// Something answers.
+    Open,
+    /// Reachable, nothing listening.
+    Closed,
+    /// No answer: a filter drops the probes.
+    Filtered,
+    /// Reachable, but open or closed could not be told.
+    Unfiltered,
+    /// Open or filtered: nmap could not tell which.
+    OpenFiltered,
+    /// Closed or filtered: nmap could not tell which.
+    ClosedFiltered,
+}
+
+impl PortState {
+    fn of(s: &str) -> Self {
+        match s {
+            "open" => Self::Open,
+            "closed" => Self::Closed,
+            "unfiltered" => Self::Unfiltered,
+            "open|filtered" => Self::OpenFiltered,
+            "closed|filtered" => Self::ClosedFiltered,
+            _ => Self::Filtered,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Closed => "closed",
+            Self::Filtered => "filtered",
+            Self::Unfiltered => "unfiltered",
+            Self::OpenFiltered => "open|filtered",
+            Self::ClosedFiltered => "closed|filtered",
+        }
+    }
+}
+
+/// One NSE script's result on a port.
+#[derive(SimpleObject)]
+pub struct ScriptResult {
+    /// The script, e.g. `http-title`.
+    pub id: String,
+    /// What it printed (cut at 4 KiB).
+    pub output: String,
+}
+
+/// What a host exposes on one port and protocol, as last seen.
+pub struct Service(pub host_service::Model);
+
+#[Object]
+impl Service {
+    /// Its global id.
+    pub async fn id(&self) -> ID {
+        node::encode("Service", self.0.id)
+    }
+
+    /// The host it is on.
+    async fn host(&self, ctx: &Context<'_>) -> Result<Host> {
+        loaders::of(ctx)?
+            .load_one(HostId(self.0.host_id))
+            .await?
+            .map(Host)
+            .ok_or_else(|| AppError::not_found("host").into())
+    }
+
+    /// TCP, UDP or SCTP.
+    async fn protocol(&self) -> Protocol {
+        Protocol::of(&self.0.protocol)
+    }
+
+    /// The port number.
+    async fn port(&self) -> i32 {
+        self.0.port
+    }
+
+    /// Its state at the last scan that saw it.
+    async fn state(&self) -> PortState {
+        PortState::of(&self.0.state)
+    }
+
+    /// The service nmap named, e.g. `http`.
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    /// The software, e.g. `nginx` (with service detection).
+    async fn product(&self) -> Option<&str> {
+        self.0.product.as_deref()
+    }
+
+    /// Its version, e.g. `1.18.0`.
+    async fn version(&self) -> Option<&str> {
+        self.0.version.as_deref()
+    }
+
+    /// More that nmap said of it.
+    async fn extra_info(&self) -> Option<&str> {
+        self.0.extra_info.as_deref()
+    }
+
+    /// Its CPE name, e.g. `cpe:/a:igor_sysoev:nginx:1.18.0`.
+    async fn cpe(&self) -> Option<&str> {
+        self.0.cpe.as_deref()
+    }
+
+    /// NSE script results from the last scan that ran scripts on it.
+    async fn scripts(&self) -> Vec<ScriptResult> {
+        self.0
+            .scripts
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Vec<(String, String)>>(s).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, output)| ScriptResult { id, output })
+            .collect()
+    }
+
+    /// When a scan first saw it.
+    async fn first_seen(&self) -> DateTime {
+        self.0.first_seen.into()
+    }
+
+    /// When a scan last saw it.
+    async fn last_seen(&self) -> DateTime {
+        self.0.last_seen.into()
+    }
+
+    /// When its state last changed.
+    async fn state_changed_at(&self) -> DateTime {
+        self.0.state_changed_at.into()
+    }
+
+    /// Every scan's sight of it, newest first.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
+        after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
+        last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
+        before: Option<String>,
+    ) -> Result<ObservationConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let db = state(ctx)?.db.clone();
+        let found = exposure::history(&db, self.0.id, &page).await?;
+        let id = self.0.id;
+        let total = TotalCount::new(move || {
+            let db = db.clone();
+            async move { exposure::count_history(&db, id).await }.boxed()
+        });
+        Ok(ObservationConnection::new(found, total))
+    }
+}
+
+/// One scan's sight of a service.
+pub struct ServiceObservation(pub service_observation::Model);
+
+impl From<service_observation::Model> for ServiceObservation {
+    fn from(m: service_observation::Model) -> Self {
+        Self(m)
+    }
+}
+
+#[Object]
+impl ServiceObservation {
+    /// When the scan saw it.
+    async fn observed_at(&self) -> DateTime {
+        self.0.observed_at.into()
+    }
+
+    /// Its state then.
+    async fn state(&self) -> PortState {
+        PortState::of(&self.0.state)
+    }
+
+    /// The service nmap named then.
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    /// The software then.
+    async fn product(&self) -> Option<&str> {
+        self.0.product.as_deref()
+    }
+
+    /// Its version then.
+    async fn version(&self) -> Option<&str> {
+        self.0.version.as_deref()
+    }
+
+    /// The scan run (or import) that saw it.
+    async fn scan_run_id(&self) -> ID {
+        node::encode("ScanRun", self.0.run_id)
+    }
+}
+
+connection!(ObservationConnection, ObservationEdge, ServiceObservation);
+
+/// How a port's exposure changed.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ExposureChangeKind {
+    /// It is open now and was not (or was never seen before).
+    Opened,
+    /// It was open and is not any more.
+    Closed,
+    /// It is still open, with another service, product or version.
+    Changed,
+}
+
+impl ExposureChangeKind {
+    fn of(s: &str) -> Self {
+        match s {
+            exposure::change::OPENED => Self::Opened,
+            exposure::change::CLOSED => Self::Closed,
+            _ => Self::Changed,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => exposure::change::OPENED,
+            Self::Closed => exposure::change::CLOSED,
+            Self::Changed => exposure::change::CHANGED,
+        }
+    }
+}
+
+/// A port that opened, closed or changed its service, as one scan run found.
+pub struct ExposureChange {
+    pub change: exposure_change::Model,
+    /// The host, when it was loaded with the change.
+    pub host: Option<host::Model>,
+}
+
+impl From<exposure_change::Model> for ExposureChange {
+    fn from(change: exposure_change::Model) -> Self {
+        Self { change, host: None }
+    }
+}
+
+#[Object]
+impl ExposureChange {
+    /// Its global id.
+    pub async fn id(&self) -> ID {
+        node::encode("ExposureChange", self.change.id)
+    }
+
+    /// What happened.
+    async fn kind(&self) -> ExposureChangeKind {
+        ExposureChangeKind::of(&self.change.kind)
+    }
+
+    /// The host.
+    async fn host(&self, ctx: &Context<'_>) -> Result<Host> {
+        if let Some(h) = &self.host {
+            return Ok(Host(h.clone()));
+        }
+        loaders::of(ctx)?
+            .load_one(HostId(self.change.host_id))
+            .await?
+            .map(Host)
+            .ok_or_else(|| AppError::not_found("host").into())
+    }
+
+    /// The service's global id (a `Service`).
+    async fn service_id(&self) -> ID {
+        node::encode("Service", self.change.service_id)
+    }
+
+    /// TCP, UDP or SCTP.
+    async fn protocol(&self) -> Protocol {
+        Protocol::of(&self.change.protocol)
+    }
+
+    /// The port number.
+    async fn port(&self) -> i32 {
+        self.change.port
+    }
+
+    /// The service before (name, product and version), when it was open.
+    async fn previous(&self) -> Option<&str> {
+        self.change.previous.as_deref()
+    }
+
+    /// The service now, when it is open.
+    async fn current(&self) -> Option<&str> {
+        self.change.current.as_deref()
+    }
+
+    /// When the scan saw the change.
+    async fn at(&self) -> DateTime {
+        self.change.at.into()
+    }
+
+    /// The scan run (or import) that found it.
+    async fn scan_run_id(&self) -> ID {
+        node::encode("ScanRun", self.change.run_id)
+    }
+}
+
+connection!(ExposureChangeConnection, ExposureChangeEdge, ExposureChange);
+
+/// Which exposure changes to list.
+#[derive(InputObject, Default)]
+pub struct ExposureChangeFilter {
+    /// Only this host's.
+    pub host_id: Option<ID>,
+    /// Only those this scan run (or import) found.
+    pub scan_run_id: Option<ID>,
+    /// Only these kinds.
+    pub kinds: Option<Vec<ExposureChangeKind>>,
+    /// Only this port.
+    pub port: Option<i32>,
+    /// Only those at or after this time.
+    pub since: Option<DateTime>,
+    /// Only those before this time.
+    pub until: Option<DateTime>,
+}
+
+impl ExposureChangeFilter {
+    fn into_filter(self) -> Result<ChangeFilter> {
+        let port = self
+            .port
+            .map(|p| u16::try_from(p).map_err(|_| AppError::bad_input("`port` is 0 to 65535")))
+            .transpose()?;
+        let kinds = self.kinds.unwrap_or_default();
+        if kinds.len() > 3 {
+            return Err(AppError::bad_input("`kinds` takes at most 3 values").into());
+        }
+        Ok(ChangeFilter {
+            host_id: self
+                .host_id
+                .map(|id| node::decode(&id, "Host"))
+                .transpose()?,
+            run_id: self
+                .scan_run_id
+                .map(|id| node::decode(&id, "ScanRun"))
+                .transpose()?,
+            kinds: kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+            port,
+            since: self.since.map(|t| t.0),
+            until: self.until.map(|t| t.0),
+        })
+    }
+}
+
+/// How many hosts have a port open.
+#[derive(SimpleObject)]
+pub struct PortCount {
+    /// TCP, UDP or SCTP.
+    pub protocol: Protocol,
+    /// The port number.
+    pub port: i32,
+    /// How many of the hosts you see have it open.
+    pub hosts: i64,
+}
+
+#[derive(Default)]
+pub struct ExposureQuery;
+
+#[Object]
+impl ExposureQuery {
+    /// Ports that opened, closed or changed, newest first, on hosts you see.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
+    async fn exposure_changes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
+        after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
+        last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
+        before: Option<String>,
+        #[graphql(desc = "Which changes.")] filter: Option<ExposureChangeFilter>,
+    ) -> Result<ExposureChangeConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let filter = filter.unwrap_or_default().into_filter()?;
+        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let found = exposure::changes(&db, &scope, &filter, &page).await?;
+        let total = TotalCount::new(move || {
+            let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
+            async move { exposure::count_changes(&db, &scope, &filter).await }.boxed()
+        });
+        Ok(ExposureChangeConnection::new(found, total))
+    }
+
+    /// The ports open on most of the hosts you see (HECTOR's "top ports").
+    async fn top_open_ports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many ports, 1 to 1000.", default = 20)] limit: i32,
+    ) -> Result<Vec<PortCount>> {
+        if !(1..=1000).contains(&limit) {
+            return Err(AppError::bad_input("`limit` is 1 to 1000").into());
+        }
+        let found = exposure::top_open_ports(&state(ctx)?.db, &scope(ctx), limit as u64).await?;
+        Ok(found
+            .into_iter()
+            .map(|p| PortCount {
+                protocol: Protocol::of(&p.protocol),
+                port: p.port,
+                hosts: p.hosts,
+            })
+            .collect())
+    }
+
+    /// A service by id; null when there is none or its host is not yours to see.
+    async fn service(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Its global id.")] id: ID,
+    ) -> Result<Option<Service>> {
+        let Some(id) = node::decode_of(&id, "Service")? else {
+            return Ok(None);
+        };
+        Ok(exposure::service(&state(ctx)?.db, &scope(ctx), id)
+            .await?
+            .map(Service))
+    }
+}
+
+/// The services of a host (asked through `Host.services`).
+pub async fn services_of(
+    ctx: &Context<'_>,
+    host_id: i64,
+    state_filter: Option<PortState>,
+) -> Result<Vec<Service>> {
+    let found = exposure::services_of(
+        &state(ctx)?.db,
+        host_id,
+        state_filter.map(PortState::as_str),
+    )
+    .await?;
+    Ok(found.into_iter().map(Service).collect())
+}
+
+/// The changes of one event, with their hosts, loaded once for every subscriber.
+type EventChanges = Arc<Vec<(exposure_change::Model, Option<host::Model>)>>;
+
+#[derive(Default)]
+pub struct ExposureSubscription;
+
+#[Subscription]
+impl ExposureSubscription {
+    /// Exposure changes as scans and imports commit them, on hosts you see.
+    async fn exposure_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this host's.")] host_id: Option<ID>,
+    ) -> Result<impl Stream<Item = ExposureChange> + use<>> {
+        guard::check(
+            crate::graphql::identity(ctx),
+            super::access::rule("Subscription", "exposureEvents"),
+            "Subscription",
+            "exposureEvents",
+            guard::Operation::Read,
+        )?;
+        let host_id = host_id.map(|id| node::decode(&id, "Host")).transpose()?;
+        let st = state(ctx)?.clone();
+        let resume = events::latest_id(&st.db).await?;
+        let who = scope(ctx);
+        let (db, bus) = (st.db.clone(), st.events.clone());
+        let stream = events::subscribe(
+            st.db.clone(),
+            &st.events,
+            EXPOSURE_TOPIC,
+            Some(resume),
+            st.shutdown.clone(),
+        )
+        .then(move |event| {
+            let (db, bus, who) = (db.clone(), bus.clone(), who.clone());
+            async move {
+                let ids: Vec<i64> = event.items.iter().map(|i| i.id).collect();
+                let loaded: Result<EventChanges, _> = bus
+                    .shared(format!("exposure:{}:rows", event.id), || {
+                        let (db, ids) = (db.clone(), ids.clone());
+                        async move { exposure::changes_by_ids(&db, &ids).await }
+                    })
+                    .await;
+                let changes = loaded.unwrap_or_else(|e| {
+                    tracing::warn!(error = ?e, "cannot load the changes of an exposure event");
+                    Arc::new(Vec::new())
+                });
+                let mine: Vec<ExposureChange> = changes
+                    .iter()
+                    .filter(|(c, h)| {
+                        h.as_ref().is_some_and(|h| who.sees(h.support_group_id))
+                            && host_id.is_none_or(|id| c.host_id == id)
+                    })
+                    .map(|(c, h)| ExposureChange {
+                        change: c.clone(),
+                        host: h.clone(),
+                    })
+                    .collect();
+                futures_util::stream::iter(mine)
+            }
+        })
+        .flatten();
+        Ok(stream)
+    }
+}
