@@ -18,20 +18,30 @@ use crate::host::graphql::{
 };
 use crate::jobs::Job;
 use crate::jobs::graphql::{JobQuery, JobRun};
+use crate::scan::graphql::{
+    Scan, ScanMutation, ScanNode, ScanProfile, ScanQuery, ScanRun, ScanSubscription,
+};
 use crate::state::AppState;
 use crate::{auth, host, jobs, scan};
 
 /// What can be read.
 #[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, HostQuery, ExposureQuery, JobQuery, AuthQuery);
+pub struct Query(
+    NodeQuery,
+    HostQuery,
+    ExposureQuery,
+    ScanQuery,
+    JobQuery,
+    AuthQuery,
+);
 
 /// What can be changed.
 #[derive(MergedObject, Default)]
-pub struct Mutation(HostMutation, AuthMutation);
+pub struct Mutation(HostMutation, ScanMutation, AuthMutation);
 
 /// What can be watched live.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(HostSubscription, ExposureSubscription);
+pub struct Subscription(HostSubscription, ExposureSubscription, ScanSubscription);
 
 pub type HectorSchema = Schema<Query, Mutation, Subscription>;
 
@@ -40,6 +50,7 @@ pub static RULES: &[Rule] = &[
     own_rule,
     guard::structure,
     host::graphql::access::rule,
+    scan::graphql::access,
     jobs::graphql::access,
     auth::graphql::access,
 ];
@@ -72,6 +83,9 @@ pub enum Node {
     Url(Url),
     Service(Service),
     ExposureChange(ExposureChange),
+    ScanProfile(ScanProfile),
+    Scan(Scan),
+    ScanRun(ScanRun),
     JobRun(JobRun),
     User(User),
     ApiToken(ApiToken),
@@ -98,6 +112,13 @@ async fn fetch(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>, AppError> {
     let (kind, num) = node::decode_any(id)?;
     if let Some(found) = host::graphql::node::fetch(ctx, &kind, num).await? {
         return Ok(found.map(Node::from));
+    }
+    if let Some(found) = scan::graphql::fetch_node(ctx, &kind, num).await? {
+        return Ok(found.map(|n| match n {
+            ScanNode::ScanProfile(p) => Node::ScanProfile(p),
+            ScanNode::Scan(s) => Node::Scan(s),
+            ScanNode::ScanRun(r) => Node::ScanRun(r),
+        }));
     }
     if let Some(found) = jobs::graphql::fetch_node(ctx, &kind, num).await? {
         return Ok(found.map(Node::JobRun));

@@ -8,6 +8,7 @@ pub mod service;
 
 /// The outbox topic of scan runs (state and progress).
 pub const RUN_TOPIC: crate::events::Topic = crate::events::Topic("scanRun");
+pub mod graphql;
 pub mod ingest;
 pub mod jobs;
 pub mod runner;

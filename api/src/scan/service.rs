@@ -870,3 +870,19 @@ pub async fn resolve_targets(
     excluded.dedup();
     Ok((out, excluded))
 }
+
+pub async fn count_runs(db: &impl ConnectionTrait, scan_id: Option<i64>) -> AppResult<u64> {
+    let mut query = scan_run::Entity::find();
+    if let Some(s) = scan_id {
+        query = query.filter(scan_run::Column::ScanId.eq(s));
+    }
+    Ok(query.count(db).await?)
+}
+
+pub async fn count_scans(db: &impl ConnectionTrait) -> AppResult<u64> {
+    Ok(scan::Entity::find().count(db).await?)
+}
+
+pub async fn count_profiles(db: &impl ConnectionTrait) -> AppResult<u64> {
+    Ok(scan_profile::Entity::find().count(db).await?)
+}
