@@ -66,6 +66,7 @@ pub fn main() -> ExitCode {
             }
             Command::User(cmd) => user_command(config, cmd).await,
             Command::Token(cmd) => token_command(config, cmd).await,
+            Command::Import(cmd) => import_command(config, cmd).await,
             Command::Serve | Command::Schema => {
                 // Every open socket is a file descriptor: take what the system allows.
                 match rlimit::increase_nofile_limit(u64::MAX) {
@@ -184,6 +185,86 @@ async fn token_command(config: Config, cmd: TokenCommand) -> AppResult<()> {
     Ok(())
 }
 
+async fn import_command(config: Config, cmd: crate::config::ImportCommand) -> AppResult<()> {
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let crate::config::ImportCommand::Nmap {
+        file,
+        support_group,
+    } = cmd;
+    let state = command_state(config).await?;
+    let input = std::fs::File::open(&file)
+        .map_err(|e| AppError::bad_input(format!("cannot open {}: {e}", file.display())))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let read = Arc::new(AtomicU64::new(0));
+    let done = tokio_util::sync::CancellationToken::new();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let (read, done) = (read.clone(), done.clone());
+        tokio::spawn(async move {
+            loop {
+                let n = read.load(Ordering::Relaxed);
+                let share = if size == 0 {
+                    1.0
+                } else {
+                    n as f64 / size as f64
+                };
+                let filled = (share * 30.0).round() as usize;
+                let _ = write!(
+                    std::io::stderr(),
+                    "\r[{}{}] {:>3.0}% {:.1} of {:.1} MiB",
+                    "#".repeat(filled.min(30)),
+                    "-".repeat(30 - filled.min(30)),
+                    share * 100.0,
+                    n as f64 / 1048576.0,
+                    size as f64 / 1048576.0
+                );
+                tokio::select! {
+                    () = done.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+            let _ = writeln!(std::io::stderr());
+        })
+    });
+    let recorder = crate::scan::ingest::Recorder {
+        scope: crate::actor::HostScope::All,
+        new_host_group: support_group,
+    };
+    let outcome = crate::scan::ingest::import(
+        &state,
+        &crate::actor::Identity::Anonymous,
+        &recorder,
+        input,
+        Some(read),
+    )
+    .await;
+    done.cancel();
+    if let Some(bar) = bar {
+        let _ = bar.await;
+    }
+    let (run, report) = outcome?;
+    say(&format!(
+        "run {}: {} hosts recorded ({} new, {} down), {} ports, {} exposure changes, {} hosts refused",
+        run.id,
+        report.hosts,
+        report.hosts_created,
+        report.hosts_down,
+        report.ports,
+        report.changes,
+        report.rejected_count
+    ));
+    for r in &report.rejected {
+        say(&format!("line {}: refused: {}", r.line, r.reason));
+    }
+    if let Some(s) = &report.stopped {
+        say(&format!("line {}: reading stopped: {}", s.line, s.reason));
+        return Err(AppError::bad_input(
+            "the file is not complete nmap XML; every complete host before the error is recorded",
+        ));
+    }
+    Ok(())
+}
+
 /// CORS for the configured origins only; none by default.
 fn cors(origins: &[String]) -> actix_cors::Cors {
     let mut cors = actix_cors::Cors::default()
@@ -191,6 +272,7 @@ fn cors(origins: &[String]) -> actix_cors::Cors {
         .allowed_headers([
             actix_web::http::header::AUTHORIZATION,
             actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::HeaderName::from_static("apollo-require-preflight"),
         ])
         .max_age(3600);
     for origin in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {

@@ -31,6 +31,21 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import results into the inventory.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ImportCommand {
+    /// Import an nmap XML file (`nmap -oX`): the same path as a scan, with a progress bar.
+    Nmap {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The support group (numeric id) of hosts not in the inventory yet.
+        #[arg(long)]
+        support_group: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]

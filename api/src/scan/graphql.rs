@@ -9,7 +9,7 @@ use async_graphql::{
 use entity::{scan, scan_profile, scan_run};
 use futures_util::{FutureExt, Stream, StreamExt};
 
-use super::ingest::{self, Recorder, Report};
+use super::ingest;
 use super::profile::{Extra, Options, Technique};
 use super::service::{self, ScanInput, Targets};
 use super::{RUN_TOPIC, runner};
@@ -889,65 +889,6 @@ pub struct ImportNmapXmlPayload {
     pub stopped_at: Option<ImportRejection>,
 }
 
-/// Who records an import: the caller's hosts, new hosts in `group` (which a non-admin must
-/// be a member of).
-pub fn recorder_for(who: &Identity, group: Option<i64>) -> crate::error::AppResult<Recorder> {
-    let scope = who.host_scope();
-    if let Some(g) = group
-        && !scope.sees(Some(g))
-    {
-        return Err(AppError::Forbidden(
-            "new hosts can only go to one of your support groups".into(),
-        ));
-    }
-    Ok(Recorder {
-        scope,
-        new_host_group: group,
-    })
-}
-
-/// Imports nmap XML from `input` as `who`: a run of origin `IMPORT`, its results, its end.
-pub async fn import<R: std::io::Read + Send + 'static>(
-    st: &crate::state::AppState,
-    who: &Identity,
-    recorder: &Recorder,
-    input: R,
-    read: Option<Arc<std::sync::atomic::AtomicU64>>,
-) -> crate::error::AppResult<(scan_run::Model, Report)> {
-    let instance = st.instance.clone();
-    let who2 = who.clone();
-    let run = db::write(&st.db, move |txn| {
-        let (who, instance) = (who2.clone(), instance.clone());
-        Box::pin(async move { service::start_import(txn, &who, &instance).await })
-    })
-    .await?;
-    let run_id = run.id;
-    let outcome = ingest::ingest(&st.db, run_id, input, recorder, read).await;
-    let end = match &outcome {
-        Ok(r) => service::RunEnd {
-            failed: r
-                .stopped
-                .as_ref()
-                .map(|s| format!("the file is unreadable from line {}: {}", s.line, s.reason)),
-            ..Default::default()
-        },
-        Err(e) => service::RunEnd {
-            failed: Some(format!("internal error: {}", e.message())),
-            ..Default::default()
-        },
-    };
-    db::write(&st.db, move |txn| {
-        let end = end.clone();
-        Box::pin(async move { service::finish_run(txn, run_id, end).await })
-    })
-    .await?;
-    let report = outcome?;
-    let run = service::get_run(&st.db, run_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("scan run"))?;
-    Ok((run, report))
-}
-
 #[derive(Default)]
 pub struct ScanMutation;
 
@@ -1161,10 +1102,10 @@ impl ScanMutation {
             .map(|g| node::decode(&g, "SupportGroup"))
             .transpose()?;
         let who = identity(ctx).clone();
-        let recorder = recorder_for(&who, group)?;
+        let recorder = ingest::recorder_for(&who, group)?;
         let file = input.file.value(ctx)?.content;
         let st = state(ctx)?;
-        let (run, report) = import(st, &who, &recorder, file, None).await?;
+        let (run, report) = ingest::import(st, &who, &recorder, file, None).await?;
         Ok(ImportNmapXmlPayload {
             scan_run: ScanRun(run),
             hosts: report.hosts as i64,

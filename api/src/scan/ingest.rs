@@ -14,7 +14,7 @@ use sea_orm::DatabaseConnection;
 
 use super::parse::{Item, NmapReader, RunInfo};
 use super::service;
-use crate::actor::HostScope;
+use crate::actor::{HostScope, Identity};
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::host::service::exposure::{self, ScanBatch, ScannedHost, ScannedOs, ScannedPort};
@@ -250,4 +250,63 @@ pub async fn ingest<R: Read + Send + 'static>(
     reader.await.map_err(AppError::internal)?;
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
+}
+
+/// Who records an import: the caller's hosts, new hosts in `group` (which a non-admin must
+/// be a member of).
+pub fn recorder_for(who: &Identity, group: Option<i64>) -> AppResult<Recorder> {
+    let scope = who.host_scope();
+    if let Some(g) = group
+        && !scope.sees(Some(g))
+    {
+        return Err(AppError::Forbidden(
+            "new hosts can only go to one of your support groups".into(),
+        ));
+    }
+    Ok(Recorder {
+        scope,
+        new_host_group: group,
+    })
+}
+
+/// Imports nmap XML from `input` as `who`: a run of origin `IMPORT`, its results, its end.
+pub async fn import<R: std::io::Read + Send + 'static>(
+    st: &crate::state::AppState,
+    who: &Identity,
+    recorder: &Recorder,
+    input: R,
+    read: Option<Arc<std::sync::atomic::AtomicU64>>,
+) -> AppResult<(entity::scan_run::Model, Report)> {
+    let instance = st.instance.clone();
+    let who2 = who.clone();
+    let run = db::write(&st.db, move |txn| {
+        let (who, instance) = (who2.clone(), instance.clone());
+        Box::pin(async move { service::start_import(txn, &who, &instance).await })
+    })
+    .await?;
+    let run_id = run.id;
+    let outcome = ingest(&st.db, run_id, input, recorder, read).await;
+    let end = match &outcome {
+        Ok(r) => service::RunEnd {
+            failed: r
+                .stopped
+                .as_ref()
+                .map(|s| format!("the file is unreadable from line {}: {}", s.line, s.reason)),
+            ..Default::default()
+        },
+        Err(e) => service::RunEnd {
+            failed: Some(format!("internal error: {}", e.message())),
+            ..Default::default()
+        },
+    };
+    db::write(&st.db, move |txn| {
+        let end = end.clone();
+        Box::pin(async move { service::finish_run(txn, run_id, end).await })
+    })
+    .await?;
+    let report = outcome?;
+    let run = service::get_run(&st.db, run_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("scan run"))?;
+    Ok((run, report))
 }
