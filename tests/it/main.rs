@@ -23,6 +23,7 @@ mod mutations;
 mod ops;
 mod outage;
 mod proxy;
+mod scans;
 mod schema;
 mod security;
 mod shape;

@@ -1,0 +1,609 @@
+//! Scans and exposure: a real scheduled nmap scan against a loopback listener, imports of nmap
+//! XML through every door (multipart upload, streaming endpoint, CLI), history and exposure
+//! changes, refused profiles, and who may see what.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const SAMPLE: &str = include_str!("../data/nmap/nmap-7.93-os-scripts.xml");
+const OLD: &str = include_str!("../data/nmap/nmap-6.40-connect.xml");
+
+/// nmap, or `None` where it is missing and missing tools may be skipped (not under CI).
+fn nmap_available() -> bool {
+    let found = std::process::Command::new("nmap")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var("CI").as_deref() != Ok("true"),
+        "nmap is required under CI=true"
+    );
+    found
+}
+
+async fn create_profile(app: &TestApp, name: &str, tcp_ports: &str) -> String {
+    let data = app
+        .ok(
+            "mutation($i: CreateScanProfileInput!) { createScanProfile(input: $i) { scanProfile { id options { tcpPorts technique timing extras } } } }",
+            json!({ "i": { "name": name, "options": {
+                "tcpPorts": tcp_ports, "technique": "CONNECT", "timing": 4,
+                "extras": ["SKIP_HOST_DISCOVERY", "NO_DNS"], "hostTimeoutSecs": 30 } } }),
+        )
+        .await;
+    let p = &data["createScanProfile"]["scanProfile"];
+    assert_eq!(p["options"]["technique"], "CONNECT");
+    assert_eq!(
+        p["options"]["extras"],
+        json!(["SKIP_HOST_DISCOVERY", "NO_DNS"])
+    );
+    p["id"].as_str().unwrap().to_owned()
+}
+
+/// The next exposure event, skipping none.
+async fn next_change(ws: &mut Ws) -> Value {
+    let data = tokio::time::timeout(Duration::from_secs(60), next_event(ws))
+        .await
+        .expect("an exposure event within 60 s");
+    data["exposureEvents"].clone()
+}
+
+#[tokio::test]
+async fn a_scheduled_scan_sees_a_port_open_then_closed_and_subscribers_hear_both() {
+    if !nmap_available() {
+        return;
+    }
+    let app = TestApp::spawn_with(|c| c.scan_tick_secs = 1).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let profile = create_profile(&app, "loopback", &port.to_string()).await;
+    let mut ws = subscribe(
+        app.server.addr,
+        &app.token,
+        "subscription { exposureEvents { kind port protocol current scanRunId host { address services { port state } } } }",
+        json!({}),
+    )
+    .await;
+    let scan = app
+        .ok(
+            "mutation($i: CreateScanInput!) { createScan(input: $i) { scan { id schedule timeZone nextRunAt enabled } } }",
+            json!({ "i": { "name": "every two seconds", "profileId": profile,
+                "targets": { "cidrs": ["127.0.0.1/32"] },
+                "schedule": "*/2 * * * * *", "timeZone": "Europe/Berlin" } }),
+        )
+        .await;
+    let scan = &scan["createScan"]["scan"];
+    assert_eq!(scan["timeZone"], "Europe/Berlin");
+    assert!(scan["nextRunAt"].is_string(), "{scan}");
+
+    let opened = next_change(&mut ws).await;
+    assert_eq!(opened["kind"], "OPENED", "{opened}");
+    assert_eq!(opened["port"], port as i64);
+    assert_eq!(opened["protocol"], "TCP");
+    assert_eq!(opened["host"]["address"], "127.0.0.1");
+
+    drop(listener);
+    let closed = next_change(&mut ws).await;
+    assert_eq!(closed["kind"], "CLOSED", "{closed}");
+    assert_eq!(closed["port"], port as i64);
+    assert_ne!(closed["scanRunId"], opened["scanRunId"]);
+
+    // The host the scan created, its service and the port's history.
+    let host = app
+        .ok(
+            "query($a: String!) { hostByAddress(address: $a) { services { id port state firstSeen lastSeen history(first: 10) { totalCount edges { node { state scanRunId } } } } } }",
+            json!({ "a": "127.0.0.1" }),
+        )
+        .await;
+    let services = host["hostByAddress"]["services"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(services.len(), 1, "{host}");
+    assert_eq!(services[0]["state"], "CLOSED");
+    let history = &services[0]["history"];
+    assert!(history["totalCount"].as_i64().unwrap() >= 2, "{history}");
+    assert_eq!(history["edges"][0]["node"]["state"], "CLOSED");
+
+    // The runs say what they ran.
+    let runs = app
+        .ok(
+            "query($s: ID!) { scanRuns(scanId: $s, first: 50) { edges { node { status origin command targets hostsUp portsSeen rawXmlBytes } } } }",
+            json!({ "s": scan["id"] }),
+        )
+        .await;
+    let done: Vec<&Value> = runs["scanRuns"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|r| r["status"] == "SUCCEEDED")
+        .collect();
+    assert!(done.len() >= 2, "{runs}");
+    let run = done[0];
+    assert_eq!(run["origin"], "SCHEDULE");
+    let command = run["command"].as_str().unwrap();
+    assert!(
+        command.contains("-sT") && command.contains(&format!("T:{port}")),
+        "{command}"
+    );
+    assert_eq!(run["targets"], json!(["127.0.0.1/32"]));
+    assert_eq!(run["hostsUp"], 1);
+    assert!(run["rawXmlBytes"].as_i64().unwrap() > 100);
+
+    // Both changes are listed, newest first, and the top-ports report no longer counts it.
+    let changes = app
+        .ok(
+            "query($p: Int) { exposureChanges(first: 10, filter: {port: $p}) { totalCount edges { node { kind } } } topOpenPorts { port } }",
+            json!({ "p": port }),
+        )
+        .await;
+    assert_eq!(changes["exposureChanges"]["totalCount"], 2, "{changes}");
+    assert_eq!(
+        changes["exposureChanges"]["edges"][0]["node"]["kind"],
+        "CLOSED"
+    );
+    assert_eq!(changes["topOpenPorts"], json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_started_scan_can_be_cancelled_and_a_missing_nmap_fails_the_run_not_the_server() {
+    let app = TestApp::spawn_with(|c| {
+        c.scan_tick_secs = 1;
+        c.nmap_path = "/nonexistent/nmap".into();
+    })
+    .await;
+    let profile = create_profile(&app, "p", "22").await;
+    let scan = app
+        .ok(
+            "mutation($i: CreateScanInput!) { createScan(input: $i) { scan { id nextRunAt } } }",
+            json!({ "i": { "name": "by hand", "profileId": profile, "targets": { "cidrs": ["127.0.0.1"] } } }),
+        )
+        .await;
+    let scan_id = scan["createScan"]["scan"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(scan["createScan"]["scan"]["nextRunAt"], Value::Null);
+    let started = app
+        .ok(
+            "mutation($s: ID!) { startScan(input: {scanId: $s}) { scanRun { id status origin } } }",
+            json!({ "s": scan_id }),
+        )
+        .await;
+    let run = started["startScan"]["scanRun"].clone();
+    assert_eq!(run["origin"], "MANUAL");
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let found = app
+            .ok(
+                "query($r: ID!) { scanRun(id: $r) { status error } }",
+                json!({ "r": run["id"] }),
+            )
+            .await;
+        status = found["scanRun"].clone();
+        if status["status"] == "FAILED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status["status"], "FAILED", "{status}");
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap()
+            .contains("nmap is not installed"),
+        "{status}"
+    );
+    // The server carries on: the next run is accepted and can be cancelled.
+    let again = app
+        .ok(
+            "mutation($s: ID!) { startScan(input: {scanId: $s}) { scanRun { id } } }",
+            json!({ "s": scan_id }),
+        )
+        .await;
+    let run_id = again["startScan"]["scanRun"]["id"].clone();
+    let body = app
+        .gql(
+            "mutation($r: ID!) { cancelScanRun(input: {scanRunId: $r}) { scanRun { status } } }",
+            json!({ "r": run_id }),
+        )
+        .await;
+    // It may already have failed (nmap is missing): then cancelling is a conflict.
+    match body.get("errors") {
+        None => assert_eq!(
+            body["data"]["cancelScanRun"]["scanRun"]["status"],
+            "CANCELLED"
+        ),
+        Some(errors) => assert_eq!(errors[0]["extensions"]["code"], "CONFLICT", "{body}"),
+    }
+    app.stop().await;
+}
+
+/// Posts `xml` to `/ingest/nmap` with `token`.
+async fn post_xml(
+    app: &TestApp,
+    token: &str,
+    xml: impl Into<reqwest::Body>,
+    query: &str,
+) -> (u16, Value) {
+    let res = app
+        .client
+        .post(format!("{}/ingest/nmap{query}", app.base))
+        .bearer_auth(token)
+        .header("content-type", "application/xml")
+        .body(xml)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+/// Uploads `xml` through `importNmapXml` (GraphQL multipart request).
+async fn upload(app: &TestApp, token: &str, xml: &str, preflight: bool) -> (u16, Value) {
+    let operations = json!({
+        "query": "mutation($f: Upload!) { importNmapXml(input: {file: $f}) { scanRun { id status origin } hosts hostsDown hostsCreated ports changes rejectedCount rejected { line reason } stoppedAt { line reason } } }",
+        "variables": { "f": null }
+    });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.f"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::text(xml.to_owned())
+                .file_name("scan.xml")
+                .mime_str("application/xml")
+                .unwrap(),
+        );
+    let mut req = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(token)
+        .multipart(form);
+    if preflight {
+        req = req.header("apollo-require-preflight", "true");
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn nmap_xml_imports_record_services_os_scripts_and_history_and_a_reimport_changes_nothing() {
+    let app = TestApp::spawn().await;
+    // Without the preflight header a multipart request is refused (a plain form could send it).
+    let (status, _) = upload(&app, &app.token, SAMPLE, false).await;
+    assert_eq!(status, 400);
+
+    let (status, body) = upload(&app, &app.token, SAMPLE, true).await;
+    assert_eq!(status, 200, "{body}");
+    let report = &body["data"]["importNmapXml"];
+    assert_eq!(report["hosts"], 2, "{body}");
+    assert_eq!(report["hostsDown"], 1);
+    assert_eq!(report["hostsCreated"], 2);
+    assert_eq!(report["ports"], 5);
+    assert_eq!(report["changes"], 4, "four open ports, never seen before");
+    assert_eq!(report["stoppedAt"], Value::Null);
+    assert_eq!(report["scanRun"]["origin"], "IMPORT");
+    assert_eq!(report["scanRun"]["status"], "SUCCEEDED");
+
+    let q = "query($a: String!) { hostByAddress(address: $a) { names os { name family vendor type } services { protocol port state name product version extraInfo cpe scripts { id output } history(first: 5) { totalCount } } } }";
+    let before = app.ok(q, json!({ "a": "192.0.2.10" })).await;
+    let host = &before["hostByAddress"];
+    assert_eq!(host["names"], json!(["web.example.org"]));
+    assert_eq!(host["os"]["name"], "Linux 4.15 - 5.6");
+    assert_eq!(host["os"]["family"], "Linux");
+    let services = host["services"].as_array().unwrap();
+    let http = services.iter().find(|s| s["port"] == 80).unwrap();
+    assert_eq!(http["state"], "OPEN");
+    assert_eq!(http["product"], "nginx");
+    assert_eq!(http["version"], "1.18.0");
+    assert_eq!(http["cpe"], "cpe:/a:igor_sysoev:nginx:1.18.0");
+    assert_eq!(http["scripts"][0]["id"], "http-title");
+    assert_eq!(http["scripts"][0]["output"], "Welcome & hello");
+    let dns = services.iter().find(|s| s["port"] == 53).unwrap();
+    assert_eq!(dns["protocol"], "UDP");
+    assert_eq!(
+        services.iter().find(|s| s["port"] == 443).unwrap()["state"],
+        "FILTERED"
+    );
+    let v6 = app.ok(q, json!({ "a": "2001:db8::5" })).await;
+    assert_eq!(v6["hostByAddress"]["services"][0]["name"], "smtp");
+
+    // The same file again: nothing new, nothing changed, no second observation.
+    let (_, again) = upload(&app, &app.token, SAMPLE, true).await;
+    let report = &again["data"]["importNmapXml"];
+    assert_eq!(report["hostsCreated"], 0, "{again}");
+    assert_eq!(report["changes"], 0);
+    assert_eq!(app.ok(q, json!({ "a": "192.0.2.10" })).await, before);
+
+    // A later scan of the same hosts: port 80 closed, ssh upgraded, a new port opened.
+    let later = SAMPLE
+        .replace("start=\"1795600800\"", "start=\"1795700800\"")
+        .replace(
+            "<port protocol=\"tcp\" portid=\"80\"><state state=\"open\"",
+            "<port protocol=\"tcp\" portid=\"80\"><state state=\"closed\"",
+        )
+        .replace("8.9p1 Ubuntu 3ubuntu0.4", "9.6p1 Ubuntu 3ubuntu13")
+        .replace(
+            "<port protocol=\"tcp\" portid=\"443\"><state state=\"filtered\"",
+            "<port protocol=\"tcp\" portid=\"443\"><state state=\"open\"",
+        );
+    let (status, body) = post_xml(&app, &app.token, later, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changes"], 3, "{body}");
+    let changes = app
+        .ok(
+            "query($r: ID!) { exposureChanges(first: 10, filter: {scanRunId: $r}) { edges { node { kind port previous current } } } }",
+            json!({ "r": body["scanRunId"] }),
+        )
+        .await;
+    let mut kinds: Vec<(i64, String)> = changes["exposureChanges"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["node"]["port"].as_i64().unwrap(),
+                e["node"]["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            (22, "CHANGED".into()),
+            (80, "CLOSED".into()),
+            (443, "OPENED".into())
+        ]
+    );
+    let after = app.ok(q, json!({ "a": "192.0.2.10" })).await;
+    let http = after["hostByAddress"]["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["port"] == 80)
+        .unwrap()
+        .clone();
+    assert_eq!(http["state"], "CLOSED");
+    assert_eq!(http["history"]["totalCount"], 2);
+
+    // An older file imported afterwards is history, not the present.
+    let (_, body) = post_xml(&app, &app.token, OLD, "").await;
+    assert_eq!(body["hosts"], 2, "{body}");
+    assert_eq!(body["hostsCreated"], 2);
+    let db1 = app.ok(q, json!({ "a": "198.51.100.1" })).await;
+    let open: Vec<i64> = db1["hostByAddress"]["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == "OPEN")
+        .map(|s| s["port"].as_i64().unwrap())
+        .collect();
+    assert_eq!(open, vec![22, 3306]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_truncated_or_malformed_file_keeps_every_complete_host_and_says_where_it_stopped() {
+    let app = TestApp::spawn().await;
+    let cut = &SAMPLE[..SAMPLE.find("addr=\"2001:db8::5\"").unwrap()];
+    let (status, body) = post_xml(&app, &app.token, cut.to_owned(), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["hosts"], 1, "{body}");
+    assert_eq!(body["status"], "FAILED");
+    assert!(body["stoppedAt"]["line"].as_u64().unwrap() > 40, "{body}");
+    let found = app
+        .ok(
+            "{ hostByAddress(address: \"192.0.2.10\") { services { port } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        found["hostByAddress"]["services"].as_array().unwrap().len(),
+        4
+    );
+
+    // A host without an address is refused with its line; the others are recorded.
+    let doc = "<nmaprun>\n<host><status state=\"up\"/></host>\n<host><status state=\"up\"/><address addr=\"10.9.9.9\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"8080\"><state state=\"open\"/></port></ports></host>\n</nmaprun>\n";
+    let (_, body) = post_xml(&app, &app.token, doc, "").await;
+    assert_eq!(body["hosts"], 1, "{body}");
+    assert_eq!(
+        body["rejected"],
+        json!([{ "line": 2, "reason": "a host without an IP address" }])
+    );
+
+    // A DTD with declarations is refused before anything is read.
+    let bomb = "<?xml version=\"1.0\"?>\n<!DOCTYPE nmaprun [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]>\n<nmaprun><host><status state=\"up\"/><address addr=\"10.8.8.8\" addrtype=\"ipv4\"/><hostnames><hostname name=\"&b;\"/></hostnames></host></nmaprun>";
+    let (_, body) = post_xml(&app, &app.token, bomb, "").await;
+    assert_eq!(body["hosts"], 0, "{body}");
+    assert!(
+        body["stoppedAt"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("document type")
+    );
+    assert_eq!(
+        app.ok("{ hostByAddress(address: \"10.8.8.8\") { id } }", json!({}))
+            .await["hostByAddress"],
+        Value::Null
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_profiles_and_schedules_are_refused_with_bad_user_input() {
+    let app = TestApp::spawn().await;
+    let create = "mutation($i: CreateScanProfileInput!) { createScanProfile(input: $i) { scanProfile { id } } }";
+    for ports in [
+        "22;rm -rf /",
+        "$(id)",
+        "`id`",
+        "80 | nc",
+        "0",
+        "65536",
+        "80-22",
+        "",
+        "1,,2",
+        "-p 1-65535 --script=evil",
+    ] {
+        let codes = app
+            .error_codes(
+                create,
+                json!({ "i": { "name": "bad", "options": { "tcpPorts": ports } } }),
+            )
+            .await;
+        assert_eq!(codes, ["BAD_USER_INPUT"], "{ports:?}");
+    }
+    for options in [
+        json!({ "tcpPorts": "22", "timing": 9 }),
+        json!({ "tcpPorts": "22", "extras": ["SCRIPT_ALL"] }),
+        json!({ "tcpPorts": "22", "hostTimeoutSecs": 0 }),
+        json!({ "tcpPorts": "22", "flags": "-sS --script=all" }),
+        json!({}),
+    ] {
+        let codes = app
+            .error_codes(
+                create,
+                json!({ "i": { "name": "bad", "options": options } }),
+            )
+            .await;
+        assert_eq!(codes, ["BAD_USER_INPUT"], "{options}");
+    }
+    let profile = create_profile(&app, "ok", "22,80,8000-8100").await;
+    let scan = "mutation($i: CreateScanInput!) { createScan(input: $i) { scan { id } } }";
+    for (schedule, zone, cidrs) in [
+        ("every day", "UTC", json!(["10.0.0.0/24"])),
+        ("0 3 * * *", "Mars/Olympus", json!(["10.0.0.0/24"])),
+        ("0 3 * * *", "UTC", json!(["10.0.0.0/33"])),
+        ("0 3 * * *", "UTC", json!(["10.0.0.1; reboot"])),
+        ("0 3 * * *", "UTC", json!([])),
+    ] {
+        let codes = app
+            .error_codes(
+                scan,
+                json!({ "i": { "name": "s", "profileId": profile, "schedule": schedule, "timeZone": zone, "targets": { "cidrs": cidrs } } }),
+            )
+            .await;
+        assert_eq!(codes, ["BAD_USER_INPUT"], "{schedule} {zone} {cidrs}");
+    }
+    // A good one is taken, with its next run in its own zone.
+    let made = app
+        .ok(
+            "mutation($i: CreateScanInput!) { createScan(input: $i) { scan { nextRunAt schedule } } }",
+            json!({ "i": { "name": "nightly", "profileId": profile, "schedule": "0 3 * * *", "timeZone": "America/New_York", "targets": { "allHosts": true } } }),
+        )
+        .await;
+    let next = made["createScan"]["scan"]["nextRunAt"].as_str().unwrap();
+    let hour: u32 = next[11..13].parse().unwrap();
+    assert!(
+        hour == 7 || hour == 8,
+        "03:00 in New York is 07:00 or 08:00 UTC: {next}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn scans_are_for_analysts_and_exposure_follows_the_hosts_support_group() {
+    let app = TestApp::spawn().await;
+    let (status, body) = upload(&app, &app.token, SAMPLE, true).await;
+    assert_eq!(status, 200, "{body}");
+    let groups = app
+        .ok(
+            "mutation { a: createSupportGroup(input: {name: \"web team\"}) { supportGroup { id } } b: createSupportGroup(input: {name: \"mail team\"}) { supportGroup { id } } }",
+            json!({}),
+        )
+        .await;
+    let web = groups["a"]["supportGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mail = groups["b"]["supportGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let web_host = app
+        .ok(
+            "{ hostByAddress(address: \"192.0.2.10\") { id } }",
+            json!({}),
+        )
+        .await["hostByAddress"]["id"]
+        .clone();
+    app.ok(
+        "mutation($h: ID!, $g: ID!) { updateHost(input: {id: $h, supportGroupId: $g}) { host { id } } }",
+        json!({ "h": web_host, "g": web }),
+    )
+    .await;
+    let (analyst, _) = user(&app, "wendy", "ANALYST", &[&web]).await;
+    let (viewer, _) = user(&app, "vic", "VIEWER", &[&web]).await;
+    let (other, _) = user(&app, "mo", "ANALYST", &[&mail]).await;
+
+    let q = "{ exposureChanges(first: 10) { totalCount } topOpenPorts { port hosts } }";
+    let (_, mine) = app.gql_as(Some(&analyst), q, json!({})).await;
+    assert_eq!(mine["data"]["exposureChanges"]["totalCount"], 3, "{mine}");
+    let (_, theirs) = app.gql_as(Some(&other), q, json!({})).await;
+    assert_eq!(
+        theirs["data"]["exposureChanges"]["totalCount"], 0,
+        "{theirs}"
+    );
+    assert_eq!(theirs["data"]["topOpenPorts"], json!([]));
+    let (_, admin) = app.gql_as(Some(&app.token), q, json!({})).await;
+    assert_eq!(admin["data"]["exposureChanges"]["totalCount"], 4);
+
+    // A service is a node only for who sees its host.
+    let service = app
+        .ok(
+            "{ hostByAddress(address: \"192.0.2.10\") { services { id } } }",
+            json!({}),
+        )
+        .await["hostByAddress"]["services"][0]["id"]
+        .clone();
+    let node = "query($i: ID!) { node(id: $i) { ... on Service { port } } }";
+    let (_, seen) = app
+        .gql_as(Some(&analyst), node, json!({ "i": service }))
+        .await;
+    assert!(seen["data"]["node"]["port"].is_number(), "{seen}");
+    let (_, unseen) = app
+        .gql_as(Some(&other), node, json!({ "i": service }))
+        .await;
+    assert_eq!(unseen["data"]["node"], Value::Null, "{unseen}");
+
+    // Viewers read exposure but not scans; only admins write profiles.
+    let (_, body) = app
+        .gql_as(
+            Some(&viewer),
+            "{ scans(first: 1) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    let (_, body) = app
+        .gql_as(
+            Some(&analyst),
+            "mutation { createScanProfile(input: {name: \"x\", options: {tcpPorts: \"22\"}}) { scanProfile { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+
+    // An analyst's import may not touch another group's hosts, nor add hosts outside theirs.
+    let (_, body) = post_xml(&app, &analyst, SAMPLE, "").await;
+    assert_eq!(body["hosts"], 1, "only the web team's host: {body}");
+    assert_eq!(body["rejectedCount"], 1);
+    let (status, _) = post_xml(&app, &viewer, SAMPLE, "").await;
+    assert_eq!(status, 403);
+    let (status, _) = post_xml(&app, &analyst, SAMPLE, &format!("?supportGroupId={mail}")).await;
+    assert_eq!(status, 403);
+    app.stop().await;
+}
