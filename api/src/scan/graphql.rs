@@ -231,6 +231,7 @@ impl ScanOptions {
 /// A named set of nmap options.
 pub struct ScanProfile(pub scan_profile::Model);
 
+/// A named set of nmap options.
 #[Object]
 impl ScanProfile {
     /// Its global id.
@@ -323,6 +324,7 @@ impl From<scan::Model> for Scan {
     }
 }
 
+/// A scan: a profile, its targets and a schedule.
 #[Object]
 impl Scan {
     /// Its global id.
@@ -443,6 +445,7 @@ fn sees_details(ctx: &Context<'_>, run: &scan_run::Model) -> bool {
     }
 }
 
+/// One run of a scan, or one import of nmap XML.
 #[Object]
 impl ScanRun {
     /// Its global id.
@@ -1127,6 +1130,7 @@ pub struct ScanRunEvent {
     run: scan_run::Model,
 }
 
+/// A run changed: queued, started, made progress, ended.
 #[Object]
 impl ScanRunEvent {
     /// The run as it is now.

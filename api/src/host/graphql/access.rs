@@ -26,7 +26,8 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             "Query",
             "host" | "hostByAddress" | "hosts" | "tags" | "tag" | "hostGroups" | "hostGroup"
             | "supportGroups" | "supportGroup" | "locations" | "location" | "url" | "osBreakdown"
-            | "exposureChanges" | "topOpenPorts" | "service",
+            | "exposureChanges" | "topOpenPorts" | "service" | "hostsByPorts" | "dangerousHosts"
+            | "webServers",
         ) => Read(&INVENTORY),
         (
             "Mutation",
@@ -87,7 +88,8 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             "id" | "kind" | "host" | "serviceId" | "protocol" | "port" | "previous" | "current"
             | "at" | "scanRunId",
         )
-        | ("PortCount", "protocol" | "port" | "hosts") => Read(&INVENTORY),
+        | ("PortCount", "protocol" | "port" | "hosts")
+        | ("DangerousHost", "host" | "openPorts" | "riskyPorts") => Read(&INVENTORY),
         ("SupportGroup", "id" | "name" | "email" | "hosts" | "createdAt" | "updatedAt") => {
             Read(&SUPPORT_GROUPS)
         }

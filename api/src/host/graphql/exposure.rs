@@ -91,6 +91,7 @@ pub struct ScriptResult {
 /// What a host exposes on one port and protocol, as last seen.
 pub struct Service(pub host_service::Model);
 
+/// What a host exposes on one port and protocol, as last seen.
 #[Object]
 impl Service {
     /// Its global id.
@@ -211,6 +212,7 @@ impl From<service_observation::Model> for ServiceObservation {
     }
 }
 
+/// One scan's sight of a service.
 #[Object]
 impl ServiceObservation {
     /// When the scan saw it.
@@ -288,6 +290,7 @@ impl From<exposure_change::Model> for ExposureChange {
     }
 }
 
+/// A port that opened, closed or changed its service, as one scan run found.
 #[Object]
 impl ExposureChange {
     /// Its global id.
@@ -405,6 +408,77 @@ pub struct PortCount {
     pub hosts: i64,
 }
 
+/// A port of a report's question.
+#[derive(InputObject, Clone, Copy)]
+pub struct PortInput {
+    /// TCP when left out.
+    #[graphql(default_with = "Protocol::Tcp")]
+    pub protocol: Protocol,
+    /// The port number, 0 to 65535.
+    pub port: i32,
+}
+
+fn port_refs(name: &str, ports: Option<Vec<PortInput>>) -> Result<Vec<exposure::PortRef>> {
+    ports
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let port = u16::try_from(p.port)
+                .map_err(|_| AppError::bad_input(format!("`{name}`: a port is 0 to 65535")))?;
+            let protocol = match p.protocol {
+                Protocol::Tcp => "tcp",
+                Protocol::Udp => "udp",
+                Protocol::Sctp => "sctp",
+            };
+            Ok(exposure::PortRef { protocol, port })
+        })
+        .collect()
+}
+
+/// HECTOR's advanced search by open ports and tags.
+#[derive(InputObject, Default)]
+pub struct PortSearchInput {
+    /// Hosts with at least one of these open.
+    pub any: Option<Vec<PortInput>>,
+    /// Hosts with every one of these open.
+    pub all: Option<Vec<PortInput>>,
+    /// Hosts with none of these open.
+    pub none: Option<Vec<PortInput>>,
+    /// Only hosts with one of these tags.
+    pub tags_in: Option<Vec<String>>,
+    /// No hosts with one of these tags.
+    pub tags_out: Option<Vec<String>>,
+}
+
+impl PortSearchInput {
+    fn into_search(self) -> Result<exposure::PortSearch> {
+        Ok(exposure::PortSearch {
+            any: port_refs("any", self.any)?,
+            all: port_refs("all", self.all)?,
+            none: port_refs("none", self.none)?,
+            tags_in: self.tags_in.unwrap_or_default(),
+            tags_out: self.tags_out.unwrap_or_default(),
+        })
+    }
+}
+
+/// A host with many open ports, or many risky ones.
+#[derive(SimpleObject)]
+pub struct DangerousHost {
+    /// The host.
+    pub host: Host,
+    /// How many ports it has open.
+    pub open_ports: i64,
+    /// How many of them are on the risky list.
+    pub risky_ports: i64,
+}
+
+/// Ports exposed hosts should not have open (remote shells, file sharing, databases, remote
+/// desktops), for `dangerousHosts` when no list is given.
+pub const RISKY_PORTS: [i32; 16] = [
+    21, 23, 69, 135, 139, 445, 1433, 1521, 2049, 3306, 3389, 5432, 5900, 6379, 9200, 27017,
+];
+
 #[derive(Default)]
 pub struct ExposureQuery;
 
@@ -460,6 +534,100 @@ impl ExposureQuery {
                 hosts: p.hosts,
             })
             .collect())
+    }
+
+    /// Hosts by their open ports and tags (HECTOR's advanced search), by id.
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
+    async fn hosts_by_ports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
+        after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
+        last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
+        before: Option<String>,
+        #[graphql(desc = "The ports and tags.")] search: PortSearchInput,
+    ) -> Result<super::types::HostConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let search = search.into_search()?;
+        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let found = exposure::hosts_by_ports(&db, &scope, &search, &page).await?;
+        let total = TotalCount::new(move || {
+            let (db, scope, search) = (db.clone(), scope.clone(), search.clone());
+            async move { exposure::count_hosts_by_ports(&db, &scope, &search).await }.boxed()
+        });
+        Ok(super::types::HostConnection::new(found, total))
+    }
+
+    /// Hosts with more than `maxOpen` open ports, or more than `maxRisky` open ports from
+    /// the risky list; most open ports first.
+    async fn dangerous_hosts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "More open ports than this is dangerous.", default = 20)] max_open: i32,
+        #[graphql(desc = "More risky open ports than this is dangerous.", default = 0)]
+        max_risky: i32,
+        #[graphql(
+            desc = "The risky ports; a list of remote shells, file sharing, databases and remote desktops when left out."
+        )]
+        risky_ports: Option<Vec<i32>>,
+        #[graphql(desc = "How many hosts, 1 to 1000.", default = 100)] limit: i32,
+    ) -> Result<Vec<DangerousHost>> {
+        let max_open =
+            u32::try_from(max_open).map_err(|_| AppError::bad_input("`maxOpen` is 0 or more"))?;
+        let max_risky =
+            u32::try_from(max_risky).map_err(|_| AppError::bad_input("`maxRisky` is 0 or more"))?;
+        if !(1..=1000).contains(&limit) {
+            return Err(AppError::bad_input("`limit` is 1 to 1000").into());
+        }
+        let risky = risky_ports.unwrap_or_else(|| RISKY_PORTS.to_vec());
+        if risky.len() > 1000 {
+            return Err(AppError::bad_input("`riskyPorts` takes at most 1000 ports").into());
+        }
+        let risky: Vec<u16> = risky
+            .into_iter()
+            .map(|p| u16::try_from(p).map_err(|_| AppError::bad_input("a port is 0 to 65535")))
+            .collect::<Result<_, _>>()?;
+        let found = exposure::dangerous_hosts(
+            &state(ctx)?.db,
+            &scope(ctx),
+            max_open,
+            &risky,
+            max_risky,
+            limit as u64,
+        )
+        .await?;
+        Ok(found
+            .into_iter()
+            .map(|d| DangerousHost {
+                host: Host(d.host),
+                open_ports: d.open,
+                risky_ports: d.risky,
+            })
+            .collect())
+    }
+
+    /// Open services that serve the web (an `http` service, or a usual web port), by host
+    /// and port.
+    async fn web_servers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many services, 1 to 1000.", default = 100)] limit: i32,
+    ) -> Result<Vec<Service>> {
+        if !(1..=1000).contains(&limit) {
+            return Err(AppError::bad_input("`limit` is 1 to 1000").into());
+        }
+        let found = exposure::web_servers(&state(ctx)?.db, &scope(ctx), limit as u64).await?;
+        Ok(found.into_iter().map(Service).collect())
     }
 
     /// A service by id; null when there is none or its host is not yours to see.
