@@ -82,7 +82,7 @@ pub enum Node {
     Location(Location),
     Url(Url),
     Service(Service),
-    ExposureChange(ExposureChange),
+    ExposureChange(Box<ExposureChange>),
     ScanProfile(ScanProfile),
     Scan(Scan),
     ScanRun(ScanRun),

@@ -117,6 +117,15 @@ pub fn key(name: &str) -> String {
     name.to_lowercase()
 }
 
+/// `value` cut to at most `max` bytes, on a character boundary.
+pub fn truncate(value: &str, max: usize) -> String {
+    let mut end = value.len().min(max);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,13 +153,4 @@ mod tests {
         assert!(link("link", Some("javascript:alert(1)"), 100).is_err());
         assert_eq!(link("link", Some("  "), 100).unwrap(), None);
     }
-}
-
-/// `value` cut to at most `max` bytes, on a character boundary.
-pub fn truncate(value: &str, max: usize) -> String {
-    let mut end = value.len().min(max);
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    value[..end].to_owned()
 }

@@ -81,6 +81,8 @@ pub enum AuditAction {
     AddHosts,
     /// The `addHostsToGroups` mutation.
     AddHostsToGroups,
+    /// The `cancelScanRun` mutation.
+    CancelScanRun,
     /// The `changePassword` mutation.
     ChangePassword,
     /// The `clearScanExclusion` mutation.
@@ -93,6 +95,10 @@ pub enum AuditAction {
     CreateHostGroup,
     /// The `createLocation` mutation.
     CreateLocation,
+    /// The `createScan` mutation.
+    CreateScan,
+    /// The `createScanProfile` mutation.
+    CreateScanProfile,
     /// The `createSupportGroup` mutation.
     CreateSupportGroup,
     /// The `createTag` mutation.
@@ -107,12 +113,18 @@ pub enum AuditAction {
     DeleteHostGroup,
     /// The `deleteLocation` mutation.
     DeleteLocation,
+    /// The `deleteScan` mutation.
+    DeleteScan,
+    /// The `deleteScanProfile` mutation.
+    DeleteScanProfile,
     /// The `deleteSupportGroup` mutation.
     DeleteSupportGroup,
     /// The `deleteTag` mutation.
     DeleteTag,
     /// The `deleteUrl` mutation.
     DeleteUrl,
+    /// The `importNmapXml` mutation.
+    ImportNmapXml,
     /// A sign-in attempt.
     Login,
     /// The `logout` mutation.
@@ -125,6 +137,8 @@ pub enum AuditAction {
     RevokeSessions,
     /// The `setScanExclusion` mutation.
     SetScanExclusion,
+    /// The `startScan` mutation.
+    StartScan,
     /// The `tagHosts` mutation.
     TagHosts,
     /// The `untagHosts` mutation.
@@ -135,6 +149,10 @@ pub enum AuditAction {
     UpdateHostGroup,
     /// The `updateLocation` mutation.
     UpdateLocation,
+    /// The `updateScan` mutation.
+    UpdateScan,
+    /// The `updateScanProfile` mutation.
+    UpdateScanProfile,
     /// The `updateSupportGroup` mutation.
     UpdateSupportGroup,
     /// The `updateTag` mutation.

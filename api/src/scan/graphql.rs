@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{
-    Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription, Upload,
-};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription};
 use entity::{scan, scan_profile, scan_run};
 use futures_util::{FutureExt, Stream, StreamExt};
 
@@ -20,7 +18,7 @@ use crate::error::AppError;
 use crate::events;
 use crate::graphql::connection::{TotalCount, connection, page, page_cost};
 use crate::graphql::guard::{self, Access, Area};
-use crate::graphql::scalars::DateTime;
+use crate::graphql::scalars::{DateTime, Upload};
 use crate::graphql::{identity, node, state};
 
 /// Scans, their profiles and runs: analysts and admins.
@@ -658,10 +656,6 @@ impl ScanQuery {
 
     /// Scan runs and imports, newest first.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a Relay connection takes four page arguments besides its own"
-    )]
     async fn scan_runs(
         &self,
         ctx: &Context<'_>,

@@ -772,6 +772,9 @@ pub async fn owner_scope(db: &impl ConnectionTrait, user_id: Option<i64>) -> App
     }
 }
 
+/// A host's address key and exclusion (reason, until).
+type ExclusionRow = (Vec<u8>, Option<String>, Option<DateTime<Utc>>);
+
 /// Most targets one run hands to nmap.
 pub const MAX_TARGETS: usize = 65_536;
 
@@ -835,7 +838,7 @@ pub async fn resolve_targets(
         }
     }
     for cond in hosts_where {
-        let rows: Vec<(Vec<u8>, Option<String>, Option<DateTime<Utc>>)> = host::Entity::find()
+        let rows: Vec<ExclusionRow> = host::Entity::find()
             .select_only()
             .column(host::Column::Address)
             .column(host::Column::ExclusionReason)

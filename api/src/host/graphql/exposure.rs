@@ -486,10 +486,6 @@ pub struct ExposureQuery;
 impl ExposureQuery {
     /// Ports that opened, closed or changed, newest first, on hosts you see.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a Relay connection takes four page arguments besides its own"
-    )]
     async fn exposure_changes(
         &self,
         ctx: &Context<'_>,
@@ -538,10 +534,6 @@ impl ExposureQuery {
 
     /// Hosts by their open ports and tags (HECTOR's advanced search), by id.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a Relay connection takes four page arguments besides its own"
-    )]
     async fn hosts_by_ports(
         &self,
         ctx: &Context<'_>,

@@ -17,7 +17,7 @@ pub enum HostNode {
     Location(Location),
     Url(Url),
     Service(super::exposure::Service),
-    ExposureChange(super::exposure::ExposureChange),
+    ExposureChange(Box<super::exposure::ExposureChange>),
 }
 
 /// The object of type `kind` and id `id`, as the caller sees it: `None` when `kind` is not the
@@ -48,7 +48,7 @@ pub async fn fetch(ctx: &Context<'_>, kind: &str, id: i64) -> AppResult<Option<O
             .map(|m| HostNode::Service(super::exposure::Service(m))),
         "ExposureChange" => crate::host::service::exposure::change(db, &scope(ctx), id)
             .await?
-            .map(|m| HostNode::ExposureChange(m.into())),
+            .map(|m| HostNode::ExposureChange(Box::new(m.into()))),
         _ => return Ok(None),
     }))
 }
