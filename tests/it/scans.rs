@@ -607,3 +607,149 @@ async fn scans_are_for_analysts_and_exposure_follows_the_hosts_support_group() {
     assert_eq!(status, 403);
     app.stop().await;
 }
+
+/// A replica that died during a run left it `RUNNING` with a lapsed lease: another replica
+/// marks it failed ("interrupted"), and the scan's next period runs as usual.
+#[tokio::test]
+async fn a_run_abandoned_by_a_dead_replica_is_failed_as_interrupted_and_the_schedule_goes_on() {
+    use entity::scan_run;
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = TestApp::spawn_with(|c| {
+        c.scan_tick_secs = 1;
+        c.nmap_path = "/nonexistent/nmap".into();
+    })
+    .await;
+    let profile = create_profile(&app, "p", "22").await;
+    let scan = app
+        .ok(
+            "mutation($i: CreateScanInput!) { createScan(input: $i) { scan { id } } }",
+            json!({ "i": { "name": "s", "profileId": profile, "targets": { "cidrs": ["127.0.0.1"] } } }),
+        )
+        .await["createScan"]["scan"]["id"]
+        .clone();
+    let scan_id: i64 = {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(scan.as_str().unwrap())
+            .unwrap();
+        String::from_utf8(raw).unwrap()["Scan:".len()..]
+            .parse()
+            .unwrap()
+    };
+    let db = sea_orm::Database::connect(app.db.url.as_str())
+        .await
+        .unwrap();
+    let now = api::db::now();
+    let dead = scan_run::ActiveModel {
+        scan_id: Set(Some(scan_id)),
+        origin: Set("SCHEDULE".into()),
+        status: Set("RUNNING".into()),
+        queued_at: Set(now - chrono::Duration::minutes(5)),
+        started_at: Set(Some(now - chrono::Duration::minutes(5))),
+        lease_until: Set(Some(now - chrono::Duration::seconds(1))),
+        instance: Set(Some("a replica that died".into())),
+        targets: Set("127.0.0.1".into()),
+        excluded: Set(String::new()),
+        hosts_up: Set(0),
+        ports_seen: Set(0),
+        ..Default::default()
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    let run_id = gid("ScanRun", dead.id);
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        found = app
+            .ok(
+                "query($r: ID!) { scanRun(id: $r) { status error finishedAt } }",
+                json!({ "r": run_id }),
+            )
+            .await["scanRun"]
+            .clone();
+        if found["status"] != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found["status"], "FAILED", "{found}");
+    assert!(
+        found["error"].as_str().unwrap().starts_with("interrupted"),
+        "{found}"
+    );
+    assert!(found["finishedAt"].is_string());
+    // The scan is not stuck behind it: a new run is accepted.
+    let again = app
+        .gql(
+            "mutation($s: ID!) { startScan(input: {scanId: $s}) { scanRun { id } } }",
+            json!({ "s": scan }),
+        )
+        .await;
+    assert!(again.get("errors").is_none(), "{again}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hector_import_nmap_records_a_file_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scan.xml");
+    std::fs::write(&file, OLD).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hector"))
+        .env("DATABASE_URL", app.db.url.as_str())
+        .env("HECTOR_LOG", "error")
+        .env_remove("HECTOR_ENV")
+        .args(["import", "nmap"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("2 hosts recorded (2 new, 0 down), 5 ports, 3 exposure changes"),
+        "{stdout}"
+    );
+    let found = app
+        .ok(
+            "{ hostByAddress(address: \"198.51.100.2\") { services { port state } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        found["hostByAddress"]["services"],
+        json!([{ "port": 80, "state": "OPEN" }])
+    );
+
+    // A truncated file: the complete host is recorded, the command says where it stopped.
+    let cut = &OLD[..OLD.find("198.51.100.2").unwrap()];
+    std::fs::write(&file, cut.replace("198.51.100.1", "198.51.100.9")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hector"))
+        .env("DATABASE_URL", app.db.url.as_str())
+        .env("HECTOR_LOG", "error")
+        .env_remove("HECTOR_ENV")
+        .args(["import", "nmap"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("1 hosts recorded") && stdout.contains("reading stopped"),
+        "{stdout}"
+    );
+    let found = app
+        .ok(
+            "{ hostByAddress(address: \"198.51.100.9\") { services { port } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        found["hostByAddress"]["services"].as_array().unwrap().len(),
+        4
+    );
+    app.stop().await;
+}
