@@ -284,13 +284,23 @@ pub struct Config {
     )]
     pub exclusion_job_secs: u64,
 
+    /// How often, in seconds, the exposure digest per support group is written (the changes
+    /// since the last one).
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_DIGEST_SECS",
+        default_value_t = 86_400
+    )]
+    pub digest_secs: u64,
+
     /// How often, in seconds, the scan scheduler looks for due scans, queued runs and runs
     /// abandoned by a dead process.
     #[arg(
         global = true,
         long,
         env = "HECTOR_SCAN_TICK_SECS",
-        default_value_t = 15
+        default_value_t = 30
     )]
     pub scan_tick_secs: u64,
 

@@ -8,6 +8,7 @@ pub mod app_user;
 pub mod audit_entry;
 pub mod event;
 pub mod exposure_change;
+pub mod exposure_digest;
 pub mod host;
 pub mod host_group;
 pub mod host_group_member;

@@ -38,6 +38,7 @@ mod m20261203_000025_create_scan_run;
 mod m20261203_000026_create_host_service;
 mod m20261203_000027_create_service_observation;
 mod m20261203_000028_create_exposure_change;
+mod m20261203_000029_create_exposure_digest;
 
 pub struct Migrator;
 
@@ -73,6 +74,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000026_create_host_service::Migration),
             Box::new(m20261203_000027_create_service_observation::Migration),
             Box::new(m20261203_000028_create_exposure_change::Migration),
+            Box::new(m20261203_000029_create_exposure_digest::Migration),
         ]
     }
 }

@@ -153,6 +153,7 @@ async fn every_root_field_allows_exactly_the_roles_in_the_matrix() {
         ("Query.hostsByPorts", "{ hostsByPorts(search: {any: [{port: 22}]}) { totalCount } }".into(), readers),
         ("Query.dangerousHosts", "{ dangerousHosts { openPorts } }".into(), readers),
         ("Query.webServers", "{ webServers { port } }".into(), readers),
+        ("Query.exposureDigests", "{ exposureDigests { totalCount } }".into(), readers),
         ("Query.scanProfiles", "{ scanProfiles { totalCount } }".into(), writers),
         ("Query.scanProfile", format!("{{ scanProfile(id: \"{}\") {{ id }} }}", gid("ScanProfile", 9)), writers),
         ("Query.scans", "{ scans { totalCount } }".into(), writers),

@@ -753,3 +753,48 @@ async fn hector_import_nmap_records_a_file_from_the_command_line() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_digest_job_lists_each_support_groups_exposure_changes_for_its_members_only() {
+    let app = TestApp::spawn_with(|c| c.digest_secs = 1).await;
+    let group = app
+        .ok(
+            "mutation { createSupportGroup(input: {name: \"web team\"}) { supportGroup { id } } }",
+            json!({}),
+        )
+        .await["createSupportGroup"]["supportGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = post_xml(
+        &app,
+        &app.token,
+        SAMPLE,
+        &format!("?supportGroupId={group}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (member, _) = user(&app, "wendy", "ANALYST", &[&group]).await;
+    let (outsider, _) = user(&app, "otto", "ANALYST", &[]).await;
+    let q = "{ exposureDigests(first: 5) { totalCount edges { node { supportGroup { name } opened closed changed changes { kind port host { address } } } } } }";
+    let mut digest = Value::Null;
+    for _ in 0..100 {
+        let (_, body) = app.gql_as(Some(&member), q, json!({})).await;
+        if body["data"]["exposureDigests"]["totalCount"] == 1 {
+            digest = body["data"]["exposureDigests"]["edges"][0]["node"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(digest["supportGroup"]["name"], "web team", "{digest}");
+    assert_eq!(digest["opened"], 4);
+    assert_eq!(digest["closed"], 0);
+    assert_eq!(digest["changes"].as_array().unwrap().len(), 4);
+    let (_, body) = app.gql_as(Some(&outsider), q, json!({})).await;
+    assert_eq!(body["data"]["exposureDigests"]["totalCount"], 0, "{body}");
+    // The next period lists only what changed since: nothing yet, so no new digest.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (_, body) = app.gql_as(Some(&member), q, json!({})).await;
+    assert_eq!(body["data"]["exposureDigests"]["totalCount"], 1, "{body}");
+    app.stop().await;
+}

@@ -20,8 +20,8 @@ use crate::error::{AppError, AppResult};
 use crate::host::service::exposure::{self, ScanBatch, ScannedHost, ScannedOs, ScannedPort};
 
 /// Most hosts, and most ports, committed in one transaction.
-const BATCH_HOSTS: usize = 500;
-const BATCH_PORTS: usize = 20_000;
+const BATCH_HOSTS: usize = 1000;
+const BATCH_PORTS: usize = 25_000;
 /// Most rejected hosts listed one by one in a report (all are counted).
 pub const MAX_LISTED: usize = 1000;
 

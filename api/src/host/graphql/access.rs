@@ -27,7 +27,7 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             "host" | "hostByAddress" | "hosts" | "tags" | "tag" | "hostGroups" | "hostGroup"
             | "supportGroups" | "supportGroup" | "locations" | "location" | "url" | "osBreakdown"
             | "exposureChanges" | "topOpenPorts" | "service" | "hostsByPorts" | "dangerousHosts"
-            | "webServers",
+            | "webServers" | "exposureDigests",
         ) => Read(&INVENTORY),
         (
             "Mutation",
@@ -89,7 +89,12 @@ pub fn rule(parent: &str, field: &str) -> Option<Access> {
             | "at" | "scanRunId",
         )
         | ("PortCount", "protocol" | "port" | "hosts")
-        | ("DangerousHost", "host" | "openPorts" | "riskyPorts") => Read(&INVENTORY),
+        | ("DangerousHost", "host" | "openPorts" | "riskyPorts")
+        | (
+            "ExposureDigest",
+            "supportGroup" | "periodStart" | "periodEnd" | "opened" | "closed" | "changed"
+            | "changes",
+        ) => Read(&INVENTORY),
         ("SupportGroup", "id" | "name" | "email" | "hosts" | "createdAt" | "updatedAt") => {
             Read(&SUPPORT_GROUPS)
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription};
-use entity::{exposure_change, host, host_service, service_observation};
+use entity::{exposure_change, exposure_digest, host, host_service, service_observation};
 use futures_util::{FutureExt, Stream, StreamExt};
 
 use super::loaders::{self, HostId};
@@ -479,6 +479,63 @@ pub const RISKY_PORTS: [i32; 16] = [
     21, 23, 69, 135, 139, 445, 1433, 1521, 2049, 3306, 3389, 5432, 5900, 6379, 9200, 27017,
 ];
 
+/// One period's exposure changes on one support group's hosts: what a notification would say.
+pub struct ExposureDigest(pub exposure_digest::Model);
+
+impl From<exposure_digest::Model> for ExposureDigest {
+    fn from(m: exposure_digest::Model) -> Self {
+        Self(m)
+    }
+}
+
+/// One period's exposure changes on one support group's hosts: what a notification would say.
+#[Object]
+impl ExposureDigest {
+    /// The support group; null for hosts without one (admins only).
+    async fn support_group(&self, ctx: &Context<'_>) -> Result<Option<super::types::SupportGroup>> {
+        let Some(id) = self.0.support_group_id else {
+            return Ok(None);
+        };
+        Ok(loaders::of(ctx)?
+            .load_one(loaders::SupportGroupId(id))
+            .await?
+            .map(super::types::SupportGroup))
+    }
+
+    /// Where the period starts.
+    async fn period_start(&self) -> DateTime {
+        self.0.period_start.into()
+    }
+
+    /// Where the period ends (when the digest was written).
+    async fn period_end(&self) -> DateTime {
+        self.0.period_end.into()
+    }
+
+    /// Ports that opened.
+    async fn opened(&self) -> i64 {
+        self.0.opened
+    }
+
+    /// Ports that closed.
+    async fn closed(&self) -> i64 {
+        self.0.closed
+    }
+
+    /// Services that changed.
+    async fn changed(&self) -> i64 {
+        self.0.changed
+    }
+
+    /// The changes (the first 1,000), oldest first.
+    async fn changes(&self, ctx: &Context<'_>) -> Result<Vec<ExposureChange>> {
+        let found = exposure::digest_changes(&state(ctx)?.db, &scope(ctx), &self.0).await?;
+        Ok(found.into_iter().map(ExposureChange::from).collect())
+    }
+}
+
+connection!(ExposureDigestConnection, ExposureDigestEdge, ExposureDigest);
+
 #[derive(Default)]
 pub struct ExposureQuery;
 
@@ -530,6 +587,37 @@ impl ExposureQuery {
                 hosts: p.hosts,
             })
             .collect())
+    }
+
+    /// Exposure digests of your support groups (admins: all), newest first; the
+    /// `exposure-digest` job writes them (daily by default).
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    async fn exposure_digests(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many to return from the start of the list (or after `after`).")]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor (`pageInfo.endCursor` of the page before).")]
+        after: Option<String>,
+        #[graphql(desc = "How many to return from the end of the list (or before `before`).")]
+        last: Option<i32>,
+        #[graphql(
+            desc = "Continue before this cursor (`pageInfo.startCursor` of the page after)."
+        )]
+        before: Option<String>,
+        #[graphql(desc = "Only this support group's.")] support_group_id: Option<ID>,
+    ) -> Result<ExposureDigestConnection> {
+        let page = page(ctx, first, after, last, before)?;
+        let group = support_group_id
+            .map(|g| node::decode(&g, "SupportGroup"))
+            .transpose()?;
+        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let found = exposure::digests(&db, &scope, group, &page).await?;
+        let total = TotalCount::new(move || {
+            let (db, scope) = (db.clone(), scope.clone());
+            async move { exposure::count_digests(&db, &scope, group).await }.boxed()
+        });
+        Ok(ExposureDigestConnection::new(found, total))
     }
 
     /// Hosts by their open ports and tags (HECTOR's advanced search), by id.
