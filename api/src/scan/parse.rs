@@ -596,6 +596,23 @@ mod tests {
     const OLD: &str = include_str!("../../../tests/data/nmap/nmap-6.40-connect.xml");
 
     #[test]
+    fn reads_what_the_real_nmap_wrote() {
+        let real = include_str!("../../../tests/data/nmap/nmap-7.93-real-loopback.xml");
+        let (run, items) = read_all(real.as_bytes());
+        assert!(run.probed(Protocol::Tcp, 18081) && !run.probed(Protocol::Tcp, 18080));
+        let [Item::Host(h)] = &items[..] else {
+            panic!("{items:?}")
+        };
+        assert_eq!(h.address.to_string(), "127.0.0.1");
+        let open = h.ports.iter().find(|p| p.number == 18081).unwrap();
+        assert_eq!(open.state, Some(PortState::Open));
+        assert_eq!(open.service.as_deref(), Some("http"));
+        assert_eq!(open.scripts[0].0, "http-title");
+        let closed = h.ports.iter().find(|p| p.number == 18082).unwrap();
+        assert_eq!(closed.state, Some(PortState::Closed));
+    }
+
+    #[test]
     fn reads_nmap_6_output_with_its_public_dtd_line() {
         let (run, items) = read_all(OLD.as_bytes());
         assert_eq!(run.version.as_deref(), Some("6.40"));
