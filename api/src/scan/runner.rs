@@ -189,11 +189,17 @@ async fn run_nmap(state: &AppState, run: &scan_run::Model) -> AppResult<RunEnd> 
     let cap = state.config.max_scan_xml_bytes;
     let read_out = tokio::spawn(async move {
         let mut out = Vec::new();
+        let mut too_big = false;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match stdout.read(&mut buf).await {
-                Ok(0) | Err(_) => return (out, false),
-                Ok(n) if out.len() + n > cap => return (out, true),
+                Ok(0) | Err(_) => return (out, too_big),
+                // Past the cap, keep reading (and dropping) so nmap is never blocked on a
+                // full pipe; the run fails once it ends.
+                Ok(n) if too_big || out.len() + n > cap => {
+                    too_big = true;
+                    out = Vec::new();
+                }
                 Ok(n) => out.extend_from_slice(&buf[..n]),
             }
         }
