@@ -798,3 +798,133 @@ async fn the_digest_job_lists_each_support_groups_exposure_changes_for_its_membe
     assert_eq!(body["data"]["exposureDigests"]["totalCount"], 1, "{body}");
     app.stop().await;
 }
+
+/// Waits for run `id` to end and returns it with its targets.
+async fn ended_run(app: &TestApp, token: &str, id: &Value) -> Value {
+    for _ in 0..100 {
+        let (_, body) = app
+            .gql_as(
+                Some(token),
+                "query($r: ID!) { scanRun(id: $r) { status error targets excluded command } }",
+                json!({ "r": id }),
+            )
+            .await;
+        let run = body["data"]["scanRun"].clone();
+        if run["status"] != "QUEUED" && run["status"] != "RUNNING" {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("run {id} did not end");
+}
+
+#[tokio::test]
+async fn a_run_skips_excluded_hosts_and_reaches_only_what_its_creator_sees() {
+    // No nmap here: the run fails at the start, after it recorded what it was to scan.
+    let app = TestApp::spawn_with(|c| c.nmap_path = "/nonexistent/nmap".into()).await;
+    let group = app
+        .ok(
+            "mutation { createSupportGroup(input: {name: \"lab\"}) { supportGroup { id } } }",
+            json!({}),
+        )
+        .await["createSupportGroup"]["supportGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (address, in_group) in [("10.1.2.3", true), ("10.1.2.4", true), ("10.1.2.5", false)] {
+        let sg = if in_group { json!(group) } else { Value::Null };
+        app.ok(
+            "mutation($a: IpAddr!, $g: ID) { createHost(input: {address: $a, supportGroupId: $g}) { host { id } } }",
+            json!({ "a": address, "g": sg }),
+        )
+        .await;
+    }
+    let fragile = app
+        .ok("{ hostByAddress(address: \"10.1.2.3\") { id } }", json!({}))
+        .await["hostByAddress"]["id"]
+        .clone();
+    app.ok(
+        "mutation($h: ID!) { setScanExclusion(input: {hostId: $h, reason: \"fragile PLC\", duration: SEVEN_DAYS}) { host { id } } }",
+        json!({ "h": fragile }),
+    )
+    .await;
+    let profile = create_profile(&app, "p", "502").await;
+    let start = |token: String, targets: Value| {
+        let app = &app;
+        let profile = profile.clone();
+        async move {
+            let (_, made) = app
+                .gql_as(
+                    Some(&token),
+                    "mutation($i: CreateScanInput!) { createScan(input: $i) { scan { id } } }",
+                    json!({ "i": { "name": format!("s{}", rand::random::<u32>()), "profileId": profile, "targets": targets } }),
+                )
+                .await;
+            let scan = made["data"]["createScan"]["scan"]["id"].clone();
+            let (_, started) = app
+                .gql_as(
+                    Some(&token),
+                    "mutation($s: ID!) { startScan(input: {scanId: $s}) { scanRun { id } } }",
+                    json!({ "s": scan }),
+                )
+                .await;
+            let run = started["data"]["startScan"]["scanRun"]["id"].clone();
+            assert!(run.is_string(), "{started}");
+            ended_run(app, &token, &run).await
+        }
+    };
+    // An admin's network goes to nmap whole, with the excluded host left out by `--exclude`.
+    let run = start(app.token.clone(), json!({ "cidrs": ["10.1.2.0/24"] })).await;
+    assert_eq!(run["targets"], json!(["10.1.2.0/24"]), "{run}");
+    assert_eq!(run["excluded"], json!(["10.1.2.3"]));
+    assert!(
+        run["command"]
+            .as_str()
+            .unwrap()
+            .contains("--exclude 10.1.2.3"),
+        "{run}"
+    );
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("nmap is not installed"),
+        "{run}"
+    );
+    // Every host: the excluded one is skipped and listed.
+    let run = start(app.token.clone(), json!({ "allHosts": true })).await;
+    assert_eq!(run["targets"], json!(["10.1.2.4", "10.1.2.5"]), "{run}");
+    assert_eq!(run["excluded"], json!(["10.1.2.3"]));
+    // An analyst of the lab group reaches only the lab's hosts, whatever the network says.
+    let (analyst, _) = user(&app, "ana", "ANALYST", &[&group]).await;
+    let run = start(analyst.clone(), json!({ "cidrs": ["10.0.0.0/8"] })).await;
+    assert_eq!(run["targets"], json!(["10.1.2.4"]), "{run}");
+    assert_eq!(run["excluded"], json!(["10.1.2.3"]));
+    // Another analyst may not start the admin's scans, nor read the admin's run details.
+    let (other, _) = user(&app, "otto", "ANALYST", &[]).await;
+    let scans = app.ok("{ scans(first: 1) { edges { node { id runs(first: 1) { edges { node { id } } } } } } }", json!({})).await;
+    let admin_scan = scans["scans"]["edges"][0]["node"]["id"].clone();
+    let admin_run = scans["scans"]["edges"][0]["node"]["runs"]["edges"][0]["node"]["id"].clone();
+    let (_, body) = app
+        .gql_as(
+            Some(&other),
+            "mutation($s: ID!) { startScan(input: {scanId: $s}) { scanRun { id } } }",
+            json!({ "s": admin_scan }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    let (_, body) = app
+        .gql_as(
+            Some(&other),
+            "query($r: ID!) { scanRun(id: $r) { status targets command } }",
+            json!({ "r": admin_run }),
+        )
+        .await;
+    assert_eq!(body["data"]["scanRun"]["targets"], Value::Null, "{body}");
+    assert_eq!(body["data"]["scanRun"]["command"], Value::Null);
+    assert_eq!(body["data"]["scanRun"]["status"], "FAILED");
+    app.stop().await;
+}
