@@ -928,3 +928,48 @@ async fn a_run_skips_excluded_hosts_and_reaches_only_what_its_creator_sees() {
     assert_eq!(body["data"]["scanRun"]["status"], "FAILED");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn exposure_events_reach_only_subscribers_who_see_the_host() {
+    let app = TestApp::spawn().await;
+    let group = app
+        .ok(
+            "mutation { createSupportGroup(input: {name: \"web team\"}) { supportGroup { id } } }",
+            json!({}),
+        )
+        .await["createSupportGroup"]["supportGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (member, _) = user(&app, "wendy", "VIEWER", &[&group]).await;
+    let (outsider, _) = user(&app, "otto", "VIEWER", &[]).await;
+    let q = "subscription { exposureEvents { kind port host { address } } }";
+    let mut mine = subscribe(app.server.addr, &member, q, json!({})).await;
+    let mut theirs = subscribe(app.server.addr, &outsider, q, json!({})).await;
+    // Hosts outside the group first (the outsider must not hear them), then the group's.
+    let (_, body) = post_xml(&app, &app.token, OLD, "").await;
+    assert_eq!(body["changes"], 3, "{body}");
+    let (_, body) = post_xml(
+        &app,
+        &app.token,
+        SAMPLE,
+        &format!("?supportGroupId={group}"),
+    )
+    .await;
+    assert_eq!(body["changes"], 4, "{body}");
+    let mut ports = Vec::new();
+    for _ in 0..4 {
+        let event = next_change(&mut mine).await;
+        assert_eq!(event["kind"], "OPENED");
+        assert!(
+            ["192.0.2.10", "2001:db8::5"].contains(&event["host"]["address"].as_str().unwrap()),
+            "{event}"
+        );
+        ports.push(event["port"].as_i64().unwrap());
+    }
+    ports.sort();
+    assert_eq!(ports, vec![22, 25, 53, 80]);
+    let heard = tokio::time::timeout(Duration::from_millis(1500), next_message(&mut theirs)).await;
+    assert!(heard.is_err(), "the outsider heard {heard:?}");
+    app.stop().await;
+}
