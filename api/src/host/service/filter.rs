@@ -184,7 +184,9 @@ pub(super) fn excluded_now(now: DateTime<Utc>) -> Condition {
         )
 }
 
-pub(super) fn hosts_tagged(names: &[String]) -> AppResult<sea_orm::sea_query::SelectStatement> {
+pub(in crate::host::service) fn hosts_tagged(
+    names: &[String],
+) -> AppResult<sea_orm::sea_query::SelectStatement> {
     validate::bounded("tags", names, 100)?;
     let keys: Vec<String> = names.iter().map(|n| validate::key(n.trim())).collect();
     Ok(Query::select()
