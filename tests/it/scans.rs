@@ -433,6 +433,20 @@ async fn a_truncated_or_malformed_file_keeps_every_complete_host_and_says_where_
             .await["hostByAddress"],
         Value::Null
     );
+
+    // New hosts may only go to a support group that exists.
+    let (status, body) = post_xml(
+        &app,
+        &app.token,
+        SAMPLE,
+        &format!("?supportGroupId={}", gid("SupportGroup", 999)),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
     app.stop().await;
 }
 

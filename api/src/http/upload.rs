@@ -13,7 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{caller, client_addr, error_body, run_batch, too_many_requests, unavailable};
 use crate::actor::Identity;
 use crate::db;
-use crate::error::code;
+use crate::error::{AppError, code};
 use crate::schema::Schemas;
 use crate::state::AppState;
 
@@ -267,6 +267,11 @@ pub(super) async fn ingest_nmap(
                 "bodyCut": cut,
             }))
         }
+        Err(e @ (AppError::BadUserInput(_) | AppError::NotFound(_))) => error_body(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            e.code(),
+            &e.message(),
+        ),
         Err(e) => {
             if db::is_unreachable(&e) {
                 state.db_health.set_down(true);

@@ -277,6 +277,10 @@ pub async fn import<R: std::io::Read + Send + 'static>(
     input: R,
     read: Option<Arc<std::sync::atomic::AtomicU64>>,
 ) -> AppResult<(entity::scan_run::Model, Report)> {
+    if let Some(group) = recorder.new_host_group {
+        crate::host::catalog::require_all::<entity::support_group::Entity>(&st.db, &[group])
+            .await?;
+    }
     let instance = st.instance.clone();
     let who2 = who.clone();
     let run = db::write(&st.db, move |txn| {
