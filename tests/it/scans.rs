@@ -150,7 +150,7 @@ async fn a_scheduled_scan_sees_a_port_open_then_closed_and_subscribers_hear_both
 }
 
 #[tokio::test]
-async fn a_started_scan_can_be_cancelled_and_a_missing_nmap_fails_the_run_not_the_server() {
+async fn a_missing_nmap_fails_the_run_not_the_server() {
     let app = TestApp::spawn_with(|c| {
         c.scan_tick_secs = 1;
         c.nmap_path = "/nonexistent/nmap".into();
@@ -198,28 +198,15 @@ async fn a_started_scan_can_be_cancelled_and_a_missing_nmap_fails_the_run_not_th
             .contains("nmap is not installed"),
         "{status}"
     );
-    // The server carries on: the next run is accepted and can be cancelled.
+    // The server carries on: the next run is accepted, and ends the same way.
     let again = app
         .ok(
             "mutation($s: ID!) { startScan(input: {scanId: $s}) { scanRun { id } } }",
             json!({ "s": scan_id }),
         )
         .await;
-    let run_id = again["startScan"]["scanRun"]["id"].clone();
-    let body = app
-        .gql(
-            "mutation($r: ID!) { cancelScanRun(input: {scanRunId: $r}) { scanRun { status } } }",
-            json!({ "r": run_id }),
-        )
-        .await;
-    // It may already have failed (nmap is missing): then cancelling is a conflict.
-    match body.get("errors") {
-        None => assert_eq!(
-            body["data"]["cancelScanRun"]["scanRun"]["status"],
-            "CANCELLED"
-        ),
-        Some(errors) => assert_eq!(errors[0]["extensions"]["code"], "CONFLICT", "{body}"),
-    }
+    let run = ended_run(&app, &app.token, &again["startScan"]["scanRun"]["id"]).await;
+    assert_eq!(run["status"], "FAILED", "{run}");
     app.stop().await;
 }
 
@@ -985,5 +972,104 @@ async fn exposure_events_reach_only_subscribers_who_see_the_host() {
     assert_eq!(ports, vec![22, 25, 53, 80]);
     let heard = tokio::time::timeout(Duration::from_millis(1500), next_message(&mut theirs)).await;
     assert!(heard.is_err(), "the outsider heard {heard:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_running_scan_stops_nmap_and_frees_the_scan() {
+    if !nmap_available() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    // Paranoid timing waits minutes between probes: the run is still going when cancelled.
+    let profile = app
+        .ok(
+            "mutation { createScanProfile(input: {name: \"slow\", options: {tcpPorts: \"1-200\", timing: 0, extras: [SKIP_HOST_DISCOVERY, NO_DNS]}}) { scanProfile { id } } }",
+            json!({}),
+        )
+        .await["createScanProfile"]["scanProfile"]["id"]
+        .clone();
+    let scan = app
+        .ok(
+            "mutation($p: ID!) { createScan(input: {name: \"slow\", profileId: $p, targets: {cidrs: [\"127.0.0.1\"]}}) { scan { id } } }",
+            json!({ "p": profile }),
+        )
+        .await["createScan"]["scan"]["id"]
+        .clone();
+    let start = "mutation($s: ID!) { startScan(input: {scanId: $s}) { scanRun { id } } }";
+    let run = app.ok(start, json!({ "s": scan })).await["startScan"]["scanRun"]["id"].clone();
+    let status = "query($r: ID!) { scanRun(id: $r) { status error } }";
+    for _ in 0..100 {
+        if app.ok(status, json!({ "r": run })).await["scanRun"]["status"] == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // While it runs, the scan cannot be started twice.
+    assert_eq!(
+        app.error_codes(start, json!({ "s": scan })).await,
+        ["CONFLICT"]
+    );
+    let nmap_running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmd| {
+                let cmd = String::from_utf8_lossy(&cmd);
+                cmd.contains("nmap") && cmd.contains("T:1-200")
+            })
+        })
+    };
+    // RUNNING is set when the run is claimed, a moment before nmap starts.
+    let mut started = false;
+    for _ in 0..100 {
+        if nmap_running() {
+            started = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started, "nmap runs before the cancel");
+    let cancelled = app
+        .ok(
+            "mutation($r: ID!) { cancelScanRun(input: {scanRunId: $r}) { scanRun { status finishedAt } } }",
+            json!({ "r": run }),
+        )
+        .await;
+    assert_eq!(
+        cancelled["cancelScanRun"]["scanRun"]["status"], "CANCELLED",
+        "{cancelled}"
+    );
+    assert!(cancelled["cancelScanRun"]["scanRun"]["finishedAt"].is_string());
+    // nmap is stopped at the next lease renewal, and the run stays cancelled.
+    let mut stopped = false;
+    for _ in 0..100 {
+        if !nmap_running() {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stopped, "nmap still runs 10 s after the cancel");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.ok(status, json!({ "r": run })).await["scanRun"]["status"],
+        "CANCELLED"
+    );
+    assert_eq!(
+        app.error_codes(
+            "mutation($r: ID!) { cancelScanRun(input: {scanRunId: $r}) { scanRun { id } } }",
+            json!({ "r": run })
+        )
+        .await,
+        ["CONFLICT"]
+    );
+    // The scan is free again.
+    let next = app.gql(start, json!({ "s": scan })).await;
+    assert!(next.get("errors").is_none(), "{next}");
+    let next_run = next["data"]["startScan"]["scanRun"]["id"].clone();
+    app.ok(
+        "mutation($r: ID!) { cancelScanRun(input: {scanRunId: $r}) { scanRun { id } } }",
+        json!({ "r": next_run }),
+    )
+    .await;
     app.stop().await;
 }
