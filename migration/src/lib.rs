@@ -39,6 +39,11 @@ mod m20261203_000026_create_host_service;
 mod m20261203_000027_create_service_observation;
 mod m20261203_000028_create_exposure_change;
 mod m20261203_000029_create_exposure_digest;
+mod m20261204_000030_create_sensor;
+mod m20261204_000031_create_darknet_batch;
+mod m20261204_000032_create_darknet_event;
+mod m20261204_000033_create_darknet_rollups;
+mod m20261204_000034_create_darknet_spike;
 
 pub struct Migrator;
 
@@ -75,6 +80,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000027_create_service_observation::Migration),
             Box::new(m20261203_000028_create_exposure_change::Migration),
             Box::new(m20261203_000029_create_exposure_digest::Migration),
+            Box::new(m20261204_000030_create_sensor::Migration),
+            Box::new(m20261204_000031_create_darknet_batch::Migration),
+            Box::new(m20261204_000032_create_darknet_event::Migration),
+            Box::new(m20261204_000033_create_darknet_rollups::Migration),
+            Box::new(m20261204_000034_create_darknet_spike::Migration),
         ]
     }
 }

@@ -2,4 +2,5 @@
 //! So far the readers of its lines, which never touch the database; ingestion, roll-ups and
 //! the GraphQL follow.
 
+pub mod geoip;
 pub mod parse;
