@@ -100,7 +100,9 @@ async fn command_state(config: Config) -> AppResult<AppState> {
     let db = db::connect(&config).await?;
     db::migrate(&db, &instance).await?;
     let key = auth::service::signing_key(&db, &config).await?;
-    Ok(AppState::new(db, config, instance, key))
+    let mut state = AppState::new(db, config, instance, key);
+    state.open_geoip()?;
+    Ok(state)
 }
 
 /// The password for a user command: `HECTOR_NEW_PASSWORD`, or a generated one to print.
@@ -186,83 +188,8 @@ async fn token_command(config: Config, cmd: TokenCommand) -> AppResult<()> {
 }
 
 async fn import_command(config: Config, cmd: crate::config::ImportCommand) -> AppResult<()> {
-    use std::io::IsTerminal;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let crate::config::ImportCommand::Nmap {
-        file,
-        support_group,
-    } = cmd;
     let state = command_state(config).await?;
-    let input = std::fs::File::open(&file)
-        .map_err(|e| AppError::bad_input(format!("cannot open {}: {e}", file.display())))?;
-    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let read = Arc::new(AtomicU64::new(0));
-    let done = tokio_util::sync::CancellationToken::new();
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let (read, done) = (read.clone(), done.clone());
-        tokio::spawn(async move {
-            loop {
-                let n = read.load(Ordering::Relaxed);
-                let share = if size == 0 {
-                    1.0
-                } else {
-                    n as f64 / size as f64
-                };
-                let filled = (share * 30.0).round() as usize;
-                let _ = write!(
-                    std::io::stderr(),
-                    "\r[{}{}] {:>3.0}% {:.1} of {:.1} MiB",
-                    "#".repeat(filled.min(30)),
-                    "-".repeat(30 - filled.min(30)),
-                    share * 100.0,
-                    n as f64 / 1048576.0,
-                    size as f64 / 1048576.0
-                );
-                tokio::select! {
-                    () = done.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
-                }
-            }
-            let _ = writeln!(std::io::stderr());
-        })
-    });
-    let recorder = crate::scan::ingest::Recorder {
-        scope: crate::actor::HostScope::All,
-        new_host_group: support_group,
-    };
-    let outcome = crate::scan::ingest::import(
-        &state,
-        &crate::actor::Identity::Anonymous,
-        &recorder,
-        input,
-        Some(read),
-    )
-    .await;
-    done.cancel();
-    if let Some(bar) = bar {
-        let _ = bar.await;
-    }
-    let (run, report) = outcome?;
-    say(&format!(
-        "run {}: {} hosts recorded ({} new, {} down), {} ports, {} exposure changes, {} hosts refused",
-        run.id,
-        report.hosts,
-        report.hosts_created,
-        report.hosts_down,
-        report.ports,
-        report.changes,
-        report.rejected_count
-    ));
-    for r in &report.rejected {
-        say(&format!("line {}: refused: {}", r.line, r.reason));
-    }
-    if let Some(s) = &report.stopped {
-        say(&format!("line {}: reading stopped: {}", s.line, s.reason));
-        return Err(AppError::bad_input(
-            "the file is not complete nmap XML; every complete host before the error is recorded",
-        ));
-    }
-    Ok(())
+    crate::import::run(&state, cmd, say).await
 }
 
 /// CORS for the configured origins only; none by default.
@@ -367,6 +294,7 @@ async fn serve(
     let key = auth::service::signing_key(&db, &config).await?;
     let mut state = AppState::new(db.clone(), config, instance, key);
     state.db_stats = db_stats;
+    state.open_geoip()?;
     auth::service::bootstrap_admin(&state).await?;
     let schema = schema::build(&state);
 

@@ -46,6 +46,19 @@ pub enum ImportCommand {
         #[arg(long)]
         support_group: Option<i64>,
     },
+    /// Import a file of darknet sensor lines (iptables/ip6tables LOG lines, OSSEC alerts, or
+    /// one JSON event per line) as a sensor, with a progress bar. Importing a file again adds
+    /// nothing.
+    Iptables {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The sensor's name.
+        #[arg(long)]
+        sensor: String,
+        /// Read the file as one JSON event per line.
+        #[arg(long)]
+        ndjson: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -344,6 +357,61 @@ pub struct Config {
     )]
     pub max_import_bytes: u64,
 
+    /// A MaxMind-format database (`.mmdb`, e.g. GeoLite2 Country) giving darknet sources
+    /// their country; without one, countries stay empty.
+    #[arg(global = true, long, env = "HECTOR_GEOIP_COUNTRY_DB")]
+    pub geoip_country_db: Option<std::path::PathBuf>,
+
+    /// A MaxMind-format database (e.g. GeoLite2 ASN) giving darknet sources their AS number.
+    #[arg(global = true, long, env = "HECTOR_GEOIP_ASN_DB")]
+    pub geoip_asn_db: Option<std::path::PathBuf>,
+
+    /// Largest body one darknet ingest request takes (`POST /ingest/darknet`).
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_MAX_DARKNET_BODY_BYTES",
+        default_value_t = 32 * 1024 * 1024
+    )]
+    pub max_darknet_body_bytes: usize,
+
+    /// Days raw darknet events are kept (roll-ups stay); 0 keeps them for ever.
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_DARKNET_RETENTION_DAYS",
+        default_value_t = 90
+    )]
+    pub darknet_retention_days: u32,
+
+    /// How often, in seconds, the darknet upkeep runs (spike detection, retention).
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_DARKNET_TICK_SECS",
+        default_value_t = 60
+    )]
+    pub darknet_tick_secs: u64,
+
+    /// A port's hourly count is a spike when it exceeds this many times its trailing
+    /// 24-hour average.
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_DARKNET_SPIKE_FACTOR",
+        default_value_t = 5.0
+    )]
+    pub darknet_spike_factor: f64,
+
+    /// Fewest events in an hour for a port to count as a spike at all.
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_DARKNET_SPIKE_MIN_EVENTS",
+        default_value_t = 100
+    )]
+    pub darknet_spike_min_events: i64,
+
     /// How often, in milliseconds, this replica reads new events from the outbox.
     #[arg(
         global = true,
@@ -399,6 +467,15 @@ impl Config {
         }
         if self.access_token_minutes == 0 || self.session_days == 0 {
             return Err("token lifetimes must be positive".into());
+        }
+        if !(self.darknet_spike_factor.is_finite() && self.darknet_spike_factor > 1.0) {
+            return Err("HECTOR_DARKNET_SPIKE_FACTOR must be a number above 1".into());
+        }
+        if self.darknet_tick_secs == 0 || self.max_darknet_body_bytes < 4096 {
+            return Err(
+                "HECTOR_DARKNET_TICK_SECS must be positive and HECTOR_MAX_DARKNET_BODY_BYTES at least 4096"
+                    .into(),
+            );
         }
         match &self.jwt_secret {
             None if self.environment == Environment::Production => {

@@ -24,6 +24,7 @@ use crate::rate::{RateLimiter, SocketSlot};
 use crate::schema::{HectorSchema, Schemas};
 use crate::state::AppState;
 
+mod darknet;
 mod upload;
 use upload::{graphql_multipart, ingest_nmap, is_multipart};
 
@@ -42,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(crate::graphiql::asset),
     )
     .route("/ingest/nmap", web::post().to(ingest_nmap))
+    .route("/ingest/darknet", web::post().to(darknet::ingest_darknet))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
     .route("/metrics", web::get().to(metrics));

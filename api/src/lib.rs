@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod filter;
+pub mod geoip;
 pub mod graphiql;
 pub mod graphql;
 pub mod host;
@@ -24,5 +25,6 @@ pub mod telemetry;
 pub mod validate;
 
 mod app;
+mod import;
 
 pub use app::{Server, main, run, start};

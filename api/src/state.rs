@@ -34,6 +34,8 @@ pub struct AppState {
     pub db_health: Arc<crate::db::Health>,
     /// Statements sent to the database.
     pub db_stats: Arc<crate::db::Stats>,
+    /// The configured GeoIP databases (none until [`AppState::open_geoip`]).
+    pub geoip: Arc<crate::geoip::GeoIp>,
 }
 
 impl AppState {
@@ -59,7 +61,25 @@ impl AppState {
             watchers: Arc::default(),
             db_health: Arc::default(),
             db_stats: Arc::default(),
+            geoip: Arc::default(),
         }
+    }
+
+    /// Opens the GeoIP databases the configuration names; says once when there are none.
+    pub fn open_geoip(&mut self) -> crate::error::AppResult<()> {
+        let paths: Vec<&std::path::Path> =
+            [&self.config.geoip_country_db, &self.config.geoip_asn_db]
+                .into_iter()
+                .flatten()
+                .map(|p| p.as_path())
+                .collect();
+        if paths.is_empty() {
+            tracing::info!(
+                "no GeoIP database configured (HECTOR_GEOIP_COUNTRY_DB, HECTOR_GEOIP_ASN_DB): darknet events carry no country or AS number"
+            );
+        }
+        self.geoip = Arc::new(crate::geoip::GeoIp::open(&paths)?);
+        Ok(())
     }
 
     pub fn page_limits(&self) -> PageLimits {

@@ -39,6 +39,11 @@ impl NewPassword {
         Ok(Self(hash(plain).await?))
     }
 
+    /// No password: an account that cannot sign in (a sensor's, whose API tokens send).
+    pub fn unusable() -> Self {
+        Self(UNUSABLE.to_owned())
+    }
+
     pub fn phc(&self) -> &str {
         &self.0
     }
@@ -62,6 +67,9 @@ async fn hash(password: &str) -> AppResult<String> {
     .map_err(AppError::internal)?
 }
 
+/// The stored hash of an account without a password: matches nothing.
+const UNUSABLE: &str = "!";
+
 /// A hash of nothing, verified against when the user does not exist, so that an unknown
 /// user costs the same time as a wrong password.
 fn decoy() -> &'static str {
@@ -77,8 +85,9 @@ fn decoy() -> &'static str {
 /// Whether `password` matches `hash`; with `None`, runs the same work and answers false.
 pub async fn verify(password: &str, hash: Option<&str>) -> AppResult<bool> {
     let password = password.to_owned();
+    // An account without a password costs the same time as one with a wrong one.
+    let hash = hash.filter(|h| *h != UNUSABLE).map(str::to_owned);
     let real = hash.is_some();
-    let hash = hash.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
         let hash = hash.unwrap_or_else(|| decoy().to_owned());
         let Ok(parsed) = PasswordHash::new(&hash) else {

@@ -1,6 +1,23 @@
-//! Darknet sensors (issue in progress): what a sensor watching unused address space sends.
-//! So far the readers of its lines, which never touch the database; ingestion, roll-ups and
-//! the GraphQL follow.
+//! Darknet sensors: what sensors watching unused address space send (everything they see is
+//! somebody scanning). Lines are read by [`parse`] (never touching the database), written by
+//! [`ingest`] in one transaction per batch together with every roll-up, and read back by
+//! [`read`] from the roll-ups only.
 
-pub mod geoip;
+pub mod ingest;
 pub mod parse;
+pub mod sensor;
+mod store;
+
+use chrono::{DateTime, Utc};
+
+/// The outbox topic of accepted batches (one row per batch, never per event).
+pub const ACTIVITY_TOPIC: crate::events::Topic = crate::events::Topic("darknet");
+/// The outbox topic of detected spikes.
+pub const SPIKE_TOPIC: crate::events::Topic = crate::events::Topic("darknetSpike");
+/// How many ports, countries and sources a batch's summary lists.
+pub const LIVE_TOP: usize = 10;
+
+/// Hours since the Unix epoch: the bucket of every hourly roll-up.
+pub fn hour_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(3600)
+}

@@ -1,0 +1,588 @@
+//! Ingestion: a sensor's lines read into packets ([`read`], no database), then one batch
+//! written in one transaction ([`record`]): its events, every roll-up, the sensor's counters
+//! and one outbox row. A batch with an idempotency key that was recorded before is answered
+//! with its first report and adds nothing.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::{darknet_batch, darknet_event, sensor};
+use sea_orm::sea_query::{Alias, Query, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, Value,
+};
+
+use super::parse::{self, Line, Packet};
+use super::store::{Merge, upsert};
+use super::{ACTIVITY_TOPIC, hour_of};
+use crate::db;
+use crate::error::{AppError, AppResult};
+use crate::events::{self, ChangeKind, Item, NewEvent};
+use crate::geoip::GeoIp;
+use crate::net::ip_key;
+
+/// Most rejected lines a report lists (all are counted).
+pub const MAX_LISTED: usize = 1000;
+/// Longest idempotency key.
+pub const MAX_KEY: usize = 128;
+
+/// How a body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Syslog lines (iptables LOG, OSSEC alerts): `text/plain`.
+    Syslog,
+    /// One JSON event per line: `application/x-ndjson`.
+    Ndjson,
+}
+
+/// A line that was refused, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rejection {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// A body read into packets.
+#[derive(Debug, Default, Clone)]
+pub struct Parsed {
+    pub packets: Vec<Packet>,
+    /// Blank lines and OSSEC frames.
+    pub skipped: u64,
+    pub rejected_count: u64,
+    /// The first [`MAX_LISTED`] rejected lines.
+    pub rejected: Vec<Rejection>,
+}
+
+impl Parsed {
+    fn reject(&mut self, line: u64, reason: impl Into<String>) {
+        self.rejected_count += 1;
+        if self.rejected.len() < MAX_LISTED {
+            self.rejected.push(Rejection {
+                line,
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+/// Reads every line of `body` (numbered from `first_line`): a line that is too long, not
+/// UTF-8, holds a NUL byte or does not read as an event is rejected with its reason; the
+/// others are kept. `now` places syslog times without a year.
+pub fn read(body: &[u8], format: Format, first_line: u64, now: DateTime<Utc>) -> Parsed {
+    let mut out = Parsed::default();
+    let mut number = first_line;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (line, next) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let this = number;
+        number += 1;
+        if line.len() > parse::MAX_LINE {
+            out.reject(this, format!("longer than {} bytes", parse::MAX_LINE));
+            continue;
+        }
+        if line.contains(&0) {
+            out.reject(this, "holds a NUL byte");
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(line) else {
+            out.reject(this, "not UTF-8");
+            continue;
+        };
+        let read = match format {
+            Format::Syslog => parse::parse_line(text, now),
+            Format::Ndjson => parse::parse_json_line(text),
+        };
+        match read {
+            Ok(Line::Packet(p)) => out.packets.push(p),
+            Ok(Line::Skip) => out.skipped += 1,
+            Err(reason) => out.reject(this, reason),
+        }
+    }
+    out
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub batch_id: i64,
+    pub accepted: u64,
+    pub skipped: u64,
+    pub rejected_count: u64,
+    pub rejected: Vec<Rejection>,
+    /// An earlier batch with the same idempotency key answered; nothing was added.
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+/// The stored part of a report.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    skipped: u64,
+    rejected: Vec<Rejection>,
+}
+
+fn report_of(batch: &darknet_batch::Model) -> Report {
+    let stored: Stored = serde_json::from_str(&batch.report).unwrap_or(Stored {
+        skipped: 0,
+        rejected: Vec::new(),
+    });
+    Report {
+        batch_id: batch.id,
+        accepted: batch.accepted.max(0) as u64,
+        skipped: stored.skipped,
+        rejected_count: batch.rejected.max(0) as u64,
+        rejected: stored.rejected,
+        replayed: true,
+    }
+}
+
+/// Checks an idempotency key: printable ASCII, at most [`MAX_KEY`] bytes.
+pub fn check_key(key: &str) -> AppResult<String> {
+    let ok = !key.is_empty() && key.len() <= MAX_KEY && key.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err(AppError::bad_input(format!(
+            "an idempotency key is 1 to {MAX_KEY} printable ASCII characters"
+        )));
+    }
+    Ok(key.to_owned())
+}
+
+/// A packet with what the GeoIP databases say of its source.
+struct Enriched<'a> {
+    p: &'a Packet,
+    src: Vec<u8>,
+    hour: i64,
+    country: Option<String>,
+    asn: Option<i64>,
+}
+
+/// The destination port of a roll-up: the port, else -1.
+fn port_of(p: &Packet) -> i32 {
+    p.dst_port.map_or(-1, i32::from)
+}
+
+/// Records one batch of `sensor` in the caller's transaction. Refused when the sensor is
+/// disabled; answered from the first batch when `key` was recorded before.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    sensor_id: i64,
+    key: Option<&str>,
+    parsed: &Parsed,
+    geo: &GeoIp,
+) -> AppResult<Report> {
+    let sensor = sensor::Entity::find_by_id(sensor_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("sensor"))?;
+    if !sensor.enabled {
+        return Err(AppError::Forbidden(format!(
+            "sensor {:?} is disabled: its lines are refused",
+            sensor.name
+        )));
+    }
+    if let Some(key) = key
+        && let Some(earlier) = darknet_batch::Entity::find()
+            .filter(darknet_batch::Column::SensorId.eq(sensor_id))
+            .filter(darknet_batch::Column::IdempotencyKey.eq(key))
+            .one(db)
+            .await?
+    {
+        return Ok(report_of(&earlier));
+    }
+    let now = db::now();
+    let stored = Stored {
+        skipped: parsed.skipped,
+        rejected: parsed.rejected.clone(),
+    };
+    let batch = darknet_batch::ActiveModel {
+        sensor_id: Set(sensor_id),
+        idempotency_key: Set(key.map(str::to_owned)),
+        received_at: Set(now),
+        accepted: Set(parsed.packets.len() as i64),
+        rejected: Set(parsed.rejected_count as i64),
+        report: Set(serde_json::to_string(&stored).map_err(AppError::internal)?),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .map_err(|e| AppError::conflict_on_unique(e, "this idempotency key is being recorded"))?;
+    let enriched: Vec<Enriched<'_>> = parsed
+        .packets
+        .iter()
+        .map(|p| {
+            let origin = geo.lookup(p.src);
+            Enriched {
+                p,
+                src: ip_key(p.src),
+                hour: hour_of(p.at),
+                country: origin.country_code(),
+                asn: origin.asn.map(i64::from),
+            }
+        })
+        .collect();
+    insert_events(db, sensor_id, batch.id, &enriched).await?;
+    roll_up(db, sensor_id, &enriched).await?;
+    if let Some(newest) = parsed.packets.iter().map(|p| p.at).max() {
+        let mut active: sensor::ActiveModel = sensor.clone().into();
+        active.events = Set(sensor.events + parsed.packets.len() as i64);
+        active.last_seen_at = Set(Some(sensor.last_seen_at.map_or(newest, |s| s.max(newest))));
+        active.update(db).await?;
+        events::record(
+            db,
+            vec![NewEvent {
+                topic: ACTIVITY_TOPIC,
+                kind: ChangeKind::Created,
+                items: vec![Item {
+                    id: batch.id,
+                    data: summary(sensor_id, &enriched),
+                }],
+            }],
+        )
+        .await?;
+    }
+    Ok(Report {
+        batch_id: batch.id,
+        accepted: parsed.packets.len() as u64,
+        skipped: parsed.skipped,
+        rejected_count: parsed.rejected_count,
+        rejected: parsed.rejected.clone(),
+        replayed: false,
+    })
+}
+
+/// Records a batch in its own transaction; a concurrent batch with the same key is answered
+/// with that batch's report once it committed.
+pub async fn ingest(
+    db: &DatabaseConnection,
+    geo: &Arc<GeoIp>,
+    sensor_id: i64,
+    key: Option<String>,
+    parsed: &Arc<Parsed>,
+) -> AppResult<Report> {
+    let outcome = db::write(db, |txn| {
+        let (key, parsed, geo) = (key.clone(), parsed.clone(), geo.clone());
+        Box::pin(async move { record(txn, sensor_id, key.as_deref(), &parsed, &geo).await })
+    })
+    .await;
+    match (outcome, &key) {
+        (Err(AppError::Conflict(_)), Some(key)) => darknet_batch::Entity::find()
+            .filter(darknet_batch::Column::SensorId.eq(sensor_id))
+            .filter(darknet_batch::Column::IdempotencyKey.eq(key.as_str()))
+            .one(db)
+            .await?
+            .map(|b| report_of(&b))
+            .ok_or_else(|| AppError::Conflict("this idempotency key is being recorded".into())),
+        (outcome, _) => outcome,
+    }
+}
+
+const EVENT_COLUMNS: [&str; 17] = [
+    "sensor_id",
+    "batch_id",
+    "seen_at",
+    "hour",
+    "src",
+    "dst",
+    "protocol",
+    "src_port",
+    "dst_port",
+    "icmp_type",
+    "icmp_code",
+    "tcp_flags",
+    "ttl",
+    "length",
+    "country",
+    "asn",
+    "id",
+];
+
+async fn insert_events(
+    db: &impl ConnectionTrait,
+    sensor_id: i64,
+    batch_id: i64,
+    events: &[Enriched<'_>],
+) -> AppResult<()> {
+    // Without `id`: it is the key the database gives.
+    let columns = &EVENT_COLUMNS[..16];
+    for chunk in events.chunks(db::chunk_size(columns.len())) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(darknet_event::Entity)
+            .columns(columns.iter().map(|c| Alias::new(*c)));
+        for e in chunk {
+            let p = e.p;
+            let row: [Value; 16] = [
+                sensor_id.into(),
+                batch_id.into(),
+                p.at.into(),
+                e.hour.into(),
+                e.src.clone().into(),
+                ip_key(p.dst).into(),
+                i16::from(p.protocol.number()).into(),
+                p.src_port.map(i32::from).into(),
+                p.dst_port.map(i32::from).into(),
+                p.icmp_type.map(i16::from).into(),
+                p.icmp_code.map(i16::from).into(),
+                i16::from(p.tcp_flags).into(),
+                p.ttl.map(i16::from).into(),
+                p.length
+                    .map(|l| i32::try_from(l).unwrap_or(i32::MAX))
+                    .into(),
+                e.country.clone().into(),
+                e.asn.into(),
+            ];
+            insert
+                .values(row.into_iter().map(SimpleExpr::from))
+                .map_err(AppError::internal)?;
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// A source's part of a batch.
+struct SourceTally {
+    events: i64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    country: Option<String>,
+    asn: Option<i64>,
+}
+
+/// Adds the batch to every roll-up.
+async fn roll_up(
+    db: &impl ConnectionTrait,
+    sensor_id: i64,
+    events: &[Enriched<'_>],
+) -> AppResult<()> {
+    let mut ports: BTreeMap<(i64, i16, i32), i64> = BTreeMap::new();
+    let mut countries: BTreeMap<(i64, String), i64> = BTreeMap::new();
+    let mut source_hours: BTreeMap<(i64, &[u8]), i64> = BTreeMap::new();
+    let mut sources: BTreeMap<&[u8], SourceTally> = BTreeMap::new();
+    let mut source_ports: BTreeMap<(&[u8], i16, i32), i64> = BTreeMap::new();
+    for e in events {
+        let proto = i16::from(e.p.protocol.number());
+        *ports.entry((e.hour, proto, port_of(e.p))).or_default() += 1;
+        *countries
+            .entry((e.hour, e.country.clone().unwrap_or_default()))
+            .or_default() += 1;
+        *source_hours.entry((e.hour, &e.src)).or_default() += 1;
+        *source_ports
+            .entry((&e.src, proto, port_of(e.p)))
+            .or_default() += 1;
+        let tally = sources.entry(&e.src).or_insert(SourceTally {
+            events: 0,
+            first: e.p.at,
+            last: e.p.at,
+            country: None,
+            asn: None,
+        });
+        tally.events += 1;
+        tally.first = tally.first.min(e.p.at);
+        tally.last = tally.last.max(e.p.at);
+        tally.country = tally.country.take().or_else(|| e.country.clone());
+        tally.asn = tally.asn.or(e.asn);
+    }
+    let add = &[("events", Merge::Add)];
+    upsert(
+        db,
+        "darknet_port_hour",
+        &["hour", "sensor_id", "protocol", "port"],
+        add,
+        ports
+            .into_iter()
+            .map(|((hour, proto, port), n)| {
+                vec![
+                    hour.into(),
+                    sensor_id.into(),
+                    proto.into(),
+                    port.into(),
+                    n.into(),
+                ]
+            })
+            .collect(),
+    )
+    .await?;
+    upsert(
+        db,
+        "darknet_country_hour",
+        &["hour", "sensor_id", "country"],
+        add,
+        countries
+            .into_iter()
+            .map(|((hour, country), n)| {
+                vec![hour.into(), sensor_id.into(), country.into(), n.into()]
+            })
+            .collect(),
+    )
+    .await?;
+    upsert(
+        db,
+        "darknet_source_hour",
+        &["hour", "src"],
+        add,
+        source_hours
+            .into_iter()
+            .map(|((hour, src), n)| vec![hour.into(), src.to_vec().into(), n.into()])
+            .collect(),
+    )
+    .await?;
+    upsert(
+        db,
+        "darknet_source_port",
+        &["src", "protocol", "port"],
+        add,
+        source_ports
+            .into_iter()
+            .map(|((src, proto, port), n)| {
+                vec![src.to_vec().into(), proto.into(), port.into(), n.into()]
+            })
+            .collect(),
+    )
+    .await?;
+    upsert(
+        db,
+        "darknet_source_sensor",
+        &["src", "sensor_id"],
+        add,
+        sources
+            .iter()
+            .map(|(src, t)| vec![src.to_vec().into(), sensor_id.into(), t.events.into()])
+            .collect(),
+    )
+    .await?;
+    upsert(
+        db,
+        "darknet_source",
+        &["src"],
+        &[
+            ("events", Merge::Add),
+            ("first_seen", Merge::Least),
+            ("last_seen", Merge::Greatest),
+            ("country", Merge::KeepKnown),
+            ("asn", Merge::KeepKnown),
+        ],
+        sources
+            .into_iter()
+            .map(|(src, t)| {
+                vec![
+                    src.to_vec().into(),
+                    t.events.into(),
+                    t.first.into(),
+                    t.last.into(),
+                    t.country.into(),
+                    t.asn.into(),
+                ]
+            })
+            .collect(),
+    )
+    .await
+}
+
+/// The outbox payload of a batch: what live views show without reading the events.
+fn summary(sensor_id: i64, events: &[Enriched<'_>]) -> serde_json::Value {
+    let mut protocols: BTreeMap<u8, i64> = BTreeMap::new();
+    let mut ports: BTreeMap<(u8, i32), i64> = BTreeMap::new();
+    let mut countries: BTreeMap<String, i64> = BTreeMap::new();
+    let mut sources: BTreeMap<IpAddr, i64> = BTreeMap::new();
+    for e in events {
+        let proto = e.p.protocol.number();
+        *protocols.entry(proto).or_default() += 1;
+        *ports.entry((proto, port_of(e.p))).or_default() += 1;
+        *countries
+            .entry(e.country.clone().unwrap_or_default())
+            .or_default() += 1;
+        *sources.entry(e.p.src).or_default() += 1;
+    }
+    let top = |mut v: Vec<(serde_json::Value, i64)>| {
+        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.truncate(super::LIVE_TOP);
+        v
+    };
+    serde_json::json!({
+        "sensor": sensor_id,
+        "events": events.len(),
+        "protocols": protocols.into_iter().collect::<Vec<_>>(),
+        "ports": top(ports.into_iter().map(|((p, port), n)| (serde_json::json!([p, port]), n)).collect()),
+        "countries": top(countries.into_iter().map(|(c, n)| (serde_json::json!(c), n)).collect()),
+        "sources": top(sources.into_iter().map(|(s, n)| (serde_json::json!(s.to_string()), n)).collect()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn every_line_is_accepted_skipped_or_rejected_with_its_number() {
+        let body = b"Dec  2 10:00:00 s kernel: iptables IN=eth0 OUT= SRC=203.0.113.5 DST=192.0.2.1 LEN=40 TTL=50 PROTO=TCP SPT=1 DPT=23 SYN\r\n\
+\n\
+not a log line\n\
+Dec  2 10:00:01 s kernel: iptables IN=eth0 OUT= SRC=203.0.113.6 DST=192.0.2.1 PROTO=UDP SPT=1 DPT=53\n\
+bad \0 byte\n\
+\xff\xfe\n";
+        let parsed = read(body, Format::Syslog, 1, now());
+        assert_eq!(parsed.packets.len(), 2);
+        assert_eq!(parsed.packets[1].dst_port, Some(53));
+        assert_eq!(parsed.skipped, 1);
+        assert_eq!(parsed.rejected_count, 3);
+        let lines: Vec<u64> = parsed.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, vec![3, 5, 6]);
+        assert_eq!(parsed.rejected[1].reason, "holds a NUL byte");
+        assert_eq!(parsed.rejected[2].reason, "not UTF-8");
+    }
+
+    #[test]
+    fn an_overlong_line_is_a_reject_and_the_listing_is_bounded() {
+        let mut body = vec![b'x'; parse::MAX_LINE + 1];
+        body.push(b'\n');
+        for _ in 0..(MAX_LISTED + 5) {
+            body.extend_from_slice(b"{}\n");
+        }
+        let parsed = read(&body, Format::Ndjson, 1, now());
+        assert_eq!(parsed.rejected_count, MAX_LISTED as u64 + 6);
+        assert_eq!(parsed.rejected.len(), MAX_LISTED);
+        assert!(parsed.rejected[0].reason.starts_with("longer than"));
+    }
+
+    #[test]
+    fn keys_are_bounded_printable_text() {
+        assert!(check_key("batch-0001").is_ok());
+        assert!(check_key("").is_err());
+        assert!(check_key("with space").is_err());
+        assert!(check_key(&"k".repeat(MAX_KEY + 1)).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
+        ))]
+        #[test]
+        fn any_bytes_are_read_without_panic_and_every_line_is_counted(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            ndjson in proptest::prelude::any::<bool>(),
+        ) {
+            let format = if ndjson { Format::Ndjson } else { Format::Syslog };
+            let parsed = read(&body, format, 1, now());
+            let lines = body.split(|b| *b == b'\n').count() as u64
+                - u64::from(body.last() == Some(&b'\n') || body.is_empty());
+            proptest::prop_assert_eq!(
+                parsed.packets.len() as u64 + parsed.skipped + parsed.rejected_count,
+                lines
+            );
+        }
+    }
+}

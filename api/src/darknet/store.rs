@@ -1,0 +1,89 @@
+//! The engine-specific SQL of the darknet roll-ups: counters added to on conflict
+//! (`ON CONFLICT ... DO UPDATE` on SQLite, `ON DUPLICATE KEY UPDATE` on MySQL), and nothing
+//! else. Rows are written in key order, so two replicas adding to the same counters take
+//! their locks in the same order.
+
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query, SimpleExpr};
+use sea_orm::{ConnectionTrait, DbBackend, Value};
+
+use crate::db;
+use crate::error::AppResult;
+
+/// `col`'s value in the row being inserted, inside the conflict clause.
+fn incoming(backend: DbBackend, col: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("VALUES(`{col}`)"),
+        _ => format!("excluded.\"{col}\""),
+    }
+}
+
+fn quoted(backend: DbBackend, col: &str) -> String {
+    match backend {
+        DbBackend::MySql => format!("`{col}`"),
+        _ => format!("\"{col}\""),
+    }
+}
+
+/// How a column is merged when the row exists.
+#[derive(Clone, Copy)]
+pub enum Merge {
+    /// Added to.
+    Add,
+    /// The smaller of both.
+    Least,
+    /// The larger of both.
+    Greatest,
+    /// Kept when known, else the new value.
+    KeepKnown,
+}
+
+fn merged(backend: DbBackend, col: &str, merge: Merge) -> SimpleExpr {
+    let (old, new) = (quoted(backend, col), incoming(backend, col));
+    let (least, greatest) = match backend {
+        DbBackend::MySql => ("LEAST", "GREATEST"),
+        _ => ("MIN", "MAX"),
+    };
+    Expr::cust(match merge {
+        Merge::Add => format!("{old} + {new}"),
+        Merge::Least => format!("{least}({old}, {new})"),
+        Merge::Greatest => format!("{greatest}({old}, {new})"),
+        Merge::KeepKnown => format!("COALESCE({old}, {new})"),
+    })
+}
+
+/// Inserts `rows` into `table` (its `keys` then `values` columns, in that order), merging each
+/// value column of an existing row as `merges` says. Rows must be sorted by key.
+pub async fn upsert(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    keys: &[&'static str],
+    values: &[(&'static str, Merge)],
+    rows: Vec<Vec<Value>>,
+) -> AppResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let width = keys.len() + values.len();
+    let mut conflict = OnConflict::columns(keys.iter().map(|k| Alias::new(*k)));
+    for (col, merge) in values {
+        conflict.value(Alias::new(*col), merged(backend, col, *merge));
+    }
+    let columns: Vec<Alias> = keys
+        .iter()
+        .chain(values.iter().map(|(c, _)| c))
+        .map(|c| Alias::new(*c))
+        .collect();
+    for chunk in rows.chunks(db::chunk_size(width)) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new(table))
+            .columns(columns.clone())
+            .on_conflict(conflict.clone());
+        for row in chunk {
+            insert.values_panic(row.iter().cloned().map(SimpleExpr::from));
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
