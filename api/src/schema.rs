@@ -8,6 +8,10 @@ use async_graphql::extensions::apollo_persisted_queries::{
 use async_graphql::{Context, ID, MergedObject, MergedSubscription, Schema};
 
 use crate::auth::graphql::{ApiToken, AuditEntry, AuthMutation, AuthNode, AuthQuery, User};
+use crate::darknet::graphql::{
+    DarknetEvent, DarknetMutation, DarknetNode, DarknetQuery, DarknetSpike, DarknetSubscription,
+    Sensor,
+};
 use crate::error::AppError;
 use crate::graphql::guard::{self, Access, FieldGuard, Rule};
 use crate::graphql::{errors, limits, node};
@@ -22,7 +26,7 @@ use crate::scan::graphql::{
     Scan, ScanMutation, ScanNode, ScanProfile, ScanQuery, ScanRun, ScanSubscription,
 };
 use crate::state::AppState;
-use crate::{auth, host, jobs, scan};
+use crate::{auth, darknet, host, jobs, scan};
 
 /// What can be read.
 #[derive(MergedObject, Default)]
@@ -31,17 +35,23 @@ pub struct Query(
     HostQuery,
     ExposureQuery,
     ScanQuery,
+    DarknetQuery,
     JobQuery,
     AuthQuery,
 );
 
 /// What can be changed.
 #[derive(MergedObject, Default)]
-pub struct Mutation(HostMutation, ScanMutation, AuthMutation);
+pub struct Mutation(HostMutation, ScanMutation, DarknetMutation, AuthMutation);
 
 /// What can be watched live.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(HostSubscription, ExposureSubscription, ScanSubscription);
+pub struct Subscription(
+    HostSubscription,
+    ExposureSubscription,
+    ScanSubscription,
+    DarknetSubscription,
+);
 
 pub type HectorSchema = Schema<Query, Mutation, Subscription>;
 
@@ -51,6 +61,7 @@ pub static RULES: &[Rule] = &[
     guard::structure,
     host::graphql::access::rule,
     scan::graphql::access,
+    darknet::graphql::access,
     jobs::graphql::access,
     auth::graphql::access,
 ];
@@ -68,6 +79,7 @@ fn own_rule(parent: &str, field: &str) -> Option<Access> {
 pub fn jobs(state: &AppState) -> Vec<Job> {
     let mut all = host::jobs::all(state);
     all.extend(scan::jobs::all(state));
+    all.extend(darknet::jobs::all(state));
     all
 }
 
@@ -86,6 +98,9 @@ pub enum Node {
     ScanProfile(ScanProfile),
     Scan(Scan),
     ScanRun(ScanRun),
+    Sensor(Sensor),
+    DarknetEvent(DarknetEvent),
+    DarknetSpike(DarknetSpike),
     JobRun(JobRun),
     User(User),
     ApiToken(ApiToken),
@@ -118,6 +133,13 @@ async fn fetch(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>, AppError> {
             ScanNode::ScanProfile(p) => Node::ScanProfile(p),
             ScanNode::Scan(s) => Node::Scan(s),
             ScanNode::ScanRun(r) => Node::ScanRun(r),
+        }));
+    }
+    if let Some(found) = darknet::graphql::fetch_node(ctx, &kind, num).await? {
+        return Ok(found.map(|n| match n {
+            DarknetNode::Sensor(s) => Node::Sensor(s),
+            DarknetNode::DarknetEvent(e) => Node::DarknetEvent(e),
+            DarknetNode::DarknetSpike(s) => Node::DarknetSpike(s),
         }));
     }
     if let Some(found) = jobs::graphql::fetch_node(ctx, &kind, num).await? {

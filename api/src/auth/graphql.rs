@@ -99,6 +99,10 @@ pub enum AuditAction {
     CreateScan,
     /// The `createScanProfile` mutation.
     CreateScanProfile,
+    /// The `createSensor` mutation.
+    CreateSensor,
+    /// The `createSensorToken` mutation.
+    CreateSensorToken,
     /// The `createSupportGroup` mutation.
     CreateSupportGroup,
     /// The `createTag` mutation.
@@ -117,6 +121,8 @@ pub enum AuditAction {
     DeleteScan,
     /// The `deleteScanProfile` mutation.
     DeleteScanProfile,
+    /// The `deleteSensor` mutation.
+    DeleteSensor,
     /// The `deleteSupportGroup` mutation.
     DeleteSupportGroup,
     /// The `deleteTag` mutation.
@@ -153,6 +159,8 @@ pub enum AuditAction {
     UpdateScan,
     /// The `updateScanProfile` mutation.
     UpdateScanProfile,
+    /// The `updateSensor` mutation.
+    UpdateSensor,
     /// The `updateSupportGroup` mutation.
     UpdateSupportGroup,
     /// The `updateTag` mutation.

@@ -503,7 +503,7 @@ fn summary(sensor_id: i64, events: &[Enriched<'_>]) -> serde_json::Value {
         *sources.entry(e.p.src).or_default() += 1;
     }
     let top = |mut v: Vec<(serde_json::Value, i64)>| {
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|b| std::cmp::Reverse(b.1));
         v.truncate(super::LIVE_TOP);
         v
     };

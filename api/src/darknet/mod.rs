@@ -3,9 +3,13 @@
 //! [`ingest`] in one transaction per batch together with every roll-up, and read back by
 //! [`read`] from the roll-ups only.
 
+pub mod graphql;
 pub mod ingest;
+pub mod jobs;
 pub mod parse;
+pub mod read;
 pub mod sensor;
+pub mod spike;
 mod store;
 
 use chrono::{DateTime, Utc};

@@ -87,3 +87,11 @@ pub async fn upsert(
     }
     Ok(())
 }
+
+/// `SUM(col)` as a 64-bit integer on both backends (MySQL sums to `DECIMAL`).
+pub fn sum(backend: DbBackend, col: &str) -> SimpleExpr {
+    Expr::cust(match backend {
+        DbBackend::MySql => format!("CAST(COALESCE(SUM(`{col}`), 0) AS SIGNED)"),
+        _ => format!("COALESCE(SUM(\"{col}\"), 0)"),
+    })
+}

@@ -38,7 +38,7 @@ fn refusal(e: &AppError) -> HttpResponse {
 }
 
 /// The format a request's `Content-Type` names (syslog lines when it names none).
-fn format_of(req: &HttpRequest) -> Result<Format, HttpResponse> {
+fn format_of(req: &HttpRequest) -> Result<Format, AppError> {
     let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
         return Ok(Format::Syslog);
     };
@@ -53,9 +53,7 @@ fn format_of(req: &HttpRequest) -> Result<Format, HttpResponse> {
     match essence.as_str() {
         "text/plain" => Ok(Format::Syslog),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Format::Ndjson),
-        _ => Err(error_body(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code::BAD_USER_INPUT,
+        _ => Err(AppError::bad_input(
             "send `text/plain` (syslog lines) or `application/x-ndjson` (one JSON event per line)",
         )),
     }
@@ -133,7 +131,9 @@ pub(super) async fn ingest_darknet(
     };
     let format = match format_of(&req) {
         Ok(f) => f,
-        Err(response) => return response,
+        Err(e) => {
+            return error_body(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.code(), &e.message());
+        }
     };
     let key = match req.headers().get("idempotency-key") {
         None => None,

@@ -1,0 +1,794 @@
+//! Darknet analytics, read from the roll-ups only (never a scan of the raw events, which only
+//! [`events`] pages through). Time windows of the roll-ups are whole hours: `from` is rounded
+//! down and `to` up.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{
+    darknet_country_hour, darknet_event, darknet_port_hour, darknet_source, darknet_source_hour,
+    darknet_source_port, darknet_source_sensor,
+};
+use ipnet::IpNet;
+use sea_orm::sea_query::{Alias, Expr};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::store::sum;
+use crate::error::{AppError, AppResult};
+use crate::net::{ip_from_key, ip_key, net_key_range};
+use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
+
+/// The protocols with names; any other is `OTHER`.
+pub const NAMED_PROTOCOLS: [i16; 4] = [1, 6, 17, 58];
+/// Most rows a top list gives.
+pub const MAX_TOP: u64 = 1000;
+/// Most groups a time series gives.
+pub const MAX_SERIES: u64 = 50;
+/// Most points one series has.
+pub const MAX_POINTS: i64 = 24 * 92;
+
+/// A time window, in whole hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The first hour (since the epoch).
+    pub start: i64,
+    /// The hour after the last.
+    pub end: i64,
+}
+
+impl Window {
+    /// `from` rounded down to its hour, `to` up; the last 24 hours when both are left out.
+    pub fn new(
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> AppResult<Self> {
+        let to = to.unwrap_or(now);
+        let from = from.unwrap_or(to - Duration::hours(24));
+        if from >= to {
+            return Err(AppError::bad_input("`from` must be before `to`"));
+        }
+        Ok(Self {
+            start: from.timestamp().div_euclid(3600),
+            end: (to.timestamp() + 3599).div_euclid(3600),
+        })
+    }
+
+    pub fn start_time(&self) -> DateTime<Utc> {
+        hour_start(self.start)
+    }
+
+    pub fn end_time(&self) -> DateTime<Utc> {
+        hour_start(self.end)
+    }
+
+    fn condition(&self, hour: impl ColumnTrait) -> Condition {
+        Condition::all()
+            .add(hour.gte(self.start))
+            .add(hour.lt(self.end))
+    }
+}
+
+/// The start of an hour since the epoch.
+pub fn hour_start(hour: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(hour.saturating_mul(3600), 0).unwrap_or_default()
+}
+
+/// A protocol to keep: one by number, or every one without a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolSel {
+    Is(i16),
+    Other,
+}
+
+fn protocol_condition(col: impl ColumnTrait, sel: Option<ProtocolSel>) -> Condition {
+    match sel {
+        None => Condition::all(),
+        Some(ProtocolSel::Is(n)) => Condition::all().add(col.eq(n)),
+        Some(ProtocolSel::Other) => Condition::all().add(col.is_not_in(NAMED_PROTOCOLS)),
+    }
+}
+
+/// Events on one destination port (-1: none) of one protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortCount {
+    pub protocol: i16,
+    pub port: i32,
+    pub events: i64,
+}
+
+/// Events from one country (`None`: unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountryCount {
+    pub country: Option<String>,
+    pub events: i64,
+}
+
+/// Events from one source in a window, with what is known of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceCount {
+    pub source: darknet_source::Model,
+    pub events: i64,
+}
+
+/// A top list and the total it is a share of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Top<T> {
+    pub total: i64,
+    pub rows: Vec<T>,
+}
+
+/// The alias of a summed count.
+const N: &str = "n";
+
+pub async fn top_ports(
+    db: &impl ConnectionTrait,
+    w: Window,
+    sensor: Option<i64>,
+    protocol: Option<ProtocolSel>,
+    limit: u64,
+) -> AppResult<Top<PortCount>> {
+    use darknet_port_hour::Column as C;
+    let b = db.get_database_backend();
+    let mut cond = w
+        .condition(C::Hour)
+        .add(protocol_condition(C::Protocol, protocol));
+    if let Some(s) = sensor {
+        cond = cond.add(C::SensorId.eq(s));
+    }
+    let total: Option<i64> = darknet_port_hour::Entity::find()
+        .select_only()
+        .column_as(sum(b, "events"), N)
+        .filter(cond.clone())
+        .into_tuple()
+        .one(db)
+        .await?;
+    let rows: Vec<(i16, i32, i64)> = darknet_port_hour::Entity::find()
+        .select_only()
+        .column(C::Protocol)
+        .column(C::Port)
+        .column_as(sum(b, "events"), N)
+        .filter(cond)
+        .group_by(C::Protocol)
+        .group_by(C::Port)
+        .order_by_desc(Expr::col(Alias::new(N)))
+        .order_by_asc(C::Protocol)
+        .order_by_asc(C::Port)
+        .limit(limit.min(MAX_TOP))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(Top {
+        total: total.unwrap_or_default(),
+        rows: rows
+            .into_iter()
+            .map(|(protocol, port, events)| PortCount {
+                protocol,
+                port,
+                events,
+            })
+            .collect(),
+    })
+}
+
+pub async fn top_countries(
+    db: &impl ConnectionTrait,
+    w: Window,
+    sensor: Option<i64>,
+    limit: u64,
+) -> AppResult<Top<CountryCount>> {
+    use darknet_country_hour::Column as C;
+    let b = db.get_database_backend();
+    let mut cond = w.condition(C::Hour);
+    if let Some(s) = sensor {
+        cond = cond.add(C::SensorId.eq(s));
+    }
+    let total: Option<i64> = darknet_country_hour::Entity::find()
+        .select_only()
+        .column_as(sum(b, "events"), N)
+        .filter(cond.clone())
+        .into_tuple()
+        .one(db)
+        .await?;
+    let rows: Vec<(String, i64)> = darknet_country_hour::Entity::find()
+        .select_only()
+        .column(C::Country)
+        .column_as(sum(b, "events"), N)
+        .filter(cond)
+        .group_by(C::Country)
+        .order_by_desc(Expr::col(Alias::new(N)))
+        .order_by_asc(C::Country)
+        .limit(limit.min(MAX_TOP))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(Top {
+        total: total.unwrap_or_default(),
+        rows: rows
+            .into_iter()
+            .map(|(country, events)| CountryCount {
+                country: (!country.is_empty()).then_some(country),
+                events,
+            })
+            .collect(),
+    })
+}
+
+pub async fn top_sources(
+    db: &impl ConnectionTrait,
+    w: Window,
+    within: Option<IpNet>,
+    limit: u64,
+) -> AppResult<Top<SourceCount>> {
+    use darknet_source_hour::Column as C;
+    let b = db.get_database_backend();
+    let mut cond = w.condition(C::Hour);
+    if let Some(net) = within {
+        let (lo, hi) = net_key_range(&net);
+        cond = cond.add(C::Src.gte(lo)).add(C::Src.lte(hi));
+    }
+    let total: Option<i64> = darknet_source_hour::Entity::find()
+        .select_only()
+        .column_as(sum(b, "events"), N)
+        .filter(cond.clone())
+        .into_tuple()
+        .one(db)
+        .await?;
+    let rows: Vec<(Vec<u8>, i64)> = darknet_source_hour::Entity::find()
+        .select_only()
+        .column(C::Src)
+        .column_as(sum(b, "events"), N)
+        .filter(cond)
+        .group_by(C::Src)
+        .order_by_desc(Expr::col(Alias::new(N)))
+        .order_by_asc(C::Src)
+        .limit(limit.min(MAX_TOP))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let known: HashMap<Vec<u8>, darknet_source::Model> = darknet_source::Entity::find()
+        .filter(darknet_source::Column::Src.is_in(rows.iter().map(|r| r.0.clone())))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.src.clone(), s))
+        .collect();
+    Ok(Top {
+        total: total.unwrap_or_default(),
+        rows: rows
+            .into_iter()
+            .filter_map(|(src, events)| {
+                known
+                    .get(&src)
+                    .cloned()
+                    .map(|source| SourceCount { source, events })
+            })
+            .collect(),
+    })
+}
+
+/// The width of a time series' points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Hour,
+    Day,
+}
+
+/// What a time series is split by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Nothing,
+    Protocol,
+    Port,
+    Country,
+    Sensor,
+}
+
+/// The group of one series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SeriesKey {
+    All,
+    Protocol(i16),
+    Port(i16, i32),
+    Country(Option<String>),
+    Sensor(i64),
+}
+
+/// One series: its group, its total and a point per bucket (empty buckets are zero).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub key: SeriesKey,
+    pub total: i64,
+    pub points: Vec<(DateTime<Utc>, i64)>,
+}
+
+/// Filters of a time series (each applies where its roll-up has the column: a country filter
+/// to the country roll-up, a protocol or port filter to the port roll-up).
+#[derive(Debug, Clone, Default)]
+pub struct SeriesFilter {
+    pub sensor: Option<i64>,
+    pub protocol: Option<ProtocolSel>,
+    pub port: Option<i32>,
+    pub country: Option<String>,
+}
+
+/// Events per bucket of `w`, for the `limit` largest groups of `group_by`.
+pub async fn time_series(
+    db: &impl ConnectionTrait,
+    w: Window,
+    bucket: Bucket,
+    group_by: GroupBy,
+    filter: &SeriesFilter,
+    limit: u64,
+) -> AppResult<Vec<Series>> {
+    let (start, end) = match bucket {
+        Bucket::Hour => (w.start, w.end),
+        Bucket::Day => (
+            w.start.div_euclid(24) * 24,
+            (w.end + 23).div_euclid(24) * 24,
+        ),
+    };
+    let width = if bucket == Bucket::Day { 24 } else { 1 };
+    if (end - start) / width > MAX_POINTS {
+        return Err(AppError::bad_input(format!(
+            "a time series has at most {MAX_POINTS} points: narrow the window or use DAY"
+        )));
+    }
+    let w = Window { start, end };
+    let b = db.get_database_backend();
+    let limit = limit.clamp(1, MAX_SERIES);
+    // (hour, key) -> events, for the chosen groups.
+    let rows: Vec<(i64, SeriesKey, i64)> = match group_by {
+        GroupBy::Country => {
+            use darknet_country_hour::Column as C;
+            let mut cond = w.condition(C::Hour);
+            if let Some(s) = filter.sensor {
+                cond = cond.add(C::SensorId.eq(s));
+            }
+            if let Some(c) = &filter.country {
+                cond = cond.add(C::Country.eq(c.as_str()));
+            }
+            let top: Vec<String> = top_countries_in(db, cond.clone(), limit).await?;
+            let rows: Vec<(i64, String, i64)> = darknet_country_hour::Entity::find()
+                .select_only()
+                .column(C::Hour)
+                .column(C::Country)
+                .column_as(sum(b, "events"), N)
+                .filter(cond.add(C::Country.is_in(top)))
+                .group_by(C::Hour)
+                .group_by(C::Country)
+                .into_tuple()
+                .all(db)
+                .await?;
+            rows.into_iter()
+                .map(|(h, c, e)| (h, SeriesKey::Country((!c.is_empty()).then_some(c)), e))
+                .collect()
+        }
+        _ if filter.country.is_some() => {
+            if group_by != GroupBy::Nothing && group_by != GroupBy::Sensor {
+                return Err(AppError::bad_input(
+                    "a country filter splits only by COUNTRY, SENSOR or nothing",
+                ));
+            }
+            use darknet_country_hour::Column as C;
+            let mut cond = w
+                .condition(C::Hour)
+                .add(C::Country.eq(filter.country.clone().unwrap_or_default()));
+            if let Some(s) = filter.sensor {
+                cond = cond.add(C::SensorId.eq(s));
+            }
+            let rows: Vec<(i64, i64, i64)> = darknet_country_hour::Entity::find()
+                .select_only()
+                .column(C::Hour)
+                .column(C::SensorId)
+                .column_as(sum(b, "events"), N)
+                .filter(cond)
+                .group_by(C::Hour)
+                .group_by(C::SensorId)
+                .into_tuple()
+                .all(db)
+                .await?;
+            rows.into_iter()
+                .map(|(h, s, e)| {
+                    let key = if group_by == GroupBy::Sensor {
+                        SeriesKey::Sensor(s)
+                    } else {
+                        SeriesKey::All
+                    };
+                    (h, key, e)
+                })
+                .collect()
+        }
+        _ => {
+            use darknet_port_hour::Column as C;
+            let mut cond = w
+                .condition(C::Hour)
+                .add(protocol_condition(C::Protocol, filter.protocol));
+            if let Some(s) = filter.sensor {
+                cond = cond.add(C::SensorId.eq(s));
+            }
+            if let Some(p) = filter.port {
+                cond = cond.add(C::Port.eq(p));
+            }
+            let rows: Vec<(i64, i16, i32, i64, i64)> = darknet_port_hour::Entity::find()
+                .select_only()
+                .column(C::Hour)
+                .column(C::Protocol)
+                .column(C::Port)
+                .column(C::SensorId)
+                .column_as(sum(b, "events"), N)
+                .filter(cond)
+                .group_by(C::Hour)
+                .group_by(C::Protocol)
+                .group_by(C::Port)
+                .group_by(C::SensorId)
+                .into_tuple()
+                .all(db)
+                .await?;
+            rows.into_iter()
+                .map(|(h, proto, port, sensor, e)| {
+                    let key = match group_by {
+                        GroupBy::Protocol => SeriesKey::Protocol(proto),
+                        GroupBy::Port => SeriesKey::Port(proto, port),
+                        GroupBy::Sensor => SeriesKey::Sensor(sensor),
+                        _ => SeriesKey::All,
+                    };
+                    (h, key, e)
+                })
+                .collect()
+        }
+    };
+    let mut by_key: BTreeMap<SeriesKey, BTreeMap<i64, i64>> = BTreeMap::new();
+    for (hour, key, events) in rows {
+        *by_key
+            .entry(key)
+            .or_default()
+            .entry((hour - start).div_euclid(width))
+            .or_default() += events;
+    }
+    let mut out: Vec<Series> = by_key
+        .into_iter()
+        .map(|(key, points)| Series {
+            total: points.values().sum(),
+            points: (0..(end - start) / width)
+                .map(|i| {
+                    (
+                        hour_start(start + i * width),
+                        points.get(&i).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+            key,
+        })
+        .collect();
+    out.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.key.cmp(&b.key)));
+    out.truncate(limit as usize);
+    if out.is_empty() && group_by == GroupBy::Nothing {
+        out.push(Series {
+            key: SeriesKey::All,
+            total: 0,
+            points: (0..(end - start) / width)
+                .map(|i| (hour_start(start + i * width), 0))
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+async fn top_countries_in(
+    db: &impl ConnectionTrait,
+    cond: Condition,
+    limit: u64,
+) -> AppResult<Vec<String>> {
+    use darknet_country_hour::Column as C;
+    let b = db.get_database_backend();
+    let rows: Vec<(String, i64)> = darknet_country_hour::Entity::find()
+        .select_only()
+        .column(C::Country)
+        .column_as(sum(b, "events"), N)
+        .filter(cond)
+        .group_by(C::Country)
+        .order_by_desc(Expr::col(Alias::new(N)))
+        .order_by_asc(C::Country)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Distinct sources seen in a window.
+pub async fn distinct_sources(db: &impl ConnectionTrait, w: Window) -> AppResult<i64> {
+    use darknet_source_hour::Column as C;
+    let found: Option<i64> = darknet_source_hour::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("COUNT(DISTINCT src)"), N)
+        .filter(w.condition(C::Hour))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(found.unwrap_or_default())
+}
+
+/// A field whose values' shares are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareField {
+    DestinationPort,
+    Protocol,
+    Country,
+    Source,
+    Sensor,
+}
+
+/// The total of a window and the `limit` largest values of `field` in it, as text.
+pub async fn shares(
+    db: &impl ConnectionTrait,
+    field: ShareField,
+    w: Window,
+    limit: u64,
+) -> AppResult<(i64, Vec<(String, i64)>)> {
+    let name = |p: i16| match p {
+        6 => "TCP".to_owned(),
+        17 => "UDP".to_owned(),
+        1 => "ICMP".to_owned(),
+        58 => "ICMPv6".to_owned(),
+        other => other.to_string(),
+    };
+    Ok(match field {
+        ShareField::DestinationPort => {
+            let top = top_ports(db, w, None, None, limit).await?;
+            let rows = top
+                .rows
+                .into_iter()
+                .map(|p| {
+                    let label = if p.port >= 0 {
+                        format!("{}/{}", name(p.protocol), p.port)
+                    } else {
+                        name(p.protocol)
+                    };
+                    (label, p.events)
+                })
+                .collect();
+            (top.total, rows)
+        }
+        ShareField::Country => {
+            let top = top_countries(db, w, None, limit).await?;
+            let rows = top
+                .rows
+                .into_iter()
+                .map(|c| (c.country.unwrap_or_else(|| "unknown".into()), c.events))
+                .collect();
+            (top.total, rows)
+        }
+        ShareField::Source => {
+            let top = top_sources(db, w, None, limit).await?;
+            let rows = top
+                .rows
+                .into_iter()
+                .map(|s| (address(&s.source.src), s.events))
+                .collect();
+            (top.total, rows)
+        }
+        ShareField::Protocol | ShareField::Sensor => {
+            use darknet_port_hour::Column as C;
+            let b = db.get_database_backend();
+            let col = if field == ShareField::Protocol {
+                C::Protocol
+            } else {
+                C::SensorId
+            };
+            let total: Option<i64> = darknet_port_hour::Entity::find()
+                .select_only()
+                .column_as(sum(b, "events"), N)
+                .filter(w.condition(C::Hour))
+                .into_tuple()
+                .one(db)
+                .await?;
+            let rows: Vec<(i64, i64)> = darknet_port_hour::Entity::find()
+                .select_only()
+                .column(col)
+                .column_as(sum(b, "events"), N)
+                .filter(w.condition(C::Hour))
+                .group_by(col)
+                .order_by_desc(Expr::col(Alias::new(N)))
+                .order_by_asc(col)
+                .limit(limit)
+                .into_tuple()
+                .all(db)
+                .await?;
+            let names: HashMap<i64, String> = if field == ShareField::Sensor {
+                let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+                super::sensor::by_ids(db, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|s| (s.id, s.name))
+                    .collect()
+            } else {
+                HashMap::new()
+            };
+            let rows = rows
+                .into_iter()
+                .map(|(k, n)| {
+                    let label = if field == ShareField::Protocol {
+                        name(k as i16)
+                    } else {
+                        names.get(&k).cloned().unwrap_or_else(|| k.to_string())
+                    };
+                    (label, n)
+                })
+                .collect();
+            (total.unwrap_or_default(), rows)
+        }
+    })
+}
+
+/// A scanner's profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceProfile {
+    pub source: darknet_source::Model,
+    pub distinct_ports: i64,
+    pub ports: Vec<PortCount>,
+    /// (sensor id, events).
+    pub sensors: Vec<(i64, i64)>,
+}
+
+pub async fn source(
+    db: &impl ConnectionTrait,
+    addr: IpAddr,
+    ports: u64,
+) -> AppResult<Option<SourceProfile>> {
+    let key = ip_key(addr);
+    let Some(source) = darknet_source::Entity::find_by_id(key.clone())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    use darknet_source_port::Column as P;
+    let distinct_ports = darknet_source_port::Entity::find()
+        .filter(P::Src.eq(key.clone()))
+        .select_only()
+        .column_as(Expr::cust("COUNT(*)"), N)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or_default();
+    let top: Vec<darknet_source_port::Model> = darknet_source_port::Entity::find()
+        .filter(P::Src.eq(key.clone()))
+        .order_by_desc(P::Events)
+        .order_by_asc(P::Protocol)
+        .order_by_asc(P::Port)
+        .limit(ports.min(MAX_TOP))
+        .all(db)
+        .await?;
+    let sensors: Vec<darknet_source_sensor::Model> = darknet_source_sensor::Entity::find()
+        .filter(darknet_source_sensor::Column::Src.eq(key))
+        .order_by_desc(darknet_source_sensor::Column::Events)
+        .all(db)
+        .await?;
+    Ok(Some(SourceProfile {
+        source,
+        distinct_ports,
+        ports: top
+            .into_iter()
+            .map(|p| PortCount {
+                protocol: p.protocol,
+                port: p.port,
+                events: p.events,
+            })
+            .collect(),
+        sensors: sensors
+            .into_iter()
+            .map(|s| (s.sensor_id, s.events))
+            .collect(),
+    }))
+}
+
+/// Distinct sensors that saw a source.
+pub fn distinct_sensors(p: &SourceProfile) -> i64 {
+    p.sensors.len() as i64
+}
+
+/// The address of a roll-up or event key.
+pub fn address(key: &[u8]) -> String {
+    ip_from_key(key).map_or_else(|| "?".into(), |a| a.to_string())
+}
+
+/// Which raw events to list.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub source: Option<IpNet>,
+    pub dst_port: Option<i32>,
+    pub protocol: Option<ProtocolSel>,
+    pub country: Option<String>,
+    pub sensor: Option<i64>,
+}
+
+fn event_condition(f: &EventFilter) -> Condition {
+    use darknet_event::Column as C;
+    let mut cond = protocol_condition(C::Protocol, f.protocol);
+    if let Some(from) = f.from {
+        cond = cond.add(C::SeenAt.gte(from));
+    }
+    if let Some(to) = f.to {
+        cond = cond.add(C::SeenAt.lt(to));
+    }
+    if let Some(net) = &f.source {
+        let (lo, hi) = net_key_range(net);
+        cond = cond.add(C::Src.gte(lo)).add(C::Src.lte(hi));
+    }
+    if let Some(p) = f.dst_port {
+        cond = cond.add(C::DstPort.eq(p));
+    }
+    if let Some(c) = &f.country {
+        cond = cond.add(C::Country.eq(c.as_str()));
+    }
+    if let Some(s) = f.sensor {
+        cond = cond.add(C::SensorId.eq(s));
+    }
+    cond
+}
+
+/// How many raw events match (a scan of the events: asked for only by `totalCount`).
+pub async fn count_events(db: &impl ConnectionTrait, f: &EventFilter) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(darknet_event::Entity::find()
+        .filter(event_condition(f))
+        .count(db)
+        .await?)
+}
+
+/// Raw events, newest first (by time, then id), a keyset page at a time.
+pub async fn events(
+    db: &impl ConnectionTrait,
+    f: &EventFilter,
+    page: &PageRequest,
+) -> AppResult<Page<darknet_event::Model>> {
+    use darknet_event::Column as C;
+    let keyset = Keyset {
+        name: "darknetEvent:TIME:DESC".into(),
+        key: Some(Expr::col((darknet_event::Entity, C::SeenAt))),
+        nullable: false,
+        id: Expr::col((darknet_event::Entity, C::Id)),
+        descending: true,
+    };
+    let cond = Condition::all()
+        .add(keyset.window(page)?)
+        .add(event_condition(f));
+    let query = darknet_event::Entity::find().filter(cond);
+    let query = if keyset.ascending(page) {
+        query.order_by_asc(C::SeenAt).order_by_asc(C::Id)
+    } else {
+        query.order_by_desc(C::SeenAt).order_by_desc(C::Id)
+    };
+    let rows = query.limit(page.limit + 1).all(db).await?;
+    Ok(Page::from_rows(rows, page, |r| Cursor {
+        ordering: keyset.name.clone(),
+        key: SortValue::Time(Some(r.seen_at)),
+        id: r.id,
+    }))
+}
+
+/// One raw event.
+pub async fn event(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<darknet_event::Model>> {
+    Ok(darknet_event::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Raw events of some batches (a live view's raw mode), oldest first, at most `limit`.
+pub async fn events_of_batches(
+    db: &impl ConnectionTrait,
+    batches: &[i64],
+    limit: u64,
+) -> AppResult<Vec<darknet_event::Model>> {
+    Ok(darknet_event::Entity::find()
+        .filter(darknet_event::Column::BatchId.is_in(batches.iter().copied()))
+        .order_by_asc(darknet_event::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
