@@ -14,6 +14,7 @@ mod abuse;
 mod browser;
 mod cli;
 mod clients;
+mod darknet;
 mod errors;
 mod events;
 mod hosts;

@@ -78,6 +78,7 @@ pub enum DarknetProtocol {
     /// ICMP (1).
     Icmp,
     /// ICMPv6 (58).
+    #[graphql(name = "ICMPV6")]
     Icmpv6,
     /// Any other; see `protocolNumber`.
     Other,
