@@ -662,7 +662,7 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
         });
     }
     for (i, chunk) in sent.chunks(n / 3 + 1).enumerate() {
-        for s in 0..2 {
+        for (s, (_, token)) in sensors.iter().enumerate() {
             let body: String = chunk
                 .iter()
                 .filter(|e| e.sensor == s)
