@@ -683,15 +683,8 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
                     format!("{v}\n")
                 })
                 .collect();
-            let (status, report) = post(
-                &app,
-                Some(&sensors[s].1),
-                body,
-                "application/x-ndjson",
-                None,
-                "",
-            )
-            .await;
+            let (status, report) =
+                post(&app, Some(token), body, "application/x-ndjson", None, "").await;
             if status != 200 || report["rejectedCount"] != 0 {
                 return Err(format!("ingest: {status} {report}"));
             }
