@@ -1,0 +1,545 @@
+//! Darknet ingest and dashboards, side by side in one run:
+//!
+//! - (a) the database's own bulk path for the same events into the same events table: the
+//!   sqlite3 shell's `.import` (SQLite), `LOAD DATA LOCAL INFILE` through the mariadb client
+//!   (MariaDB);
+//! - (b) one `INSERT` per event in its own transaction (HECTOR's method), on a sample, as the
+//!   floor;
+//! - (c) `POST /ingest/darknet` to a real `hector` server process, with every roll-up, in
+//!   batches of syslog lines from two senders; its request latencies (an accepted batch is
+//!   committed, so visible to queries, when its answer arrives), and its peak resident memory
+//!   after the first 100,000 events and at the end;
+//! - (d) on what (c) stored: each dashboard query through GraphQL against the raw `GROUP BY`
+//!   over the events table that gives the same answer.
+//!
+//! `cargo bench --bench darknet_ingest` (SQLite in a temp dir), or with
+//! `BENCH_DATABASE_URL=mysql://root@127.0.0.1:3306` against MariaDB. `BENCH_EVENTS` (default
+//! 2,000,000) sizes the run; `BENCH_BATCH` (default 10,000) is the lines per request.
+
+#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
+#![expect(
+    clippy::print_stdout,
+    reason = "the report on standard output is what a benchmark is for"
+)]
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Hours the events are spread over (ending now).
+const HOURS: i64 = 72;
+const SOURCES: u32 = 50_000;
+const COUNTRIES: [&str; 20] = [
+    "CN", "US", "RU", "BR", "IN", "NL", "DE", "VN", "KR", "TW", "FR", "GB", "ID", "IR", "TR",
+    "UA", "RO", "JP", "AR", "MX",
+];
+const PORTS: [u16; 24] = [
+    23, 22, 445, 80, 443, 3389, 8080, 2323, 5555, 1433, 3306, 21, 25, 53, 123, 161, 1900, 5060,
+    6379, 8443, 9200, 37215, 52869, 7547,
+];
+
+/// One generated packet.
+struct Ev {
+    at: DateTime<Utc>,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: u8,
+    sport: u16,
+    dport: u16,
+}
+
+/// Scanner addresses: 50,000 of them in 11.0.0.0/8, busy ones far busier than the rest.
+fn source(rng: &mut impl Rng) -> Ipv4Addr {
+    let u: f64 = rng.random();
+    let i = (u.powi(3) * f64::from(SOURCES)) as u32;
+    Ipv4Addr::from(0x0b00_0000 + i * 97 % 0x00ff_ffff)
+}
+
+fn generate(n: usize, now: DateTime<Utc>) -> Vec<Ev> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    (0..n)
+        .map(|_| {
+            let u: f64 = rng.random();
+            let dport = PORTS[(u.powi(2) * PORTS.len() as f64) as usize % PORTS.len()];
+            let protocol = match rng.random_range(0..20) {
+                0 => 1,
+                1 | 2 => 17,
+                _ => 6,
+            };
+            Ev {
+                at: now - chrono::Duration::seconds(rng.random_range(0..HOURS * 3600)),
+                src: source(&mut rng),
+                dst: Ipv4Addr::new(192, 0, 2, rng.random_range(1..255)),
+                protocol,
+                sport: rng.random_range(1024..65535),
+                dport,
+            }
+        })
+        .collect()
+}
+
+fn syslog_line(e: &Ev) -> String {
+    let t = e.at.to_rfc3339();
+    match e.protocol {
+        1 => format!(
+            "{t} sensor kernel: iptables IN=eth0 OUT= SRC={} DST={} LEN=84 TTL=50 ID=1 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=1",
+            e.src, e.dst
+        ),
+        17 => format!(
+            "{t} sensor kernel: iptables IN=eth0 OUT= SRC={} DST={} LEN=60 TTL=50 ID=1 PROTO=UDP SPT={} DPT={} LEN=40",
+            e.src, e.dst, e.sport, e.dport
+        ),
+        _ => format!(
+            "{t} sensor kernel: iptables IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC={} DST={} LEN=40 TOS=0x00 PREC=0x00 TTL=241 ID=54321 PROTO=TCP SPT={} DPT={} WINDOW=1024 RES=0x00 SYN URGP=0",
+            e.src, e.dst, e.sport, e.dport
+        ),
+    }
+}
+
+/// The GeoIP database of the run: each /16 of the scanners' space in one of 20 countries.
+fn geoip(dir: &Path) -> std::path::PathBuf {
+    use api::geoip::build::{Entry, database};
+    let entries: Vec<Entry> = (0..256u32)
+        .map(|i| Entry {
+            net: format!("11.{i}.0.0/16").parse().unwrap(),
+            country: Some(COUNTRIES[i as usize % COUNTRIES.len()].to_owned()),
+            asn: Some(64_512 + i),
+        })
+        .collect();
+    let path = dir.join("bench.mmdb");
+    std::fs::write(&path, database(&entries)).unwrap();
+    path
+}
+
+fn hex_key(a: Ipv4Addr) -> String {
+    hex::encode(api::net::ip_key(IpAddr::V4(a)))
+}
+
+/// The events as rows of the events table, tab-separated, for the bulk path: for MariaDB
+/// without the id and with `\N` for NULL, for SQLite's `.import` (which fills every column
+/// in order and has no NULL) with the id and empty fields.
+fn write_rows(path: &Path, events: &[Ev], geo: &api::geoip::GeoIp, mysql: bool) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let null = if mysql { "\\N" } else { "" };
+    for (i, e) in events.iter().enumerate() {
+        let o = geo.lookup(IpAddr::V4(e.src));
+        let (sport, dport, itype, icode) = if e.protocol == 1 {
+            (null.to_owned(), null.to_owned(), "8", "0")
+        } else {
+            (e.sport.to_string(), e.dport.to_string(), null, null)
+        };
+        if !mysql {
+            write!(out, "{}\t", i + 1).unwrap();
+        }
+        writeln!(
+            out,
+            "1\t1\t{}\t{}\t{}\t{}\t{}\t{sport}\t{dport}\t{itype}\t{icode}\t2\t241\t40\t{}\t{}",
+            e.at.format("%Y-%m-%d %H:%M:%S%.f"),
+            e.at.timestamp().div_euclid(3600),
+            hex_key(e.src),
+            hex_key(e.dst),
+            e.protocol,
+            o.country_code().unwrap_or_default(),
+            o.asn.unwrap_or_default(),
+        )
+        .unwrap();
+    }
+}
+
+const COLUMNS: &str = "sensor_id, batch_id, seen_at, hour, @src, @dst, protocol, src_port, dst_port, icmp_type, icmp_code, tcp_flags, ttl, length, country, asn";
+
+/// (a): the database's own bulk path, timed around the tool.
+fn bulk(url: &str, rows: &Path) -> Duration {
+    let t = Instant::now();
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let file = rest.split('?').next().unwrap();
+        // The shell's `.import` into the same table. It has no unhex before 3.41, so the
+        // address keys go in as hex text (twice the bytes of the server's 16-byte keys).
+        let status = Command::new("sqlite3")
+            .arg(file)
+            .arg(".mode tabs")
+            .arg(format!(".import {} darknet_event", rows.display()))
+            .stdin(Stdio::null())
+            .status()
+            .expect("the sqlite3 shell (apt-get install sqlite3)");
+        assert!(status.success());
+    } else {
+        let (base, db) = url.rsplit_once('/').unwrap();
+        let host = base.trim_start_matches("mysql://");
+        let (user, host) = host.split_once('@').unwrap_or(("root", host));
+        let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
+        let sql = format!(
+            "LOAD DATA LOCAL INFILE '{}' INTO TABLE darknet_event FIELDS TERMINATED BY '\\t' ({COLUMNS}) SET src = UNHEX(@src), dst = UNHEX(@dst)",
+            rows.display()
+        );
+        let status = Command::new("mariadb")
+            .args(["--local-infile=1", "-h", host, "-P", port, "-u", user, db, "-e", &sql])
+            .status()
+            .expect("the mariadb client");
+        assert!(status.success());
+    }
+    t.elapsed()
+}
+
+/// (b): one statement and one transaction per event, on `sample` events.
+async fn row_at_a_time(db: &DatabaseConnection, events: &[Ev]) -> Duration {
+    let b = db.get_database_backend();
+    let t = Instant::now();
+    for e in events {
+        let stmt = Statement::from_sql_and_values(
+            b,
+            match b {
+                sea_orm::DbBackend::MySql => "INSERT INTO darknet_event (sensor_id, batch_id, seen_at, hour, src, dst, protocol, src_port, dst_port, tcp_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _ => "INSERT INTO darknet_event (sensor_id, batch_id, seen_at, hour, src, dst, protocol, src_port, dst_port, tcp_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            },
+            [
+                1i64.into(),
+                1i64.into(),
+                e.at.into(),
+                e.at.timestamp().div_euclid(3600).into(),
+                api::net::ip_key(IpAddr::V4(e.src)).into(),
+                api::net::ip_key(IpAddr::V4(e.dst)).into(),
+                i16::from(e.protocol).into(),
+                i32::from(e.sport).into(),
+                i32::from(e.dport).into(),
+                2i16.into(),
+            ],
+        );
+        db.execute_raw(stmt).await.unwrap();
+    }
+    t.elapsed()
+}
+
+/// A fresh, migrated database for one phase.
+async fn fresh(base: &Option<String>, dir: &Path, phase: &str) -> (String, DatabaseConnection) {
+    let url = match base {
+        Some(base) => {
+            let admin = sea_orm::Database::connect(base.as_str()).await.unwrap();
+            let name = format!("hector_bench_darknet_{phase}");
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await
+                .unwrap();
+            admin
+                .execute_unprepared(&format!(
+                    "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                ))
+                .await
+                .unwrap();
+            admin.close().await.unwrap();
+            format!("{base}/{name}")
+        }
+        None => format!("sqlite://{}/{phase}.db?mode=rwc", dir.display()),
+    };
+    let mut config = api::config::Config::from_env().unwrap();
+    config.database_url = url.parse().unwrap();
+    config.log = "warn".into();
+    let db = api::db::connect(&config).await.unwrap();
+    api::db::migrate(&db, "bench").await.unwrap();
+    (url, db)
+}
+
+fn kib(pid: u32, name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A `hector` server process on `url`, and its address.
+fn server(url: &str, geoip: &Path) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_hector"))
+        .env("DATABASE_URL", url)
+        .env("HECTOR_BIND", format!("127.0.0.1:{port}"))
+        .env("HECTOR_LOG", "error")
+        .env("HECTOR_ADMIN_PASSWORD", "bench-admin-password")
+        .env("HECTOR_RATE_LIMIT_PER_MINUTE", "0")
+        .env("HECTOR_GEOIP_COUNTRY_DB", geoip)
+        .env("HECTOR_SCHEDULER", "false")
+        .env_remove("HECTOR_ENV")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+async fn gql(client: &reqwest::Client, base: &str, token: &str, query: &str, vars: Value) -> Value {
+    let body: Value = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": vars }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body.get("errors").is_none(), "{body}");
+    body["data"].clone()
+}
+
+async fn sign_in(client: &reqwest::Client, base: &str) -> String {
+    for _ in 0..300 {
+        if let Ok(res) = client
+            .post(format!("{base}/graphql"))
+            .json(&json!({ "query": "mutation { login(input: {username: \"admin\", password: \"bench-admin-password\"}) { accessToken } }" }))
+            .send()
+            .await
+        {
+            let body: Value = res.json().await.unwrap();
+            return body["data"]["login"]["accessToken"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server did not start");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Median of `n` runs of `f`.
+async fn median<F, Fut>(n: usize, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        f().await;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+async fn run() {
+    let n: usize = env_or("BENCH_EVENTS", 2_000_000);
+    let batch: usize = env_or("BENCH_BATCH", 10_000);
+    let base = std::env::var("BENCH_DATABASE_URL")
+        .ok()
+        .map(|u| u.trim_end_matches('/').to_owned());
+    let backend = if base.is_some() { "mariadb" } else { "sqlite" };
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let events = generate(n, now);
+    let geo_path = geoip(dir.path());
+    let geo = api::geoip::GeoIp::open(&[geo_path.as_path()]).unwrap();
+    let rows = dir.path().join("rows.tsv");
+    write_rows(&rows, &events, &geo, base.is_some());
+    let bodies: Vec<Arc<String>> = events
+        .chunks(batch)
+        .map(|c| {
+            Arc::new(c.iter().map(syslog_line).collect::<Vec<_>>().join("\n") + "\n")
+        })
+        .collect();
+    drop(events);
+    println!("darknet ingest on {backend}: {n} events in {} requests of {batch} lines", bodies.len());
+
+    // (a)
+    let (url, db) = fresh(&base, dir.path(), "bulk").await;
+    db.close().await.unwrap();
+    let bulk_time = bulk(&url, &rows);
+
+    // (b)
+    let (_, db) = fresh(&base, dir.path(), "rows").await;
+    let sample = generate(n.min(20_000), now);
+    let floor = row_at_a_time(&db, &sample).await;
+    db.close().await.unwrap();
+    let floor_rate = sample.len() as f64 / floor.as_secs_f64();
+
+    // (c)
+    let (url, db) = fresh(&base, dir.path(), "ingest").await;
+    let (mut child, http) = server(&url, &geo_path);
+    let pid = child.id();
+    let client = reqwest::Client::builder().build().unwrap();
+    let admin = sign_in(&client, &http).await;
+    let made = gql(
+        &client,
+        &http,
+        &admin,
+        "mutation { createSensor(input: {name: \"bench\", networks: [\"192.0.2.0/24\"]}) { token } }",
+        json!({}),
+    )
+    .await;
+    let token = made["createSensor"]["token"].as_str().unwrap().to_owned();
+    let first_share = (100_000usize).div_ceil(batch).min(bodies.len());
+    let send = |bodies: Vec<Arc<String>>, senders: usize| {
+        let (client, http, token) = (client.clone(), http.clone(), token.clone());
+        async move {
+            let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter().enumerate()));
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..senders {
+                let (queue, client, http, token) =
+                    (queue.clone(), client.clone(), http.clone(), token.clone());
+                tasks.spawn(async move {
+                    let mut out: Vec<(Duration, u64, u16)> = Vec::new();
+                    loop {
+                        let next = queue.lock().unwrap().next();
+                        let Some((i, body)) = next else { break };
+                        let t = Instant::now();
+                        let res = client
+                            .post(format!("{http}/ingest/darknet"))
+                            .bearer_auth(&token)
+                            .header("content-type", "text/plain")
+                            .header("idempotency-key", format!("bench-{i}"))
+                            .body(body.as_ref().clone())
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = res.status().as_u16();
+                        let report: Value = res.json().await.unwrap_or(Value::Null);
+                        out.push((t.elapsed(), report["accepted"].as_u64().unwrap_or(0), status));
+                    }
+                    out
+                });
+            }
+            let mut all = Vec::new();
+            while let Some(done) = tasks.join_next().await {
+                all.extend(done.unwrap());
+            }
+            all
+        }
+    };
+    let t = Instant::now();
+    let mut results = send(bodies[..first_share].to_vec(), 2).await;
+    let after_first = kib(pid, "VmHWM:");
+    results.extend(send(bodies[first_share..].to_vec(), 2).await);
+    let ingest_time = t.elapsed();
+    let peak = kib(pid, "VmHWM:");
+    let accepted: u64 = results.iter().map(|r| r.1).sum();
+    let failed = results.iter().filter(|r| r.2 != 200).count();
+    let mut latencies: Vec<Duration> = results.iter().map(|r| r.0).collect();
+    latencies.sort();
+    let stored = gql(
+        &client,
+        &http,
+        &admin,
+        "query($from: DateTime) { darknetTopPorts(from: $from) { total } }",
+        json!({ "from": (now - chrono::Duration::hours(HOURS + 1)).to_rfc3339() }),
+    )
+    .await["darknetTopPorts"]["total"]
+        .as_u64()
+        .unwrap();
+
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "  (a) bulk path ({})  {:>8.2} s  {:>9.0} events/s",
+        if base.is_some() { "LOAD DATA LOCAL INFILE" } else { "sqlite3 .import" },
+        bulk_time.as_secs_f64(),
+        rate(bulk_time)
+    );
+    println!(
+        "  (b) a row at a time          {:>8.2} s  {:>9.0} events/s (on {} events; HECTOR's method)",
+        floor.as_secs_f64(),
+        floor_rate,
+        sample.len()
+    );
+    println!(
+        "  (c) POST /ingest/darknet     {:>8.2} s  {:>9.0} events/s = {:.2}x the bulk path, {:.0}x a row at a time",
+        ingest_time.as_secs_f64(),
+        rate(ingest_time),
+        rate(ingest_time) / rate(bulk_time),
+        rate(ingest_time) / floor_rate
+    );
+    println!(
+        "      accepted {accepted} of {n}, {failed} answers not 200, {stored} counted by the roll-ups; request latency (batch committed and visible) p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        latencies.last().unwrap().as_secs_f64() * 1000.0
+    );
+    println!(
+        "      peak memory of the server: {:.1} MiB after the first 100,000 events, {:.1} MiB after all = {:.2}x",
+        after_first as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        peak as f64 / after_first.max(1) as f64
+    );
+    assert_eq!(accepted as usize, n, "every event accepted");
+    assert_eq!(stored as usize, n, "every event counted");
+
+    // (d)
+    let from = (now - chrono::Duration::hours(HOURS + 1)).to_rfc3339();
+    let from_time = now - chrono::Duration::hours(HOURS + 1);
+    let b = db.get_database_backend();
+    let raw = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_all_raw(Statement::from_sql_and_values(b, sql, [from_time.into()]))
+                .await
+                .unwrap();
+        }
+    };
+    let dash = |query: &'static str| {
+        let (client, http, admin, from) = (client.clone(), http.clone(), admin.clone(), from.clone());
+        async move {
+            gql(&client, &http, &admin, query, json!({ "from": from })).await;
+        }
+    };
+    let pairs: [(&str, &'static str, &'static str); 4] = [
+        (
+            "top ports",
+            "query($from: DateTime) { darknetTopPorts(from: $from) { ports { port events } } }",
+            "SELECT protocol, dst_port, COUNT(*) AS n FROM darknet_event WHERE seen_at >= ? GROUP BY protocol, dst_port ORDER BY n DESC LIMIT 10",
+        ),
+        (
+            "top countries",
+            "query($from: DateTime) { darknetTopCountries(from: $from) { countries { country events } } }",
+            "SELECT country, COUNT(*) AS n FROM darknet_event WHERE seen_at >= ? GROUP BY country ORDER BY n DESC LIMIT 10",
+        ),
+        (
+            "top sources",
+            "query($from: DateTime) { darknetTopSources(from: $from) { sources { address events } } }",
+            "SELECT src, COUNT(*) AS n FROM darknet_event WHERE seen_at >= ? GROUP BY src ORDER BY n DESC LIMIT 10",
+        ),
+        (
+            "hourly series by port",
+            "query($from: DateTime) { darknetTimeSeries(from: $from, groupBy: PORT, limit: 10) { series { label total } } }",
+            "SELECT hour, protocol, dst_port, COUNT(*) FROM darknet_event WHERE seen_at >= ? GROUP BY hour, protocol, dst_port",
+        ),
+    ];
+    println!("  (d) dashboards on {n} events: roll-ups through GraphQL vs a raw GROUP BY");
+    for (name, query, sql) in pairs {
+        let fast = median(5, || dash(query)).await;
+        let slow = median(3, || raw(sql)).await;
+        println!(
+            "      {name:<24} {:>8.1} ms vs {:>9.1} ms = {:>6.0}x",
+            fast.as_secs_f64() * 1000.0,
+            slow.as_secs_f64() * 1000.0,
+            slow.as_secs_f64() / fast.as_secs_f64()
+        );
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+fn main() {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run());
+}
