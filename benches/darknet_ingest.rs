@@ -70,9 +70,10 @@ fn source(rng: &mut impl Rng) -> Ipv4Addr {
     Ipv4Addr::from(0x0b00_0000 + i * 97 % 0x00ff_ffff)
 }
 
+/// `n` events over the last [`HOURS`], oldest first, as a sensor sends them.
 fn generate(n: usize, now: DateTime<Utc>) -> Vec<Ev> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    (0..n)
+    let mut events: Vec<Ev> = (0..n)
         .map(|_| {
             let u: f64 = rng.random();
             let dport = PORTS[(u.powi(2) * PORTS.len() as f64) as usize % PORTS.len()];
@@ -90,7 +91,9 @@ fn generate(n: usize, now: DateTime<Utc>) -> Vec<Ev> {
                 dport,
             }
         })
-        .collect()
+        .collect();
+    events.sort_by_key(|e| e.at);
+    events
 }
 
 fn syslog_line(e: &Ev) -> String {
@@ -264,8 +267,18 @@ fn kib(pid: u32, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A child process killed when dropped (also when the benchmark panics).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `hector` server process on `url`, and its address.
-fn server(url: &str, geoip: &Path) -> (Child, String) {
+fn server(url: &str, geoip: &Path) -> (Killed, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -274,7 +287,10 @@ fn server(url: &str, geoip: &Path) -> (Child, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_hector"))
         .env("DATABASE_URL", url)
         .env("HECTOR_BIND", format!("127.0.0.1:{port}"))
-        .env("HECTOR_LOG", "error")
+        .env(
+            "HECTOR_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .env("HECTOR_ADMIN_PASSWORD", "bench-admin-password")
         .env("HECTOR_RATE_LIMIT_PER_MINUTE", "0")
         .env("HECTOR_GEOIP_COUNTRY_DB", geoip)
@@ -283,7 +299,7 @@ fn server(url: &str, geoip: &Path) -> (Child, String) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    (child, format!("http://127.0.0.1:{port}"))
+    (Killed(child), format!("http://127.0.0.1:{port}"))
 }
 
 async fn gql(client: &reqwest::Client, base: &str, token: &str, query: &str, vars: Value) -> Value {
@@ -374,8 +390,8 @@ async fn run() {
 
     // (c)
     let (url, db) = fresh(&base, dir.path(), "ingest").await;
-    let (mut child, http) = server(&url, &geo_path);
-    let pid = child.id();
+    let (child, http) = server(&url, &geo_path);
+    let pid = child.0.id();
     let client = reqwest::Client::builder().build().unwrap();
     let admin = sign_in(&client, &http).await;
     let made = gql(
@@ -388,10 +404,10 @@ async fn run() {
     .await;
     let token = made["createSensor"]["token"].as_str().unwrap().to_owned();
     let first_share = (100_000usize).div_ceil(batch).min(bodies.len());
-    let send = |bodies: Vec<Arc<String>>, senders: usize| {
+    let send = |bodies: Vec<(usize, Arc<String>)>, senders: usize| {
         let (client, http, token) = (client.clone(), http.clone(), token.clone());
         async move {
-            let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter().enumerate()));
+            let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter()));
             let mut tasks = tokio::task::JoinSet::new();
             for _ in 0..senders {
                 let (queue, client, http, token) =
@@ -426,9 +442,10 @@ async fn run() {
         }
     };
     let t = Instant::now();
-    let mut results = send(bodies[..first_share].to_vec(), 2).await;
+    let numbered: Vec<(usize, Arc<String>)> = bodies.into_iter().enumerate().collect();
+    let mut results = send(numbered[..first_share].to_vec(), 2).await;
     let after_first = kib(pid, "VmHWM:");
-    results.extend(send(bodies[first_share..].to_vec(), 2).await);
+    results.extend(send(numbered[first_share..].to_vec(), 2).await);
     let ingest_time = t.elapsed();
     let peak = kib(pid, "VmHWM:");
     let accepted: u64 = results.iter().map(|r| r.1).sum();
@@ -532,8 +549,7 @@ async fn run() {
             slow.as_secs_f64() / fast.as_secs_f64()
         );
     }
-    child.kill().unwrap();
-    let _ = child.wait();
+    drop(child);
 }
 
 fn main() {

@@ -74,7 +74,12 @@ impl MigrationTrait for Migration {
                 .primary_key(Index::create().col("src").col("sensor_id"))
                 .to_owned(),
         ];
-        for table in tables {
+        for mut table in tables {
+            // Keyed by their primary key alone: on SQLite one B-tree per table, not a rowid
+            // table and an index beside it (InnoDB clusters on the primary key anyway).
+            if b == sea_orm_migration::sea_orm::DbBackend::Sqlite {
+                table.extra("WITHOUT ROWID");
+            }
             manager.create_table(table).await?;
         }
         cols::index(

@@ -228,8 +228,16 @@ pub async fn record(
             }
         })
         .collect();
+    let started = std::time::Instant::now();
     insert_events(db, sensor_id, batch.id, &enriched).await?;
+    let inserted = started.elapsed();
     roll_up(db, sensor_id, &enriched).await?;
+    tracing::debug!(
+        events = enriched.len(),
+        insert_ms = inserted.as_millis() as u64,
+        roll_up_ms = (started.elapsed() - inserted).as_millis() as u64,
+        "darknet batch written"
+    );
     if let Some(newest) = parsed.packets.iter().map(|p| p.at).max() {
         let mut active: sensor::ActiveModel = sensor.clone().into();
         active.events = Set(sensor.events + parsed.packets.len() as i64);
@@ -312,7 +320,7 @@ async fn insert_events(
 ) -> AppResult<()> {
     // Without `id`: it is the key the database gives.
     let columns = &EVENT_COLUMNS[..16];
-    for chunk in events.chunks(db::chunk_size(columns.len())) {
+    for chunk in super::store::chunks(events, columns.len()) {
         let mut insert = Query::insert();
         insert
             .into_table(darknet_event::Entity)

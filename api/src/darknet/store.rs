@@ -51,6 +51,19 @@ fn merged(backend: DbBackend, col: &str, merge: Merge) -> SimpleExpr {
     })
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunks_are_powers_of_two_under_the_limit_and_cover_every_row() {
+        let rows: Vec<u32> = (0..5000).collect();
+        let sizes: Vec<usize> = super::chunks(&rows, 16).map(<[u32]>::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 5000);
+        assert!(sizes.iter().all(|n| n.is_power_of_two() && *n <= 1024), "{sizes:?}");
+        assert_eq!(sizes, vec![1024, 1024, 1024, 1024, 512, 256, 128, 8]);
+        assert_eq!(super::chunks(&rows[..0], 16).count(), 0);
+    }
+}
+
 /// Inserts `rows` into `table` (its `keys` then `values` columns, in that order), merging each
 /// value column of an existing row as `merges` says. Rows must be sorted by key.
 pub async fn upsert(
@@ -74,7 +87,7 @@ pub async fn upsert(
         .chain(values.iter().map(|(c, _)| c))
         .map(|c| Alias::new(*c))
         .collect();
-    for chunk in rows.chunks(db::chunk_size(width)) {
+    for chunk in chunks(&rows, width) {
         let mut insert = Query::insert();
         insert
             .into_table(Alias::new(table))
@@ -86,6 +99,25 @@ pub async fn upsert(
         db.execute(&insert).await?;
     }
     Ok(())
+}
+
+/// `rows` cut into chunks under the bound-value limits, each a power of two long: a few
+/// statement texts per table, so prepared statements are reused instead of piling up in the
+/// connections' statement caches (a batch of any size would otherwise make new ones).
+pub fn chunks<T>(rows: &[T], columns: usize) -> impl Iterator<Item = &[T]> {
+    let max = db::chunk_size(columns).max(1);
+    let max = 1usize << (usize::BITS - 1 - max.leading_zeros());
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = rest.len().min(max);
+        let n = 1usize << (usize::BITS - 1 - n.leading_zeros());
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Some(head)
+    })
 }
 
 /// `SUM(col)` as a 64-bit integer on both backends (MySQL sums to `DECIMAL`).
