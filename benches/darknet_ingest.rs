@@ -45,8 +45,8 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 const HOURS: i64 = 72;
 const SOURCES: u32 = 50_000;
 const COUNTRIES: [&str; 20] = [
-    "CN", "US", "RU", "BR", "IN", "NL", "DE", "VN", "KR", "TW", "FR", "GB", "ID", "IR", "TR",
-    "UA", "RO", "JP", "AR", "MX",
+    "CN", "US", "RU", "BR", "IN", "NL", "DE", "VN", "KR", "TW", "FR", "GB", "ID", "IR", "TR", "UA",
+    "RO", "JP", "AR", "MX",
 ];
 const PORTS: [u16; 24] = [
     23, 22, 445, 80, 443, 3389, 8080, 2323, 5555, 1433, 3306, 21, 25, 53, 123, 161, 1900, 5060,
@@ -191,7 +191,18 @@ fn bulk(url: &str, rows: &Path) -> Duration {
             rows.display()
         );
         let status = Command::new("mariadb")
-            .args(["--local-infile=1", "-h", host, "-P", port, "-u", user, db, "-e", &sql])
+            .args([
+                "--local-infile=1",
+                "-h",
+                host,
+                "-P",
+                port,
+                "-u",
+                user,
+                db,
+                "-e",
+                &sql,
+            ])
             .status()
             .expect("the mariadb client");
         assert!(status.success());
@@ -207,8 +218,12 @@ async fn row_at_a_time(db: &DatabaseConnection, events: &[Ev]) -> Duration {
         let stmt = Statement::from_sql_and_values(
             b,
             match b {
-                sea_orm::DbBackend::MySql => "INSERT INTO darknet_event (sensor_id, batch_id, seen_at, hour, src, dst, protocol, src_port, dst_port, tcp_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _ => "INSERT INTO darknet_event (sensor_id, batch_id, seen_at, hour, src, dst, protocol, src_port, dst_port, tcp_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                sea_orm::DbBackend::MySql => {
+                    "INSERT INTO darknet_event (sensor_id, batch_id, seen_at, hour, src, dst, protocol, src_port, dst_port, tcp_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                }
+                _ => {
+                    "INSERT INTO darknet_event (sensor_id, batch_id, seen_at, hour, src, dst, protocol, src_port, dst_port, tcp_flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                }
             },
             [
                 1i64.into(),
@@ -369,12 +384,13 @@ async fn run() {
     write_rows(&rows, &events, &geo, base.is_some());
     let bodies: Vec<Arc<String>> = events
         .chunks(batch)
-        .map(|c| {
-            Arc::new(c.iter().map(syslog_line).collect::<Vec<_>>().join("\n") + "\n")
-        })
+        .map(|c| Arc::new(c.iter().map(syslog_line).collect::<Vec<_>>().join("\n") + "\n"))
         .collect();
     drop(events);
-    println!("darknet ingest on {backend}: {n} events in {} requests of {batch} lines", bodies.len());
+    println!(
+        "darknet ingest on {backend}: {n} events in {} requests of {batch} lines",
+        bodies.len()
+    );
 
     // (a)
     let (url, db) = fresh(&base, dir.path(), "bulk").await;
@@ -429,7 +445,11 @@ async fn run() {
                             .unwrap();
                         let status = res.status().as_u16();
                         let report: Value = res.json().await.unwrap_or(Value::Null);
-                        out.push((t.elapsed(), report["accepted"].as_u64().unwrap_or(0), status));
+                        out.push((
+                            t.elapsed(),
+                            report["accepted"].as_u64().unwrap_or(0),
+                            status,
+                        ));
                     }
                     out
                 });
@@ -466,7 +486,11 @@ async fn run() {
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!(
         "  (a) bulk path ({})  {:>8.2} s  {:>9.0} events/s",
-        if base.is_some() { "LOAD DATA LOCAL INFILE" } else { "sqlite3 .import" },
+        if base.is_some() {
+            "LOAD DATA LOCAL INFILE"
+        } else {
+            "sqlite3 .import"
+        },
         bulk_time.as_secs_f64(),
         rate(bulk_time)
     );
@@ -511,7 +535,8 @@ async fn run() {
         }
     };
     let dash = |query: &'static str| {
-        let (client, http, admin, from) = (client.clone(), http.clone(), admin.clone(), from.clone());
+        let (client, http, admin, from) =
+            (client.clone(), http.clone(), admin.clone(), from.clone());
         async move {
             gql(&client, &http, &admin, query, json!({ "from": from })).await;
         }

@@ -43,9 +43,6 @@ pub async fn connect(config: &Config) -> AppResult<DatabaseConnection> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                // 16 MiB of pages per connection (SQLite's default is 2 MiB): bulk writes
-                // into indexed tables stop re-reading the index pages they just wrote.
-                .pragma("cache_size", "-16384")
         });
     }
     // Replicas starting together may find SQLite busy switching to WAL, or MySQL not up yet.

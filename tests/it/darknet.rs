@@ -846,6 +846,42 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
     check("shares total", &shares["total"], json!(total))?;
     check("shares other", &shares["other"], json!(0))?;
 
+    // A window holding every event: the all-time answer (read off the per-source roll-up).
+    let everything = app
+        .ok(
+            "query($from: DateTime) { darknetTopSources(from: $from, limit: 1000) { total sources { address events } } bySensor: darknetTimeSeries(from: $from, groupBy: SENSOR, bucket: DAY) { series { total } } }",
+            json!({ "from": (now - chrono::Duration::hours(48)).to_rfc3339() }),
+        )
+        .await;
+    let mut all_sources: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &sent {
+        *all_sources.entry(e.src.clone()).or_default() += 1;
+    }
+    let got_all: BTreeMap<String, i64> = everything["darknetTopSources"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap().to_owned(),
+                s["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    check("all-time sources", &json!(got_all), json!(all_sources))?;
+    check(
+        "all-time total",
+        &everything["darknetTopSources"]["total"],
+        json!(sent.len()),
+    )?;
+    let per_sensor: i64 = everything["bySensor"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["total"].as_i64().unwrap())
+        .sum();
+    check("per-sensor series", &json!(per_sensor), json!(sent.len()))?;
+
     // Each source's profile counts all its events, whatever the window.
     for src in &pool {
         let mine: Vec<&Sent> = sent.iter().filter(|e| &e.src == src).collect();

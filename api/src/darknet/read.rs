@@ -225,6 +225,10 @@ pub async fn top_sources(
 ) -> AppResult<Top<SourceCount>> {
     use darknet_source_hour::Column as C;
     let b = db.get_database_backend();
+    let limit = limit.min(MAX_TOP);
+    if within.is_none() && covers_everything(db, w).await? {
+        return top_sources_ever(db, w, limit).await;
+    }
     let mut cond = w.condition(C::Hour);
     if let Some(net) = within {
         let (lo, hi) = net_key_range(&net);
@@ -244,8 +248,8 @@ pub async fn top_sources(
         .filter(cond)
         .group_by(C::Src)
         .order_by_desc(Expr::col(Alias::new(N)))
-        .order_by_asc(C::Src)
-        .limit(limit.min(MAX_TOP))
+        .order_by_desc(C::Src)
+        .limit(limit)
         .into_tuple()
         .all(db)
         .await?;
@@ -265,6 +269,54 @@ pub async fn top_sources(
                     .get(&src)
                     .cloned()
                     .map(|source| SourceCount { source, events })
+            })
+            .collect(),
+    })
+}
+
+/// Whether `w` holds every hour the roll-ups have: then a window's answer is the all-time one.
+async fn covers_everything(db: &impl ConnectionTrait, w: Window) -> AppResult<bool> {
+    use darknet_source_hour::Column as C;
+    let first: Option<i64> = darknet_source_hour::Entity::find()
+        .select_only()
+        .column_as(C::Hour.min(), N)
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let last: Option<i64> = darknet_source_hour::Entity::find()
+        .select_only()
+        .column_as(C::Hour.max(), N)
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    Ok(match (first, last) {
+        (Some(first), Some(last)) => w.start <= first && last < w.end,
+        _ => true,
+    })
+}
+
+/// The busiest sources of all time, read off the per-source roll-up by its events index.
+async fn top_sources_ever(
+    db: &impl ConnectionTrait,
+    w: Window,
+    limit: u64,
+) -> AppResult<Top<SourceCount>> {
+    let total = top_ports(db, w, None, None, 1).await?.total;
+    let rows = darknet_source::Entity::find()
+        .order_by_desc(darknet_source::Column::Events)
+        .order_by_desc(darknet_source::Column::Src)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(Top {
+        total,
+        rows: rows
+            .into_iter()
+            .map(|source| SourceCount {
+                events: source.events,
+                source,
             })
             .collect(),
     })
@@ -413,26 +465,34 @@ pub async fn time_series(
             if let Some(p) = filter.port {
                 cond = cond.add(C::Port.eq(p));
             }
-            let rows: Vec<(i64, i16, i32, i64, i64)> = darknet_port_hour::Entity::find()
+            // Only the columns the grouping needs, so the database sums what it can.
+            let (proto_col, port_col, sensor_col) = match group_by {
+                GroupBy::Protocol => (Expr::col(C::Protocol), Expr::val(-1), Expr::val(0i64)),
+                GroupBy::Port => (Expr::col(C::Protocol), Expr::col(C::Port), Expr::val(0i64)),
+                GroupBy::Sensor => (Expr::val(0i16), Expr::val(-1), Expr::col(C::SensorId)),
+                _ => (Expr::val(0i16), Expr::val(-1), Expr::val(0i64)),
+            };
+            let mut query = darknet_port_hour::Entity::find()
                 .select_only()
                 .column(C::Hour)
-                .column(C::Protocol)
-                .column(C::Port)
-                .column(C::SensorId)
+                .column_as(proto_col, "p")
+                .column_as(port_col, "q")
+                .column_as(sensor_col, "s")
                 .column_as(sum(b, "events"), N)
                 .filter(cond)
-                .group_by(C::Hour)
-                .group_by(C::Protocol)
-                .group_by(C::Port)
-                .group_by(C::SensorId)
-                .into_tuple()
-                .all(db)
-                .await?;
+                .group_by(C::Hour);
+            query = match group_by {
+                GroupBy::Protocol => query.group_by(C::Protocol),
+                GroupBy::Port => query.group_by(C::Protocol).group_by(C::Port),
+                GroupBy::Sensor => query.group_by(C::SensorId),
+                _ => query,
+            };
+            let rows: Vec<(i64, i64, i64, i64, i64)> = query.into_tuple().all(db).await?;
             rows.into_iter()
                 .map(|(h, proto, port, sensor, e)| {
                     let key = match group_by {
-                        GroupBy::Protocol => SeriesKey::Protocol(proto),
-                        GroupBy::Port => SeriesKey::Port(proto, port),
+                        GroupBy::Protocol => SeriesKey::Protocol(proto as i16),
+                        GroupBy::Port => SeriesKey::Port(proto as i16, port as i32),
                         GroupBy::Sensor => SeriesKey::Sensor(sensor),
                         _ => SeriesKey::All,
                     };

@@ -58,7 +58,10 @@ mod tests {
         let rows: Vec<u32> = (0..5000).collect();
         let sizes: Vec<usize> = super::chunks(&rows, 16).map(<[u32]>::len).collect();
         assert_eq!(sizes.iter().sum::<usize>(), 5000);
-        assert!(sizes.iter().all(|n| n.is_power_of_two() && *n <= 1024), "{sizes:?}");
+        assert!(
+            sizes.iter().all(|n| n.is_power_of_two() && *n <= 1024),
+            "{sizes:?}"
+        );
         assert_eq!(sizes, vec![1024, 1024, 1024, 1024, 512, 256, 128, 8]);
         assert_eq!(super::chunks(&rows[..0], 16).count(), 0);
     }
