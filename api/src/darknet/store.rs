@@ -51,22 +51,6 @@ fn merged(backend: DbBackend, col: &str, merge: Merge) -> SimpleExpr {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn chunks_are_powers_of_two_under_the_limit_and_cover_every_row() {
-        let rows: Vec<u32> = (0..5000).collect();
-        let sizes: Vec<usize> = super::chunks(&rows, 16).map(<[u32]>::len).collect();
-        assert_eq!(sizes.iter().sum::<usize>(), 5000);
-        assert!(
-            sizes.iter().all(|n| n.is_power_of_two() && *n <= 1024),
-            "{sizes:?}"
-        );
-        assert_eq!(sizes, vec![1024, 1024, 1024, 1024, 512, 256, 128, 8]);
-        assert_eq!(super::chunks(&rows[..0], 16).count(), 0);
-    }
-}
-
 /// Inserts `rows` into `table` (its `keys` then `values` columns, in that order), merging each
 /// value column of an existing row as `merges` says. Rows must be sorted by key.
 pub async fn upsert(
@@ -129,4 +113,20 @@ pub fn sum(backend: DbBackend, col: &str) -> SimpleExpr {
         DbBackend::MySql => format!("CAST(COALESCE(SUM(`{col}`), 0) AS SIGNED)"),
         _ => format!("COALESCE(SUM(\"{col}\"), 0)"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn chunks_are_powers_of_two_under_the_limit_and_cover_every_row() {
+        let rows: Vec<u32> = (0..5000).collect();
+        let sizes: Vec<usize> = super::chunks(&rows, 16).map(<[u32]>::len).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 5000);
+        assert!(
+            sizes.iter().all(|n| n.is_power_of_two() && *n <= 1024),
+            "{sizes:?}"
+        );
+        assert_eq!(sizes, vec![1024, 1024, 1024, 1024, 512, 256, 128, 8]);
+        assert_eq!(super::chunks(&rows[..0], 16).count(), 0);
+    }
 }
