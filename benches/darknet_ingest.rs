@@ -16,7 +16,11 @@
 //! `BENCH_DATABASE_URL=mysql://root@127.0.0.1:3306` against MariaDB. `BENCH_EVENTS` (default
 //! 2,000,000) sizes the run; `BENCH_BATCH` (default 10,000) is the lines per request.
 
-#![expect(clippy::unwrap_used, reason = "a benchmark fails loudly")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark fails loudly"
+)]
 #![expect(
     clippy::print_stdout,
     reason = "the report on standard output is what a benchmark is for"
