@@ -178,6 +178,7 @@ pub async fn record(
     parsed: &Parsed,
     geo: &GeoIp,
 ) -> AppResult<Report> {
+    super::store::one_batch_at_a_time(db).await?;
     let sensor = sensor::Entity::find_by_id(sensor_id)
         .one(db)
         .await?

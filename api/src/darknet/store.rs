@@ -88,6 +88,24 @@ pub async fn upsert(
     Ok(())
 }
 
+/// Makes batches write one at a time, across replicas: on MySQL by locking every sensor row
+/// (few) in id order at the start of the transaction. InnoDB's gap locks let two upserts into
+/// the same counters deadlock whatever their order; SQLite writers are serialised already.
+pub async fn one_batch_at_a_time(db: &impl ConnectionTrait) -> AppResult<()> {
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    if db.get_database_backend() == DbBackend::MySql {
+        let _: Vec<i64> = entity::sensor::Entity::find()
+            .select_only()
+            .column(entity::sensor::Column::Id)
+            .order_by_asc(entity::sensor::Column::Id)
+            .lock_exclusive()
+            .into_tuple()
+            .all(db)
+            .await?;
+    }
+    Ok(())
+}
+
 /// `rows` cut into chunks under the bound-value limits, each a power of two long: a few
 /// statement texts per table, so prepared statements are reused instead of piling up in the
 /// connections' statement caches (a batch of any size would otherwise make new ones).
