@@ -1,0 +1,369 @@
+//! Roll-ups answer exactly what the raw events give: random events from two sensors, every
+//! dashboard query checked against the test's own count, several random cases.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use super::{geoip_file, post, sensor};
+use crate::support::*;
+
+/// One random event, as the test remembers it.
+#[derive(Clone)]
+struct Sent {
+    at: DateTime<Utc>,
+    sensor: usize,
+    src: String,
+    protocol: &'static str,
+    port: Option<u16>,
+    country: Option<&'static str>,
+}
+
+fn country_of(src: &str) -> Option<&'static str> {
+    if src.starts_with("203.0.113.") {
+        Some("NL")
+    } else if src.starts_with("198.51.100.") {
+        Some("BR")
+    } else if src.starts_with("2001:db8:66:") {
+        Some("DE")
+    } else {
+        None
+    }
+}
+
+fn hour(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(3600)
+}
+
+fn label(protocol: &str, port: Option<u16>) -> String {
+    match port {
+        Some(p) => format!("{protocol}/{p}"),
+        None => protocol.to_owned(),
+    }
+}
+
+/// Random events, sent in several batches by two sensors; every dashboard query must answer
+/// exactly what the test computes from the events it sent. Several random cases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roll_ups_answer_what_the_raw_events_give() {
+    let cases: u64 = std::env::var("HECTOR_PROPERTY_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(3);
+    for case in 0..cases {
+        let seed = rand::random::<u64>();
+        check_roll_ups(seed)
+            .await
+            .unwrap_or_else(|e| panic!("case {case}, seed {seed}: {e}"));
+    }
+}
+
+async fn check_roll_ups(seed: u64) -> Result<(), String> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (_dir, geoip) = geoip_file();
+    let app = TestApp::spawn_with(|c| c.geoip_country_db = Some(geoip)).await;
+    let sensors = [sensor(&app, "left").await, sensor(&app, "right").await];
+    let now = Utc::now().trunc_subsecs(0);
+    let pool: Vec<String> = (0..12)
+        .map(|i| match i % 4 {
+            0 => format!("203.0.113.{}", 1 + i),
+            1 => format!("198.51.100.{}", 1 + i),
+            2 => format!("2001:db8:66::{:x}", 1 + i),
+            _ => format!("100.64.0.{}", 1 + i),
+        })
+        .collect();
+    let n = rng.random_range(50..400);
+    let mut sent: Vec<Sent> = Vec::new();
+    for _ in 0..n {
+        let src = pool[rng.random_range(0..pool.len())].clone();
+        let (protocol, port) = match rng.random_range(0..10) {
+            0 => (if src.contains(':') { "ICMPv6" } else { "ICMP" }, None),
+            1 => ("UDP", Some([53u16, 161, 1900][rng.random_range(0..3)])),
+            2 => ("47", None),
+            _ => (
+                "TCP",
+                Some([22u16, 23, 80, 443, 445, 3389][rng.random_range(0..6)]),
+            ),
+        };
+        sent.push(Sent {
+            at: now - chrono::Duration::seconds(rng.random_range(0..40 * 3600)),
+            sensor: rng.random_range(0..2),
+            country: country_of(&src),
+            src,
+            protocol,
+            port,
+        });
+    }
+    for (i, chunk) in sent.chunks(n / 3 + 1).enumerate() {
+        for (s, (_, token)) in sensors.iter().enumerate() {
+            let body: String = chunk
+                .iter()
+                .filter(|e| e.sensor == s)
+                .map(|e| {
+                    let dst = if e.src.contains(':') { "2001:db8:1::1" } else { "192.0.2.1" };
+                    let mut v = json!({ "time": e.at.to_rfc3339(), "src": e.src, "dst": dst, "protocol": e.protocol });
+                    match (e.protocol, e.port) {
+                        (_, Some(p)) => {
+                            v["srcPort"] = json!(40000 + i);
+                            v["dstPort"] = json!(p);
+                        }
+                        ("ICMP" | "ICMPv6", None) => {
+                            v["icmpType"] = json!(8);
+                            v["icmpCode"] = json!(0);
+                        }
+                        _ => {}
+                    }
+                    format!("{v}\n")
+                })
+                .collect();
+            let (status, report) =
+                post(&app, Some(token), body, "application/x-ndjson", None, "").await;
+            if status != 200 || report["rejectedCount"] != 0 {
+                return Err(format!("ingest: {status} {report}"));
+            }
+        }
+    }
+
+    // A window of whole hours that cuts through the events.
+    let end = hour(now) + 1;
+    let start = end - rng.random_range(2..36);
+    let in_window: Vec<&Sent> = sent
+        .iter()
+        .filter(|e| (start..end).contains(&hour(e.at)))
+        .collect();
+    let from = DateTime::from_timestamp(start * 3600, 0)
+        .unwrap()
+        .to_rfc3339();
+    let to = DateTime::from_timestamp(end * 3600, 0)
+        .unwrap()
+        .to_rfc3339();
+    let mut ports: BTreeMap<String, i64> = BTreeMap::new();
+    let mut ports_left: BTreeMap<String, i64> = BTreeMap::new();
+    let mut countries: BTreeMap<String, i64> = BTreeMap::new();
+    let mut sources: BTreeMap<String, i64> = BTreeMap::new();
+    let mut hourly: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    let mut daily_countries: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for e in &in_window {
+        let l = label(e.protocol, e.port);
+        *ports.entry(l.clone()).or_default() += 1;
+        if e.sensor == 0 {
+            *ports_left.entry(l.clone()).or_default() += 1;
+        }
+        let c = e.country.unwrap_or("unknown").to_owned();
+        *countries.entry(c.clone()).or_default() += 1;
+        *sources.entry(e.src.clone()).or_default() += 1;
+        *hourly.entry((l, hour(e.at))).or_default() += 1;
+    }
+    // Days are whole: the DAY series widens the window to midnights.
+    let days = start.div_euclid(24)..(end + 23).div_euclid(24);
+    for e in &sent {
+        if days.contains(&hour(e.at).div_euclid(24)) {
+            let c = e.country.unwrap_or("unknown").to_owned();
+            *daily_countries
+                .entry((c, hour(e.at).div_euclid(24)))
+                .or_default() += 1;
+        }
+    }
+    let total = in_window.len() as i64;
+
+    let data = app
+        .ok(
+            "query($from: DateTime, $to: DateTime, $left: ID) {
+                all: darknetTopPorts(from: $from, to: $to, limit: 1000) { total ports { protocol protocolNumber port events } }
+                left: darknetTopPorts(from: $from, to: $to, sensorId: $left, limit: 1000) { total ports { protocol protocolNumber port events } }
+                darknetTopCountries(from: $from, to: $to, limit: 1000) { total countries { country events } }
+                darknetTopSources(from: $from, to: $to, limit: 1000) { total sources { address events } }
+                hourly: darknetTimeSeries(from: $from, to: $to, bucket: HOUR, groupBy: PORT, limit: 50) { series { label total points { at events } } }
+                daily: darknetTimeSeries(from: $from, to: $to, bucket: DAY, groupBy: COUNTRY, limit: 50) { series { label total points { at events } } }
+                darknetShares(field: PROTOCOL, from: $from, to: $to, limit: 50) { total other values { value events } }
+            }",
+            json!({ "from": from, "to": to, "left": sensors[0].0 }),
+        )
+        .await;
+    let port_map = |top: &Value| -> BTreeMap<String, i64> {
+        top["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let proto = match p["protocol"].as_str().unwrap() {
+                    "OTHER" => p["protocolNumber"].to_string(),
+                    "ICMPV6" => "ICMPv6".to_owned(),
+                    named => named.to_owned(),
+                };
+                let port = p["port"].as_u64().map(|p| p as u16);
+                (label(&proto, port), p["events"].as_i64().unwrap())
+            })
+            .collect()
+    };
+    let check = |what: &str, got: &Value, want: Value| {
+        if *got != want {
+            Err(format!("{what}: got {got}, want {want}"))
+        } else {
+            Ok(())
+        }
+    };
+    check("total", &data["all"]["total"], json!(total))?;
+    check("ports", &json!(port_map(&data["all"])), json!(ports))?;
+    check(
+        "left sensor's ports",
+        &json!(port_map(&data["left"])),
+        json!(ports_left),
+    )?;
+    let got_countries: BTreeMap<String, i64> = data["darknetTopCountries"]["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["country"].as_str().unwrap_or("unknown").to_owned(),
+                c["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    check("countries", &json!(got_countries), json!(countries))?;
+    let got_sources: BTreeMap<String, i64> = data["darknetTopSources"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap().to_owned(),
+                s["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    check("sources", &json!(got_sources), json!(sources))?;
+    let mut got_hourly: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for s in data["hourly"]["series"].as_array().unwrap() {
+        let points = s["points"].as_array().unwrap();
+        check("hourly points", &json!(points.len()), json!(end - start))?;
+        for p in points {
+            let at = DateTime::parse_from_rfc3339(p["at"].as_str().unwrap()).unwrap();
+            let n = p["events"].as_i64().unwrap();
+            if n > 0 {
+                got_hourly.insert(
+                    (s["label"].as_str().unwrap().to_owned(), hour(at.to_utc())),
+                    n,
+                );
+            }
+        }
+    }
+    check(
+        "hourly series",
+        &json!(format!("{got_hourly:?}")),
+        json!(format!("{hourly:?}")),
+    )?;
+    let mut got_daily: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for s in data["daily"]["series"].as_array().unwrap() {
+        for p in s["points"].as_array().unwrap() {
+            let at = DateTime::parse_from_rfc3339(p["at"].as_str().unwrap()).unwrap();
+            let n = p["events"].as_i64().unwrap();
+            if n > 0 {
+                got_daily.insert(
+                    (
+                        s["label"].as_str().unwrap().to_owned(),
+                        hour(at.to_utc()).div_euclid(24),
+                    ),
+                    n,
+                );
+            }
+        }
+    }
+    check(
+        "daily countries",
+        &json!(format!("{got_daily:?}")),
+        json!(format!("{daily_countries:?}")),
+    )?;
+    let shares = &data["darknetShares"];
+    check("shares total", &shares["total"], json!(total))?;
+    check("shares other", &shares["other"], json!(0))?;
+
+    // A window holding every event: the all-time answer (read off the per-source roll-up).
+    let everything = app
+        .ok(
+            "query($from: DateTime) { darknetTopSources(from: $from, limit: 1000) { total sources { address events } } bySensor: darknetTimeSeries(from: $from, groupBy: SENSOR, bucket: DAY) { series { total } } }",
+            json!({ "from": (now - chrono::Duration::hours(48)).to_rfc3339() }),
+        )
+        .await;
+    let mut all_sources: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &sent {
+        *all_sources.entry(e.src.clone()).or_default() += 1;
+    }
+    let got_all: BTreeMap<String, i64> = everything["darknetTopSources"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap().to_owned(),
+                s["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    check("all-time sources", &json!(got_all), json!(all_sources))?;
+    check(
+        "all-time total",
+        &everything["darknetTopSources"]["total"],
+        json!(sent.len()),
+    )?;
+    let per_sensor: i64 = everything["bySensor"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["total"].as_i64().unwrap())
+        .sum();
+    check("per-sensor series", &json!(per_sensor), json!(sent.len()))?;
+
+    // Each source's profile counts all its events, whatever the window.
+    for src in &pool {
+        let mine: Vec<&Sent> = sent.iter().filter(|e| &e.src == src).collect();
+        let got = app
+            .ok(
+                "query($a: String!) { darknetSource(address: $a) { events firstSeen lastSeen distinctPorts distinctSensors country } }",
+                json!({ "a": src }),
+            )
+            .await;
+        let p = &got["darknetSource"];
+        if mine.is_empty() {
+            check("unseen source", p, Value::Null)?;
+            continue;
+        }
+        let distinct_ports: BTreeSet<String> =
+            mine.iter().map(|e| label(e.protocol, e.port)).collect();
+        let distinct_sensors: BTreeSet<usize> = mine.iter().map(|e| e.sensor).collect();
+        let first = mine.iter().map(|e| e.at).min().unwrap();
+        let last = mine.iter().map(|e| e.at).max().unwrap();
+        check("source events", &p["events"], json!(mine.len()))?;
+        check(
+            "distinct ports",
+            &p["distinctPorts"],
+            json!(distinct_ports.len()),
+        )?;
+        check(
+            "distinct sensors",
+            &p["distinctSensors"],
+            json!(distinct_sensors.len()),
+        )?;
+        check("country", &p["country"], json!(country_of(src)))?;
+        let parse = |v: &Value| {
+            DateTime::parse_from_rfc3339(v.as_str().unwrap())
+                .unwrap()
+                .to_utc()
+        };
+        check(
+            "first seen",
+            &json!(parse(&p["firstSeen"]).to_rfc3339()),
+            json!(first.to_rfc3339()),
+        )?;
+        check(
+            "last seen",
+            &json!(parse(&p["lastSeen"]).to_rfc3339()),
+            json!(last.to_rfc3339()),
+        )?;
+    }
+    app.stop().await;
+    Ok(())
+}
