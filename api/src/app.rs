@@ -308,6 +308,7 @@ async fn serve(
         state.shutdown.clone(),
     ));
     background.spawn(auth::service::run_rechecks(state.clone()));
+    background.spawn(db::run_checkpointer(db.clone(), state.shutdown.clone()));
     background.spawn(db::run_health_probe(
         db.clone(),
         state.db_health.clone(),

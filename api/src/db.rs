@@ -6,8 +6,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::Config;
@@ -43,6 +43,9 @@ pub async fn connect(config: &Config) -> AppResult<DatabaseConnection> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // Checkpoints are [`run_checkpointer`]'s work, off the writers' path; a
+                // process without one (the CLI) still checkpoints past this many pages.
+                .pragma("wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES.to_string())
         });
     }
     // Replicas starting together may find SQLite busy switching to WAL, or MySQL not up yet.
@@ -328,6 +331,38 @@ pub async fn run_health_probe(
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// WAL pages past which a SQLite commit checkpoints by itself (about 40 MiB).
+const BACKSTOP_CHECKPOINT_PAGES: u32 = 10_000;
+
+/// How often [`run_checkpointer`] copies committed pages from the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// On SQLite, copies committed pages from the write-ahead log into the database file twice a
+/// second (a passive checkpoint: it never blocks a writer or a reader). Left to themselves,
+/// commits checkpoint whenever the log passes 1,000 pages, inside the commit of whichever
+/// writer crossed the line, with the file synced; here that work runs beside the writers,
+/// and a page written by many commits between two checkpoints is copied once.
+pub async fn run_checkpointer(
+    db: DatabaseConnection,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return;
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+        }
+        if let Err(e) = db
+            .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+            .await
+        {
+            tracing::debug!(error = ?e, "a WAL checkpoint failed; the next one will try again");
         }
     }
 }

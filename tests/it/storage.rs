@@ -252,3 +252,74 @@ async fn a_claimed_period_whose_replica_vanished_is_run_again_once() {
     first.stop().await.unwrap();
     second.stop().await.unwrap();
 }
+
+/// The size of the SQLite database file (not its write-ahead log) behind `url`.
+fn main_file_size(url: &str) -> u64 {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap();
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// On SQLite, committed pages reach the database file through the server's own checkpoints,
+/// not inside writers' commits: a connection of Hector's checkpoints by itself only past
+/// 10,000 log pages, and 8 MiB written by such a connection (2,000 pages) is in the file
+/// within seconds because the running server copies it there.
+#[tokio::test]
+async fn sqlite_commits_reach_the_database_file_through_the_servers_checkpoints() {
+    let app = TestApp::spawn().await;
+    if app.db.is_mysql() {
+        // InnoDB has no write-ahead log of this kind: nothing to check there.
+        app.stop().await;
+        return;
+    }
+    let db = connect(&app.db).await;
+    let backstop = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "PRAGMA wal_autocheckpoint",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(
+        backstop, 10_000,
+        "Hector's connections leave checkpoints to the server"
+    );
+    db.execute_unprepared("CREATE TABLE checkpoint_probe (b BLOB NOT NULL)")
+        .await
+        .unwrap();
+    let before = main_file_size(&app.db.url);
+    api::db::write(&db, |txn| {
+        Box::pin(async move {
+            for _ in 0..64 {
+                txn.execute_unprepared(
+                    "INSERT INTO checkpoint_probe (b) VALUES (randomblob(131072))",
+                )
+                .await?;
+            }
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    let wanted = before + 8 * 1024 * 1024;
+    let mut size = main_file_size(&app.db.url);
+    for _ in 0..100 {
+        if size >= wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        size = main_file_size(&app.db.url);
+    }
+    assert!(
+        size >= wanted,
+        "the database file holds {size} bytes 5 s after 8 MiB were committed (from {before})"
+    );
+    db.close().await.unwrap();
+    app.stop().await;
+}

@@ -74,6 +74,8 @@ pub async fn upsert(
         .chain(values.iter().map(|(c, _)| c))
         .map(|c| Alias::new(*c))
         .collect();
+    let started = std::time::Instant::now();
+    let count = rows.len();
     for chunk in chunks(&rows, width) {
         let mut insert = Query::insert();
         insert
@@ -85,6 +87,12 @@ pub async fn upsert(
         }
         db.execute(&insert).await?;
     }
+    tracing::debug!(
+        table,
+        rows = count,
+        ms = started.elapsed().as_millis() as u64,
+        "upserted"
+    );
     Ok(())
 }
 
