@@ -23,6 +23,7 @@ pub mod schema;
 pub mod state;
 pub mod telemetry;
 pub mod validate;
+pub mod vuln;
 
 mod app;
 mod import;
