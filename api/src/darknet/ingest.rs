@@ -324,7 +324,7 @@ async fn insert_events(
 ) -> AppResult<()> {
     // Without `id`: it is the key the database gives.
     let columns = &EVENT_COLUMNS[..16];
-    for chunk in super::store::chunks(events, columns.len()) {
+    for chunk in super::store::chunks(events, columns.len(), db.get_database_backend()) {
         let mut insert = Query::insert();
         insert
             .into_table(darknet_event::Entity)

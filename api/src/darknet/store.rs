@@ -76,7 +76,7 @@ pub async fn upsert(
         .collect();
     let started = std::time::Instant::now();
     let count = rows.len();
-    for chunk in chunks(&rows, width) {
+    for chunk in chunks(&rows, width, backend) {
         let mut insert = Query::insert();
         insert
             .into_table(Alias::new(table))
@@ -114,16 +114,22 @@ pub async fn one_batch_at_a_time(db: &impl ConnectionTrait) -> AppResult<()> {
     Ok(())
 }
 
-/// Most rows one statement writes. Each prepared statement stays in its connection's cache
-/// with a program as long as its values: at thousands of rows a few dozen statements held
-/// tens of MiB per connection; at 256 rows they hold little, at no cost in speed.
-const MAX_ROWS: usize = 256;
+/// Most rows one statement writes on SQLite. Each prepared statement stays in its
+/// connection's cache, in this process, with a program as long as its values: at thousands of
+/// rows a few dozen statements held tens of MiB per connection; at 256 rows they hold little,
+/// at the same speed. MySQL keeps prepared statements in the server, where each is a round
+/// trip: there statements stay as long as the bound-value limit allows.
+const SQLITE_MAX_ROWS: usize = 256;
 
-/// `rows` cut into chunks under the bound-value limits and [`MAX_ROWS`], each a power of two
-/// long: a few statement texts per table, so prepared statements are reused instead of piling
-/// up in the connections' statement caches (a batch of any size would otherwise make new ones).
-pub fn chunks<T>(rows: &[T], columns: usize) -> impl Iterator<Item = &[T]> {
-    let max = db::chunk_size(columns).clamp(1, MAX_ROWS);
+/// `rows` cut into chunks under the bound-value limits (and [`SQLITE_MAX_ROWS`] on SQLite),
+/// each a power of two long: a few statement texts per table, so prepared statements are
+/// reused instead of piling up in the connections' statement caches (a batch of any size
+/// would otherwise make new ones).
+pub fn chunks<T>(rows: &[T], columns: usize, backend: DbBackend) -> impl Iterator<Item = &[T]> {
+    let mut max = db::chunk_size(columns).max(1);
+    if backend == DbBackend::Sqlite {
+        max = max.min(SQLITE_MAX_ROWS);
+    }
     let max = 1usize << (usize::BITS - 1 - max.leading_zeros());
     let mut rest = rows;
     std::iter::from_fn(move || {
@@ -150,19 +156,24 @@ pub fn sum(backend: DbBackend, col: &str) -> SimpleExpr {
 mod tests {
     #[test]
     fn chunks_are_powers_of_two_under_the_limit_and_cover_every_row() {
+        use sea_orm::DatabaseBackend::{MySql, Sqlite};
         let rows: Vec<u32> = (0..5000).collect();
-        let sizes: Vec<usize> = super::chunks(&rows, 16).map(<[u32]>::len).collect();
-        assert_eq!(sizes.iter().sum::<usize>(), 5000);
-        assert!(
-            sizes
-                .iter()
-                .all(|n| n.is_power_of_two() && *n <= super::MAX_ROWS),
-            "{sizes:?}"
-        );
-        assert_eq!(&sizes[sizes.len() - 4..], &[256, 256, 128, 8]);
+        let sizes = |backend| -> Vec<usize> {
+            super::chunks(&rows, 16, backend)
+                .map(<[u32]>::len)
+                .collect()
+        };
+        let (sqlite, mysql) = (sizes(Sqlite), sizes(MySql));
+        for sizes in [&sqlite, &mysql] {
+            assert_eq!(sizes.iter().sum::<usize>(), 5000);
+            assert!(sizes.iter().all(|n| n.is_power_of_two()), "{sizes:?}");
+        }
+        assert!(sqlite.iter().all(|n| *n <= super::SQLITE_MAX_ROWS));
+        assert_eq!(&sqlite[sqlite.len() - 4..], &[256, 256, 128, 8]);
+        assert_eq!(mysql, vec![1024, 1024, 1024, 1024, 512, 256, 128, 8]);
         let wide: Vec<u32> = (0..100).collect();
         // 1,000 columns: at most 30 rows a statement, so 16.
-        assert!(super::chunks(&wide, 1000).all(|c| c.len() <= 16));
-        assert_eq!(super::chunks(&rows[..0], 16).count(), 0);
+        assert!(super::chunks(&wide, 1000, MySql).all(|c| c.len() <= 16));
+        assert_eq!(super::chunks(&rows[..0], 16, Sqlite).count(), 0);
     }
 }
