@@ -46,6 +46,39 @@ pub enum ImportCommand {
         #[arg(long)]
         support_group: Option<i64>,
     },
+    /// Import an OpenVAS/Greenbone (GVM) XML report as findings, with a progress bar.
+    Openvas {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The support group (numeric id) of hosts not in the inventory yet.
+        #[arg(long)]
+        support_group: Option<i64>,
+    },
+    /// Import a Nessus `.nessus` (v2) XML file as findings, with a progress bar.
+    Nessus {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The support group (numeric id) of hosts not in the inventory yet.
+        #[arg(long)]
+        support_group: Option<i64>,
+    },
+    /// Import a Nessus CSV export as findings, with a progress bar.
+    NessusCsv {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The support group (numeric id) of hosts not in the inventory yet.
+        #[arg(long)]
+        support_group: Option<i64>,
+    },
+    /// Import the `vulners`/`vuln` script findings of an nmap XML file only (`hector import
+    /// nmap` records them too, with the ports), with a progress bar.
+    NmapVulns {
+        /// The file.
+        file: std::path::PathBuf,
+        /// The support group (numeric id) of hosts not in the inventory yet.
+        #[arg(long)]
+        support_group: Option<i64>,
+    },
     /// Import a file of darknet sensor lines (iptables/ip6tables LOG lines, OSSEC alerts, or
     /// one JSON event per line) as a sensor, with a progress bar. Importing a file again adds
     /// nothing.

@@ -43,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(crate::graphiql::asset),
     )
     .route("/ingest/nmap", web::post().to(ingest_nmap))
+    .route("/ingest/findings", web::post().to(upload::ingest_findings))
     .route("/ingest/darknet", web::post().to(darknet::ingest_darknet))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))

@@ -77,7 +77,76 @@ pub async fn run(state: &AppState, cmd: ImportCommand, say: fn(&str)) -> AppResu
             };
             darknet(state, &file, &sensor, format, say).await
         }
+        ImportCommand::Openvas {
+            file,
+            support_group,
+        } => findings(state, crate::vuln::Kind::OpenVas, &file, support_group, say).await,
+        ImportCommand::Nessus {
+            file,
+            support_group,
+        } => findings(state, crate::vuln::Kind::Nessus, &file, support_group, say).await,
+        ImportCommand::NessusCsv {
+            file,
+            support_group,
+        } => findings(state, crate::vuln::Kind::NessusCsv, &file, support_group, say).await,
+        ImportCommand::NmapVulns {
+            file,
+            support_group,
+        } => findings(state, crate::vuln::Kind::Nmap, &file, support_group, say).await,
     }
+}
+
+/// Imports a scanner report as findings.
+async fn findings(
+    state: &AppState,
+    kind: crate::vuln::Kind,
+    file: &std::path::Path,
+    support_group: Option<i64>,
+    say: fn(&str),
+) -> AppResult<()> {
+    let (input, size) = open(file)?;
+    let read = Arc::new(AtomicU64::new(0));
+    let (done, bar) = progress(size, read.clone());
+    let recorder = crate::vuln::ingest::Recorder {
+        scope: crate::actor::HostScope::All,
+        new_host_group: support_group,
+    };
+    let outcome = crate::vuln::ingest::import(
+        state,
+        &crate::actor::Identity::Anonymous,
+        kind,
+        &recorder,
+        input,
+        Some(read),
+    )
+    .await;
+    done.cancel();
+    if let Some(bar) = bar {
+        let _ = bar.await;
+    }
+    let (row, report) = outcome?;
+    say(&format!(
+        "import {}: {} hosts, {} findings ({} new, {} reopened), {} fixed, {} skipped, {} refused",
+        row.id,
+        report.hosts,
+        report.findings,
+        report.new,
+        report.reopened,
+        report.fixed,
+        report.skipped_count,
+        report.rejected_count
+    ));
+    for r in &report.rejected {
+        say(&format!("line {}: refused: {}", r.line, r.reason));
+    }
+    if let Some(s) = &report.stopped {
+        say(&format!("line {}: reading stopped: {}", s.line, s.reason));
+        return Err(AppError::bad_input(
+            "the file is not a complete report; every complete finding before the error is \
+             recorded, and nothing was marked fixed",
+        ));
+    }
+    Ok(())
 }
 
 async fn nmap(

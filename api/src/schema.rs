@@ -26,7 +26,11 @@ use crate::scan::graphql::{
     Scan, ScanMutation, ScanNode, ScanProfile, ScanQuery, ScanRun, ScanSubscription,
 };
 use crate::state::AppState;
-use crate::{auth, darknet, host, jobs, scan};
+use crate::vuln::graphql::{
+    Finding, FindingImport, FindingMutation, FindingNode, FindingQuery, FindingSubscription,
+    Vulnerability,
+};
+use crate::{auth, darknet, host, jobs, scan, vuln};
 
 /// What can be read.
 #[derive(MergedObject, Default)]
@@ -36,13 +40,20 @@ pub struct Query(
     ExposureQuery,
     ScanQuery,
     DarknetQuery,
+    FindingQuery,
     JobQuery,
     AuthQuery,
 );
 
 /// What can be changed.
 #[derive(MergedObject, Default)]
-pub struct Mutation(HostMutation, ScanMutation, DarknetMutation, AuthMutation);
+pub struct Mutation(
+    HostMutation,
+    ScanMutation,
+    DarknetMutation,
+    FindingMutation,
+    AuthMutation,
+);
 
 /// What can be watched live.
 #[derive(MergedSubscription, Default)]
@@ -51,6 +62,7 @@ pub struct Subscription(
     ExposureSubscription,
     ScanSubscription,
     DarknetSubscription,
+    FindingSubscription,
 );
 
 pub type HectorSchema = Schema<Query, Mutation, Subscription>;
@@ -62,6 +74,7 @@ pub static RULES: &[Rule] = &[
     host::graphql::access::rule,
     scan::graphql::access,
     darknet::graphql::access,
+    vuln::graphql::access,
     jobs::graphql::access,
     auth::graphql::access,
 ];
@@ -101,6 +114,9 @@ pub enum Node {
     Sensor(Sensor),
     DarknetEvent(DarknetEvent),
     DarknetSpike(DarknetSpike),
+    Finding(Finding),
+    Vulnerability(Vulnerability),
+    FindingImport(FindingImport),
     JobRun(JobRun),
     User(User),
     ApiToken(ApiToken),
@@ -140,6 +156,13 @@ async fn fetch(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>, AppError> {
             DarknetNode::Sensor(s) => Node::Sensor(s),
             DarknetNode::DarknetEvent(e) => Node::DarknetEvent(e),
             DarknetNode::DarknetSpike(s) => Node::DarknetSpike(s),
+        }));
+    }
+    if let Some(found) = vuln::graphql::fetch_node(ctx, &kind, num).await? {
+        return Ok(found.map(|n| match n {
+            FindingNode::Finding(f) => Node::Finding(f),
+            FindingNode::Vulnerability(v) => Node::Vulnerability(v),
+            FindingNode::FindingImport(i) => Node::FindingImport(i),
         }));
     }
     if let Some(found) = jobs::graphql::fetch_node(ctx, &kind, num).await? {
@@ -273,6 +296,7 @@ fn build_with(
     .validation_mode(mode)
     .data(state.clone())
     .data(host::graphql::loaders::new(state))
+    .data(vuln::graphql::loaders::new(state))
     .data(auth::graphql::user_loader(state))
     .extension(limits::DocumentLimits::new(config.max_depth))
     // After the document checks, so a query is checked before it is registered; a hash alone

@@ -44,6 +44,7 @@ mod m20261204_000031_create_darknet_batch;
 mod m20261204_000032_create_darknet_event;
 mod m20261204_000033_create_darknet_rollups;
 mod m20261204_000034_create_darknet_spike;
+mod m20261205_000035_create_findings;
 
 pub struct Migrator;
 
@@ -85,6 +86,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000032_create_darknet_event::Migration),
             Box::new(m20261204_000033_create_darknet_rollups::Migration),
             Box::new(m20261204_000034_create_darknet_spike::Migration),
+            Box::new(m20261205_000035_create_findings::Migration),
         ]
     }
 }

@@ -129,10 +129,10 @@ pub enum AuditAction {
     DeleteTag,
     /// The `deleteUrl` mutation.
     DeleteUrl,
+    /// The `importFindings` mutation.
+    ImportFindings,
     /// The `importNmapXml` mutation.
     ImportNmapXml,
-    /// A sign-in attempt.
-    Login,
     /// The `logout` mutation.
     Logout,
     /// The `removeHostsFromGroups` mutation.
@@ -149,6 +149,8 @@ pub enum AuditAction {
     TagHosts,
     /// The `untagHosts` mutation.
     UntagHosts,
+    /// The `updateFinding` mutation.
+    UpdateFinding,
     /// The `updateHost` mutation.
     UpdateHost,
     /// The `updateHostGroup` mutation.
@@ -169,6 +171,10 @@ pub enum AuditAction {
     UpdateUrl,
     /// The `updateUser` mutation.
     UpdateUser,
+    /// The `updateVulnerability` mutation.
+    UpdateVulnerability,
+    /// A sign-in attempt.
+    Login,
     /// An action this version no longer has (recorded by an earlier one).
     Other,
 }

@@ -1,4 +1,5 @@
-//! Uploads: GraphQL multipart requests (`importNmapXml`) and the streaming `POST /ingest/nmap`.
+//! Uploads: GraphQL multipart requests (`importNmapXml`, `importFindings`) and the streaming
+//! `POST /ingest/nmap` and `POST /ingest/findings`.
 //! Bodies are streamed through a small channel, never held whole.
 
 use std::sync::{Arc, Mutex};
@@ -158,22 +159,17 @@ pub(super) async fn graphql_multipart(
     run_batch(&req, &state, &schemas, batch).await
 }
 
-/// `POST /ingest/nmap`: an nmap XML file streamed as the body (`curl --data-binary
-/// @scan.xml`), by an analyst or admin (an API token needs the `write` or `ingest` scope).
-/// `?supportGroupId=` places hosts not in the inventory yet. Answers with the import's
-/// report; everything it accepted is committed, also when the body was cut short.
-pub(super) async fn ingest_nmap(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
+/// Who may import through a streaming endpoint: an analyst or admin (an API token needs the
+/// `write` or `ingest` scope), within the rate limit, while the database answers.
+async fn importer(
+    req: &HttpRequest,
+    state: &AppState,
+    what: &str,
+) -> Result<Identity, HttpResponse> {
     if state.db_health.is_down() {
-        return unavailable();
+        return Err(unavailable());
     }
-    let who = match caller(&req, &state).await {
-        Ok(who) => who,
-        Err(response) => return response,
-    };
+    let who = caller(req, state).await?;
     let allowed = match &who {
         Identity::User(p) => {
             matches!(
@@ -185,99 +181,94 @@ pub(super) async fn ingest_nmap(
             }
         }
         Identity::Anonymous => {
-            return error_body(
+            return Err(error_body(
                 actix_web::http::StatusCode::UNAUTHORIZED,
                 code::UNAUTHENTICATED,
                 "send credentials as `Authorization: Bearer <token>`",
-            );
+            ));
         }
     };
     if !allowed {
-        return error_body(
+        return Err(error_body(
             actix_web::http::StatusCode::FORBIDDEN,
             code::FORBIDDEN,
-            "importing scans takes an analyst or admin (a token with the write or ingest scope)",
-        );
+            &format!(
+                "importing {what} takes an analyst or admin (a token with the write or ingest scope)"
+            ),
+        ));
     }
-    if !state.rate.allow(&who.rate_key(&client_addr(&req))) {
-        return too_many_requests();
+    if !state.rate.allow(&who.rate_key(&client_addr(req))) {
+        return Err(too_many_requests());
     }
-    let group =
-        match web::Query::<IngestParams>::from_query(req.query_string()) {
-            Ok(q) => match q.support_group_id.as_deref().map(|g| {
-                crate::graphql::node::decode(&async_graphql::ID(g.to_owned()), "SupportGroup")
-            }) {
-                None => None,
-                Some(Ok(g)) => Some(g),
-                Some(Err(e)) => {
-                    return error_body(
-                        actix_web::http::StatusCode::BAD_REQUEST,
-                        code::BAD_USER_INPUT,
-                        &e.message(),
-                    );
-                }
-            },
-            Err(_) => {
-                return error_body(
-                    actix_web::http::StatusCode::BAD_REQUEST,
-                    code::BAD_USER_INPUT,
-                    "the query string takes only `supportGroupId`",
-                );
-            }
-        };
-    let recorder = match crate::scan::ingest::recorder_for(&who, group) {
-        Ok(r) => r,
-        Err(e) => {
-            return error_body(
-                actix_web::http::StatusCode::FORBIDDEN,
-                e.code(),
-                &e.message(),
-            );
-        }
-    };
-    let limit = state.config.max_import_bytes;
+    Ok(who)
+}
+
+fn bad_request(e: &AppError) -> HttpResponse {
+    error_body(
+        actix_web::http::StatusCode::BAD_REQUEST,
+        e.code(),
+        &e.message(),
+    )
+}
+
+/// The support group of `?supportGroupId=`, which the importer must be allowed to add to.
+fn group_param(text: Option<&str>) -> Result<Option<i64>, HttpResponse> {
+    text.map(|g| crate::graphql::node::decode(&async_graphql::ID(g.to_owned()), "SupportGroup"))
+        .transpose()
+        .map_err(|e| bad_request(&e))
+}
+
+fn forbidden(e: &AppError) -> HttpResponse {
+    error_body(
+        actix_web::http::StatusCode::FORBIDDEN,
+        e.code(),
+        &e.message(),
+    )
+}
+
+/// The body as a reader, at most the import cap, and why it was cut short if it was.
+fn body_reader(payload: web::Payload, state: &AppState) -> (BodyReader, BodyCut) {
     let (rx, cut) = forward_body(
         payload,
-        limit,
+        state.config.max_import_bytes,
         Duration::from_secs(state.config.body_timeout_secs),
     );
-    let reader = BodyReader {
-        rx,
-        current: web::Bytes::new(),
-    };
-    match crate::scan::ingest::import(&state, &who, &recorder, reader, None).await {
-        Ok((run, report)) => {
+    (
+        BodyReader {
+            rx,
+            current: web::Bytes::new(),
+        },
+        cut,
+    )
+}
+
+/// The answer of an import: its report (413 when the body was cut short: everything read
+/// before is committed all the same), or the error.
+fn import_answer(
+    outcome: Result<serde_json::Value, AppError>,
+    cut: &BodyCut,
+    state: &AppState,
+    what: &str,
+) -> HttpResponse {
+    match outcome {
+        Ok(mut body) => {
             let cut = cut.lock().ok().and_then(|c| c.clone());
             let status = if cut.is_some() {
                 actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
             } else {
                 actix_web::http::StatusCode::OK
             };
-            HttpResponse::build(status).json(json!({
-                "scanRunId": crate::graphql::node::encode("ScanRun", run.id),
-                "status": run.status,
-                "hosts": report.hosts,
-                "hostsDown": report.hosts_down,
-                "hostsCreated": report.hosts_created,
-                "ports": report.ports,
-                "changes": report.changes,
-                "rejectedCount": report.rejected_count,
-                "rejected": report.rejected,
-                "stoppedAt": report.stopped,
-                "bodyCut": cut,
-            }))
+            body["bodyCut"] = json!(cut);
+            HttpResponse::build(status).json(body)
         }
-        Err(e @ (AppError::BadUserInput(_) | AppError::NotFound(_))) => error_body(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            e.code(),
-            &e.message(),
-        ),
+        Err(e @ (AppError::BadUserInput(_) | AppError::NotFound(_))) => bad_request(&e),
+        Err(e @ AppError::Forbidden(_)) => forbidden(&e),
         Err(e) => {
             if db::is_unreachable(&e) {
                 state.db_health.set_down(true);
                 return unavailable();
             }
-            tracing::error!(error = ?e, "an nmap import failed");
+            tracing::error!(error = ?e, "an import of {what} failed");
             error_body(
                 actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
                 code::INTERNAL,
@@ -287,8 +278,116 @@ pub(super) async fn ingest_nmap(
     }
 }
 
+/// `POST /ingest/nmap`: an nmap XML file streamed as the body (`curl --data-binary
+/// @scan.xml`), by an analyst or admin (an API token needs the `write` or `ingest` scope).
+/// `?supportGroupId=` places hosts not in the inventory yet. Answers with the import's
+/// report; everything it accepted is committed, also when the body was cut short.
+pub(super) async fn ingest_nmap(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let who = match importer(&req, &state, "scans").await {
+        Ok(who) => who,
+        Err(response) => return response,
+    };
+    let Ok(query) = web::Query::<NmapParams>::from_query(req.query_string()) else {
+        return bad_request(&AppError::bad_input(
+            "the query string takes only `supportGroupId`",
+        ));
+    };
+    let group = match group_param(query.support_group_id.as_deref()) {
+        Ok(g) => g,
+        Err(response) => return response,
+    };
+    let recorder = match crate::scan::ingest::recorder_for(&who, group) {
+        Ok(r) => r,
+        Err(e) => return forbidden(&e),
+    };
+    let (reader, cut) = body_reader(payload, &state);
+    let outcome = crate::scan::ingest::import(&state, &who, &recorder, reader, None)
+        .await
+        .map(|(run, report)| {
+            json!({
+                "scanRunId": crate::graphql::node::encode("ScanRun", run.id),
+                "status": run.status,
+                "hosts": report.hosts,
+                "hostsDown": report.hosts_down,
+                "hostsCreated": report.hosts_created,
+                "ports": report.ports,
+                "changes": report.changes,
+                "findings": report.findings,
+                "rejectedCount": report.rejected_count,
+                "rejected": report.rejected,
+                "stoppedAt": report.stopped,
+            })
+        });
+    import_answer(outcome, &cut, &state, "nmap XML")
+}
+
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct IngestParams {
+struct NmapParams {
+    support_group_id: Option<String>,
+}
+
+/// `POST /ingest/findings?kind=OPENVAS|NESSUS|NESSUS_CSV|NMAP`: a scanner report streamed as
+/// the body, by an analyst or admin (an API token needs the `write` or `ingest` scope).
+/// `?supportGroupId=` places hosts not in the inventory yet. Answers with the import's
+/// report; everything it accepted is committed, also when the body was cut short.
+pub(super) async fn ingest_findings(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let who = match importer(&req, &state, "findings").await {
+        Ok(who) => who,
+        Err(response) => return response,
+    };
+    let Ok(query) = web::Query::<FindingParams>::from_query(req.query_string()) else {
+        return bad_request(&AppError::bad_input(
+            "the query string takes `kind` (OPENVAS, NESSUS, NESSUS_CSV or NMAP) and \
+             `supportGroupId`",
+        ));
+    };
+    let Some(kind) = crate::vuln::Kind::parse(&query.kind.to_ascii_uppercase()) else {
+        return bad_request(&AppError::bad_input(
+            "`kind` is one of OPENVAS, NESSUS, NESSUS_CSV and NMAP",
+        ));
+    };
+    let group = match group_param(query.support_group_id.as_deref()) {
+        Ok(g) => g,
+        Err(response) => return response,
+    };
+    let recorder = match crate::vuln::ingest::recorder_for(&who, group) {
+        Ok(r) => r,
+        Err(e) => return forbidden(&e),
+    };
+    let (reader, cut) = body_reader(payload, &state);
+    let outcome = crate::vuln::ingest::import(&state, &who, kind, &recorder, reader, None)
+        .await
+        .map(|(row, report)| {
+            json!({
+                "findingImportId": crate::graphql::node::encode("FindingImport", row.id),
+                "status": row.status,
+                "hosts": report.hosts,
+                "findings": report.findings,
+                "newFindings": report.new,
+                "reopened": report.reopened,
+                "fixed": report.fixed,
+                "skippedCount": report.skipped_count,
+                "skipped": report.skipped,
+                "rejectedCount": report.rejected_count,
+                "rejected": report.rejected,
+                "stoppedAt": report.stopped,
+            })
+        });
+    import_answer(outcome, &cut, &state, "findings")
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FindingParams {
+    kind: String,
     support_group_id: Option<String>,
 }

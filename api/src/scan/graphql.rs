@@ -79,7 +79,7 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
         | (
             "ImportNmapXmlPayload",
             "scanRun" | "hosts" | "hostsDown" | "hostsCreated" | "ports" | "changes"
-            | "rejectedCount" | "rejected" | "stoppedAt",
+            | "findings" | "rejectedCount" | "rejected" | "stoppedAt",
         ) => Public,
         _ => return None,
     })
@@ -844,7 +844,8 @@ pub struct ImportNmapXmlInput {
     pub support_group_id: Option<ID>,
 }
 
-/// A host of an import that was refused, or where the reading stopped.
+/// An item of an import (a host, a finding) that was refused or left out, or where the reading
+/// stopped.
 #[derive(SimpleObject, Clone)]
 pub struct ImportRejection {
     /// Its line in the file.
@@ -877,6 +878,9 @@ pub struct ImportNmapXmlPayload {
     pub ports: i64,
     /// Exposure changes found.
     pub changes: i64,
+    /// Vulnerability findings of nmap's `vulners`/`vuln` scripts, recorded as a finding
+    /// import of kind `NMAP` (see `findingImports`).
+    pub findings: i64,
     /// Hosts refused.
     pub rejected_count: i64,
     /// The first 1000 hosts refused, with their lines.
@@ -1110,6 +1114,7 @@ impl ScanMutation {
             hosts_created: report.hosts_created as i64,
             ports: report.ports as i64,
             changes: report.changes as i64,
+            findings: report.findings as i64,
             rejected_count: report.rejected_count as i64,
             rejected: report.rejected.iter().map(Into::into).collect(),
             stopped_at: report.stopped.as_ref().map(Into::into),

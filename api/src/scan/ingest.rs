@@ -44,6 +44,9 @@ pub struct Report {
     pub hosts_created: u64,
     pub ports: u64,
     pub changes: u64,
+    /// Vulnerability findings of nmap's `vulners`/`vuln` scripts, recorded as a finding
+    /// import of kind `NMAP`.
+    pub findings: u64,
     pub rejected_count: u64,
     /// The first [`MAX_LISTED`] rejected hosts.
     pub rejected: Vec<Rejection>,
@@ -182,6 +185,7 @@ pub async fn ingest<R: Read + Send + 'static>(
         ..Default::default()
     };
     let started = db::now();
+    let mut scripts = crate::vuln::ingest::ScanFindings::default();
     while let Some(message) = rx.recv().await {
         let (run, hosts, rejected, down) = match message {
             Message::Batch {
@@ -208,9 +212,16 @@ pub async fn ingest<R: Read + Send + 'static>(
         let at = seconds(run.started).unwrap_or(started);
         let lines: Vec<u64> = hosts.iter().map(|(l, _)| *l).collect();
         let hosts: Arc<Vec<ScannedHost>> = Arc::new(hosts.into_iter().map(|(_, h)| h).collect());
+        let found = Arc::new(crate::vuln::ingest::script_findings(&hosts));
+        let import_id = if found.0.is_empty() && found.1.is_empty() {
+            None
+        } else {
+            Some(scripts.import_for(db, run_id).await?)
+        };
         let recorder = recorder.clone();
-        let outcome = db::write(db, move |txn| {
-            let (hosts, run, recorder) = (hosts.clone(), run.clone(), recorder.clone());
+        let (outcome, findings) = db::write(db, move |txn| {
+            let (hosts, run, recorder, found) =
+                (hosts.clone(), run.clone(), recorder.clone(), found.clone());
             Box::pin(async move {
                 let probed = move |protocol: &str, port: u16| {
                     super::parse::Protocol::parse(protocol).is_some_and(|p| run.probed(p, port))
@@ -229,10 +240,25 @@ pub async fn ingest<R: Read + Send + 'static>(
                 .await?;
                 let accepted = hosts.len() - outcome.refused.len();
                 service::add_progress(txn, run_id, accepted as u64, outcome.ports).await?;
-                Ok(outcome)
+                let findings = match import_id {
+                    Some(id) => {
+                        crate::vuln::ingest::record_script_findings(
+                            txn,
+                            id,
+                            at,
+                            &found,
+                            &recorder.scope,
+                            recorder.new_host_group,
+                        )
+                        .await?
+                    }
+                    None => 0,
+                };
+                Ok((outcome, findings))
             })
         })
         .await?;
+        report.findings += findings;
         report.hosts += (lines.len() - outcome.refused.len()) as u64;
         report.hosts_created += outcome.hosts_created;
         report.ports += outcome.ports;
@@ -248,6 +274,7 @@ pub async fn ingest<R: Read + Send + 'static>(
         }
     }
     reader.await.map_err(AppError::internal)?;
+    scripts.finish(db, report.stopped.is_none()).await?;
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
 }

@@ -18,6 +18,30 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Self; 5] = [
+        Self::Open,
+        Self::Fixed,
+        Self::Ignored,
+        Self::FalsePositive,
+        Self::Reopened,
+    ];
+
+    /// Its stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "OPEN",
+            Self::Fixed => "FIXED",
+            Self::Ignored => "IGNORED",
+            Self::FalsePositive => "FALSE_POSITIVE",
+            Self::Reopened => "REOPENED",
+        }
+    }
+
+    /// The status of a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// Whether the finding still needs work.
     pub fn is_open(self) -> bool {
         matches!(self, Self::Open | Self::Reopened)
@@ -64,6 +88,19 @@ pub enum Outcome {
     Untouched,
 }
 
+impl Outcome {
+    /// Its stored name (in a finding's sightings).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "NEW",
+            Self::Seen => "SEEN",
+            Self::Reopened => "REOPENED",
+            Self::Fixed => "FIXED",
+            Self::Untouched => "UNTOUCHED",
+        }
+    }
+}
+
 /// The outcome for a finding of status `before` (`None`: never reported) that the import
 /// did (`seen`) or did not report, on a host the import scanned.
 pub fn outcome(before: Option<Status>, seen: bool) -> Outcome {
@@ -83,7 +120,7 @@ mod tests {
     use super::Status::*;
     use super::*;
 
-    const ALL: [Status; 5] = [Open, Fixed, Ignored, FalsePositive, Reopened];
+    const ALL: [Status; 5] = Status::ALL;
 
     #[test]
     fn the_fixed_and_reopened_cycle_across_three_imports() {

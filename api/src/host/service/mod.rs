@@ -6,6 +6,7 @@ mod bulk;
 mod exclusion;
 pub mod exposure;
 mod filter;
+mod intake;
 mod read;
 mod write;
 
@@ -13,5 +14,6 @@ pub use super::rows::{any_by_ids, get, scope_condition, touch};
 pub use bulk::*;
 pub use exclusion::*;
 pub use filter::*;
+pub use intake::*;
 pub use read::*;
 pub use write::*;

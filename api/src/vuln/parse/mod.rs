@@ -48,6 +48,22 @@ impl Risk {
         }
     }
 
+    /// Its stored level: 0 none to 4 critical.
+    pub fn level(self) -> i16 {
+        self as i16
+    }
+
+    /// The risk of a stored level.
+    pub fn from_level(level: i16) -> Self {
+        match level {
+            i16::MIN..=0 => Self::None,
+            1 => Self::Low,
+            2 => Self::Medium,
+            3 => Self::High,
+            _ => Self::Critical,
+        }
+    }
+
     /// A risk named by a scanner (`None`, `Low`, ..., also `Info` and `Log`), any case.
     pub fn from_name(name: &str) -> Option<Self> {
         Some(match name.trim().to_ascii_lowercase().as_str() {
@@ -64,6 +80,8 @@ impl Risk {
 /// One vulnerability reported on one host (and port).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
+    /// Where it starts in the report (line, or CSV row).
+    pub line: u64,
     /// The host as the report names it (an address, or a name when it gives no address).
     pub host: String,
     /// Its address, when the report gives one.
@@ -99,8 +117,20 @@ pub struct Finding {
 pub enum Item {
     /// A finding.
     Finding(Box<Finding>),
-    /// An item left out on purpose (e.g. Nessus rows of risk `None`, as HECTOR did).
-    Skipped { at: u64, reason: String },
+    /// A host the report covered, met before (or without) its findings: a newer report of a
+    /// host that no longer lists a finding fixes it.
+    Host {
+        at: u64,
+        host: String,
+        address: Option<IpAddr>,
+    },
+    /// An item left out on purpose (e.g. Nessus rows of risk `None`, as HECTOR did), with the
+    /// host it was about when known.
+    Skipped {
+        at: u64,
+        reason: String,
+        host: Option<String>,
+    },
     /// An item that makes no sense (no host, no name, a port out of range); the reading went
     /// on after it.
     Rejected { at: u64, reason: String },
@@ -128,7 +158,7 @@ pub(crate) fn text(s: &str, max: usize) -> Option<String> {
 }
 
 /// The CVE ids in `s` (separated by anything that is not part of one), upper case.
-pub(crate) fn cves_in(s: &str, into: &mut Vec<String>) {
+pub fn cves_in(s: &str, into: &mut Vec<String>) {
     for word in s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
         let upper = word.to_ascii_uppercase();
         let mut parts = upper.splitn(3, '-');
@@ -176,13 +206,14 @@ pub(crate) fn complete(f: Finding, at: u64) -> Item {
             reason: "no vulnerability name".into(),
         };
     }
-    Item::Finding(Box::new(f))
+    Item::Finding(Box::new(Finding { line: at, ..f }))
 }
 
 /// A finding with only its host and name, the rest empty.
 pub(crate) fn blank(host: String, name: String) -> Finding {
     let address = host.parse().ok();
     Finding {
+        line: 0,
         host,
         address,
         port: None,

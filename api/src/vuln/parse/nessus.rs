@@ -36,26 +36,33 @@ impl<R: BufRead> Iterator for NessusReader<R> {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
-        loop {
-            return Some(match self.records.next_record()? {
-                Read::Record(r) if r.name == "HostProperties" => {
-                    self.address = r
-                        .all("tag")
-                        .find(|t| t.attr("name") == Some("host-ip"))
-                        .and_then(|t| t.text.trim().parse().ok());
-                    continue;
+        Some(match self.records.next_record()? {
+            Read::Record(r) if r.name == "HostProperties" => {
+                self.address = r
+                    .all("tag")
+                    .find(|t| t.attr("name") == Some("host-ip"))
+                    .and_then(|t| t.text.trim().parse().ok());
+                let host = self
+                    .records
+                    .context("ReportHost", "name")
+                    .and_then(|h| text(h, MAX_SHORT))
+                    .unwrap_or_default();
+                Item::Host {
+                    at: r.line,
+                    address: self.address.or_else(|| host.parse().ok()),
+                    host,
                 }
-                Read::Record(r) => {
-                    let host = self
-                        .records
-                        .context("ReportHost", "name")
-                        .unwrap_or_default();
-                    finding(&r, host, self.address)
-                }
-                Read::Oversized { line, reason } => Item::Rejected { at: line, reason },
-                Read::Fatal { line, reason } => Item::Fatal { at: line, reason },
-            });
-        }
+            }
+            Read::Record(r) => {
+                let host = self
+                    .records
+                    .context("ReportHost", "name")
+                    .unwrap_or_default();
+                finding(&r, host, self.address)
+            }
+            Read::Oversized { line, reason } => Item::Rejected { at: line, reason },
+            Read::Fatal { line, reason } => Item::Fatal { at: line, reason },
+        })
     }
 }
 
@@ -111,6 +118,7 @@ fn finding(r: &Record, host: &str, address: Option<IpAddr>) -> Item {
         return Item::Skipped {
             at,
             reason: "informational (risk None)".into(),
+            host: Some(f.host),
         };
     }
     f.description = r

@@ -109,7 +109,7 @@ fn field(row: &csv::ByteRecord, i: Option<usize>) -> &str {
 /// What one row says.
 enum Row {
     Finding(Box<super::Finding>),
-    Skipped(String),
+    Skipped(String, String),
     Rejected(String),
 }
 
@@ -133,7 +133,10 @@ fn read_row(c: &Columns, row: &csv::ByteRecord) -> Row {
         }
     };
     if risk == Risk::None {
-        return Row::Skipped("informational (risk None)".into());
+        return Row::Skipped(
+            "informational (risk None)".into(),
+            text(field(row, Some(c.host)), MAX_SHORT).unwrap_or_default(),
+        );
     }
     let mut f = blank(
         text(field(row, Some(c.host)), MAX_SHORT).unwrap_or_default(),
@@ -237,8 +240,9 @@ impl<R: Read> Iterator for NessusCsvReader<R> {
                         }
                     }
                 },
-                Row::Skipped(reason) => {
-                    return Some(self.after_pending(Item::Skipped { at, reason }));
+                Row::Skipped(reason, host) => {
+                    let host = (!host.is_empty()).then_some(host);
+                    return Some(self.after_pending(Item::Skipped { at, reason, host }));
                 }
                 Row::Rejected(reason) => {
                     return Some(self.after_pending(Item::Rejected { at, reason }));
@@ -283,6 +287,7 @@ mod tests {
             .map(|i| match i {
                 Item::Finding(_) => "finding",
                 Item::Skipped { .. } => "skipped",
+                Item::Host { .. } => "host",
                 Item::Rejected { .. } => "rejected",
                 Item::Fatal { .. } => "fatal",
             })

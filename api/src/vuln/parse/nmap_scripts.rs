@@ -27,6 +27,12 @@ fn base(t: &Target<'_>, name: String) -> Finding {
     f
 }
 
+/// Whether script `id` looks for vulnerabilities (`vulners`, the `vuln` category's
+/// `*-vuln-*` scripts): a host it ran on without findings has none of its kind.
+pub fn is_vuln_script(id: &str) -> bool {
+    id == "vulners" || id.contains("vuln")
+}
+
 /// The findings in the output of script `id` run on `target`; none for other scripts.
 pub fn findings(target: &Target<'_>, id: &str, output: &str) -> Vec<Finding> {
     if id == "vulners" {
