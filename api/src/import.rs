@@ -88,7 +88,16 @@ pub async fn run(state: &AppState, cmd: ImportCommand, say: fn(&str)) -> AppResu
         ImportCommand::NessusCsv {
             file,
             support_group,
-        } => findings(state, crate::vuln::Kind::NessusCsv, &file, support_group, say).await,
+        } => {
+            findings(
+                state,
+                crate::vuln::Kind::NessusCsv,
+                &file,
+                support_group,
+                say,
+            )
+            .await
+        }
         ImportCommand::NmapVulns {
             file,
             support_group,

@@ -130,9 +130,13 @@ impl MigrationTrait for Migration {
         cols::index("idx_finding_host_status", "finding", &["host_id", "status"])
             .ensure(manager)
             .await?;
-        cols::index("idx_finding_vulnerability", "finding", &["vulnerability_id"])
-            .ensure(manager)
-            .await?;
+        cols::index(
+            "idx_finding_vulnerability",
+            "finding",
+            &["vulnerability_id"],
+        )
+        .ensure(manager)
+        .await?;
         cols::index("idx_finding_status_risk", "finding", &["status", "risk"])
             .ensure(manager)
             .await?;

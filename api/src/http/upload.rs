@@ -212,10 +212,9 @@ fn bad_request(e: &AppError) -> HttpResponse {
 }
 
 /// The support group of `?supportGroupId=`, which the importer must be allowed to add to.
-fn group_param(text: Option<&str>) -> Result<Option<i64>, HttpResponse> {
+fn group_param(text: Option<&str>) -> Result<Option<i64>, AppError> {
     text.map(|g| crate::graphql::node::decode(&async_graphql::ID(g.to_owned()), "SupportGroup"))
         .transpose()
-        .map_err(|e| bad_request(&e))
 }
 
 fn forbidden(e: &AppError) -> HttpResponse {
@@ -298,7 +297,7 @@ pub(super) async fn ingest_nmap(
     };
     let group = match group_param(query.support_group_id.as_deref()) {
         Ok(g) => g,
-        Err(response) => return response,
+        Err(e) => return bad_request(&e),
     };
     let recorder = match crate::scan::ingest::recorder_for(&who, group) {
         Ok(r) => r,
@@ -357,7 +356,7 @@ pub(super) async fn ingest_findings(
     };
     let group = match group_param(query.support_group_id.as_deref()) {
         Ok(g) => g,
-        Err(response) => return response,
+        Err(e) => return bad_request(&e),
     };
     let recorder = match crate::vuln::ingest::recorder_for(&who, group) {
         Ok(r) => r,

@@ -78,8 +78,8 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
         | ("StartScanPayload" | "CancelScanRunPayload", "scanRun")
         | (
             "ImportNmapXmlPayload",
-            "scanRun" | "hosts" | "hostsDown" | "hostsCreated" | "ports" | "changes"
-            | "findings" | "rejectedCount" | "rejected" | "stoppedAt",
+            "scanRun" | "hosts" | "hostsDown" | "hostsCreated" | "ports" | "changes" | "findings"
+            | "rejectedCount" | "rejected" | "stoppedAt",
         ) => Public,
         _ => return None,
     })

@@ -112,9 +112,7 @@ fn items<R: Read + Send + 'static>(kind: Kind, input: R) -> Box<dyn Iterator<Ite
 
 /// The findings of the `vulners` and `vuln` scripts in nmap XML, with every host that was up
 /// as covered.
-fn nmap_items<R: std::io::BufRead + Send + 'static>(
-    input: R,
-) -> impl Iterator<Item = Item> + Send {
+fn nmap_items<R: std::io::BufRead + Send + 'static>(input: R) -> impl Iterator<Item = Item> + Send {
     use crate::scan::parse::{Item as Nmap, NmapReader};
     let mut reader = NmapReader::new(input);
     std::iter::from_fn(move || reader.next_item()).flat_map(|item| match item {
@@ -202,15 +200,21 @@ fn read_items(
                     .extend(host.and_then(|h| h.trim().parse::<IpAddr>().ok()));
                 chunk.skipped.push(Rejection { line: at, reason });
             }
-            Some(Item::Rejected { at, reason }) => chunk.rejected.push(Rejection { line: at, reason }),
+            Some(Item::Rejected { at, reason }) => {
+                chunk.rejected.push(Rejection { line: at, reason })
+            }
             Some(Item::Fatal { at, reason }) => stopped = Some(Rejection { line: at, reason }),
             None => {}
         }
-        if last || chunk.findings.len() >= BATCH_FINDINGS || chunk.covered.len() >= 4 * BATCH_FINDINGS
+        let full = last
+            || chunk.findings.len() >= BATCH_FINDINGS
+            || chunk.covered.len() >= 4 * BATCH_FINDINGS;
+        if full
+            && tx
+                .blocking_send(Message::Chunk(std::mem::take(&mut chunk)))
+                .is_err()
         {
-            if tx.blocking_send(Message::Chunk(std::mem::take(&mut chunk))).is_err() {
-                return;
-            }
+            return;
         }
         if last {
             if let Some(stopped) = stopped {
@@ -271,7 +275,8 @@ pub async fn ingest<R: Read + Send + 'static>(
         let covered = Arc::new(chunk.covered);
         let recorder = recorder.clone();
         let outcome = db::write(db, move |txn| {
-            let (findings, covered, recorder) = (findings.clone(), covered.clone(), recorder.clone());
+            let (findings, covered, recorder) =
+                (findings.clone(), covered.clone(), recorder.clone());
             Box::pin(async move {
                 let outcome = store::record_batch(
                     txn,
@@ -472,9 +477,8 @@ impl ScanFindings {
         if complete {
             fix_absent(db, import_id, Source::Nmap).await?;
         }
-        let error = (!complete).then(|| {
-            "the scan results are incomplete; nothing was marked fixed".to_owned()
-        });
+        let error = (!complete)
+            .then(|| "the scan results are incomplete; nothing was marked fixed".to_owned());
         db::write(db, move |txn| {
             let error = error.clone();
             Box::pin(async move { store::finish_import(txn, import_id, error).await })

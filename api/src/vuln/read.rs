@@ -52,7 +52,8 @@ impl FindingFilter {
             cond = cond.add(finding::Column::Risk.is_in(self.risks.clone()));
         }
         if !self.statuses.is_empty() {
-            cond = cond.add(finding::Column::Status.is_in(self.statuses.iter().map(|s| s.as_str())));
+            cond =
+                cond.add(finding::Column::Status.is_in(self.statuses.iter().map(|s| s.as_str())));
         }
         if let Some(cve) = &self.cve {
             cond = cond.add(finding::Column::VulnerabilityId.in_subquery(cve_vulnerabilities(cve)));
@@ -216,8 +217,10 @@ fn vulnerability_query(filter: &VulnerabilityFilter) -> sea_orm::Select<vulnerab
     }
     if let Some(text) = &filter.name_contains {
         query = query.filter(
-            Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(vulnerability::Column::Name)))
-                .like(crate::host::catalog::like_pattern(&text.to_lowercase())),
+            Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(
+                vulnerability::Column::Name,
+            )))
+            .like(crate::host::catalog::like_pattern(&text.to_lowercase())),
         );
     }
     if let Some(tag) = filter.tag_id {
@@ -375,7 +378,10 @@ pub async fn risk_summary(
     let rows: Vec<(i16, i64, i64)> = finding_query(scope, &filter)
         .select_only()
         .column(finding::Column::Risk)
-        .column_as(Expr::col((finding::Entity, finding::Column::Id)).count(), "findings")
+        .column_as(
+            Expr::col((finding::Entity, finding::Column::Id)).count(),
+            "findings",
+        )
         .column_as(
             Expr::col((finding::Entity, finding::Column::HostId)).count_distinct(),
             "hosts",
@@ -425,18 +431,24 @@ pub async fn most_affected_hosts(
     let filter = open_unless_named(filter);
     let level = |n: i16| {
         Expr::cust_with_values(
-            "SUM(CASE WHEN finding.risk = ? THEN 1 ELSE 0 END)",
+            "COUNT(CASE WHEN finding.risk = ? THEN 1 END)",
             [sea_orm::Value::from(n)],
         )
     };
     let mut query = finding_query(scope, &filter)
         .select_only()
-        .column_as(Expr::col((finding::Entity, finding::Column::HostId)), "host_id")
+        .column_as(
+            Expr::col((finding::Entity, finding::Column::HostId)),
+            "host_id",
+        )
         .column_as(level(4), "critical")
         .column_as(level(3), "high")
         .column_as(level(2), "medium")
         .column_as(level(1), "low")
-        .column_as(Expr::col((finding::Entity, finding::Column::Id)).count(), "total")
+        .column_as(
+            Expr::col((finding::Entity, finding::Column::Id)).count(),
+            "total",
+        )
         .group_by(Expr::col((finding::Entity, finding::Column::HostId)));
     for name in ["critical", "high", "medium", "low", "total"] {
         query = query.order_by_desc(Expr::cust(name));

@@ -2,7 +2,9 @@
 //! catalog entry. Every status change is a row of the finding's history and an event.
 
 use entity::{finding, finding_change, vulnerability, vulnerability_tag};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
 
 use super::lifecycle::Status;
 use super::store::finding_event;

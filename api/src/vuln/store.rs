@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    finding, finding_change, finding_import, finding_import_host, finding_sighting,
-    vulnerability, vulnerability_cve,
+    finding, finding_change, finding_import, finding_import_host, finding_sighting, vulnerability,
+    vulnerability_cve,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -65,7 +65,12 @@ fn refs_json(f: &Finding) -> String {
     serde_json::to_string(&f.references).unwrap_or_else(|_| "[]".into())
 }
 
-fn catalog_row(source: Source, key: String, f: &Finding, now: DateTime<Utc>) -> vulnerability::ActiveModel {
+fn catalog_row(
+    source: Source,
+    key: String,
+    f: &Finding,
+    now: DateTime<Utc>,
+) -> vulnerability::ActiveModel {
     vulnerability::ActiveModel {
         vuln_key: Set(key),
         source: Set(source.as_str().to_owned()),
@@ -94,9 +99,9 @@ async fn catalog(
     let mut order: Vec<String> = Vec::new();
     for f in findings {
         let key = vuln_key(source, f);
-        if !first.contains_key(&key) {
-            order.push(key.clone());
-            first.insert(key, f);
+        if let std::collections::hash_map::Entry::Vacant(slot) = first.entry(key.clone()) {
+            order.push(key);
+            slot.insert(f);
         }
     }
     let mut known: HashMap<String, vulnerability::Model> = HashMap::new();
@@ -270,7 +275,9 @@ pub async fn record_batch(db: &impl ConnectionTrait, batch: Batch<'_>) -> AppRes
                     crate::validate::truncate(&batch.findings[i].host, 80)
                 ),
             )),
-            Some(None) => outcome.refused.push((i, "the host could not be recorded".into())),
+            Some(None) => outcome
+                .refused
+                .push((i, "the host could not be recorded".into())),
             Some(Some(Err(why))) => outcome.refused.push((i, why.clone())),
             Some(Some(Ok(h))) => accepted.push((i, h.id)),
         }
@@ -368,11 +375,8 @@ pub async fn record_batch(db: &impl ConnectionTrait, batch: Batch<'_>) -> AppRes
     let both: Vec<i64> = seen_ids.iter().chain(&reopened_ids).copied().collect();
     for chunk in both.chunks(1000) {
         finding::Entity::update_many()
-            .col_expr(finding::Column::LastSeen, Expr::val(at).into())
-            .col_expr(
-                finding::Column::LastImportId,
-                Expr::val(batch.import_id).into(),
-            )
+            .col_expr(finding::Column::LastSeen, Expr::val(at))
+            .col_expr(finding::Column::LastImportId, Expr::val(batch.import_id))
             .filter(finding::Column::Id.is_in(chunk.to_vec()))
             .exec(db)
             .await?;
@@ -382,11 +386,11 @@ pub async fn record_batch(db: &impl ConnectionTrait, batch: Batch<'_>) -> AppRes
         finding::Entity::update_many()
             .col_expr(
                 finding::Column::Status,
-                Expr::val(Status::Reopened.as_str()).into(),
+                Expr::val(Status::Reopened.as_str()),
             )
-            .col_expr(finding::Column::StatusChangedAt, Expr::val(at).into())
-            .col_expr(finding::Column::StatusChangedBy, Expr::val(by.clone()).into())
-            .col_expr(finding::Column::StatusReason, Expr::val(reason.clone()).into())
+            .col_expr(finding::Column::StatusChangedAt, Expr::val(at))
+            .col_expr(finding::Column::StatusChangedBy, Expr::val(by.clone()))
+            .col_expr(finding::Column::StatusReason, Expr::val(reason.clone()))
             .filter(finding::Column::Id.is_in(chunk.to_vec()))
             .exec(db)
             .await?;
@@ -406,12 +410,19 @@ pub async fn record_batch(db: &impl ConnectionTrait, batch: Batch<'_>) -> AppRes
             ..Default::default()
         }
     };
-    changes.extend(new_ids.iter().map(|id| change(*id, None, Status::Open, None)));
     changes.extend(
-        reopened_ids
+        new_ids
             .iter()
-            .map(|id| change(*id, Some(Status::Fixed), Status::Reopened, Some(reason.clone()))),
+            .map(|id| change(*id, None, Status::Open, None)),
     );
+    changes.extend(reopened_ids.iter().map(|id| {
+        change(
+            *id,
+            Some(Status::Fixed),
+            Status::Reopened,
+            Some(reason.clone()),
+        )
+    }));
     for chunk in changes.chunks(db::chunk_size(9)) {
         finding_change::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(db)
@@ -426,7 +437,11 @@ pub async fn record_batch(db: &impl ConnectionTrait, batch: Batch<'_>) -> AppRes
         .iter()
         .map(|id| sighting(id, Outcome::New))
         .chain(seen_ids.iter().map(|id| sighting(id, Outcome::Seen)))
-        .chain(reopened_ids.iter().map(|id| sighting(id, Outcome::Reopened)))
+        .chain(
+            reopened_ids
+                .iter()
+                .map(|id| sighting(id, Outcome::Reopened)),
+        )
         .collect();
     for chunk in sightings.chunks(db::chunk_size(3)) {
         finding_sighting::Entity::insert_many(chunk.to_vec())
@@ -548,10 +563,10 @@ pub async fn fix(db: &impl ConnectionTrait, import_id: i64, ids: &[i64]) -> AppR
         .all(db)
         .await?;
     finding::Entity::update_many()
-        .col_expr(finding::Column::Status, Expr::val(Status::Fixed.as_str()).into())
-        .col_expr(finding::Column::StatusChangedAt, Expr::val(at).into())
-        .col_expr(finding::Column::StatusChangedBy, Expr::val(by.clone()).into())
-        .col_expr(finding::Column::StatusReason, Expr::val(reason.clone()).into())
+        .col_expr(finding::Column::Status, Expr::val(Status::Fixed.as_str()))
+        .col_expr(finding::Column::StatusChangedAt, Expr::val(at))
+        .col_expr(finding::Column::StatusChangedBy, Expr::val(by.clone()))
+        .col_expr(finding::Column::StatusReason, Expr::val(reason.clone()))
         .filter(finding::Column::Id.is_in(ids.to_vec()))
         .exec(db)
         .await?;
@@ -663,10 +678,14 @@ pub async fn finish_import(
     finding_import::Entity::update_many()
         .col_expr(
             finding_import::Column::Status,
-            Expr::val(if error.is_some() { "FAILED" } else { "SUCCEEDED" }).into(),
+            Expr::val(if error.is_some() {
+                "FAILED"
+            } else {
+                "SUCCEEDED"
+            }),
         )
-        .col_expr(finding_import::Column::FinishedAt, Expr::val(db::now()).into())
-        .col_expr(finding_import::Column::Error, Expr::val(error).into())
+        .col_expr(finding_import::Column::FinishedAt, Expr::val(db::now()))
+        .col_expr(finding_import::Column::Error, Expr::val(error))
         .filter(finding_import::Column::Id.eq(id))
         .exec(db)
         .await?;

@@ -79,9 +79,11 @@ pub async fn resolve(
             None => {
                 out.insert(
                     *address,
-                    Err("the host is not in the inventory, and only admins add hosts outside \
+                    Err(
+                        "the host is not in the inventory, and only admins add hosts outside \
                          their support groups"
-                        .into()),
+                            .into(),
+                    ),
                 );
             }
         }

@@ -133,8 +133,7 @@ impl FindingSubscription {
                         .iter()
                         .enumerate()
                         .filter(|(index, _)| {
-                            skip_through
-                                .is_none_or(|(id, at)| event.id != id || *index as i64 > at)
+                            skip_through.is_none_or(|(id, at)| event.id != id || *index as i64 > at)
                         })
                         .filter_map(|(index, item)| {
                             let (f, h) = rows.get(&item.id)?;

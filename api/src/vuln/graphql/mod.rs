@@ -48,8 +48,8 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
         | (
             "Finding",
             "id" | "host" | "vulnerability" | "port" | "protocol" | "service" | "risk" | "status"
-            | "output" | "ticketUrl" | "firstSeen" | "lastSeen" | "firstImportId"
-            | "lastImportId" | "statusChangedAt" | "statusChangedBy" | "statusReason" | "history",
+            | "output" | "ticketUrl" | "firstSeen" | "lastSeen" | "firstImportId" | "lastImportId"
+            | "statusChangedAt" | "statusChangedBy" | "statusReason" | "history",
         )
         | (
             "FindingChange",
@@ -66,9 +66,7 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
             "host" | "critical" | "high" | "medium" | "low" | "total" | "highestRisk",
         )
         | ("ScanDelta", "from" | "to" | "newCount" | "fixedCount" | "new" | "fixed")
-        | ("FindingEvent", "kind" | "at" | "cursor" | "findingId" | "finding") => {
-            Read(&FINDINGS)
-        }
+        | ("FindingEvent", "kind" | "at" | "cursor" | "findingId" | "finding") => Read(&FINDINGS),
         (
             "ImportFindingsPayload",
             "findingImport" | "hosts" | "findings" | "newFindings" | "reopened" | "fixed"

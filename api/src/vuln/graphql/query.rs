@@ -52,7 +52,8 @@ fn cve(text: &str) -> AppResult<String> {
 
 impl FindingFilterInput {
     pub fn filter(&self) -> AppResult<FindingFilter> {
-        let one = |id: &Option<ID>, kind: &str| id.as_ref().map(|i| node::decode(i, kind)).transpose();
+        let one =
+            |id: &Option<ID>, kind: &str| id.as_ref().map(|i| node::decode(i, kind)).transpose();
         let risks = self.risks.clone().unwrap_or_default();
         let statuses = self.statuses.clone().unwrap_or_default();
         crate::validate::bounded("risks", &risks, 5)?;
@@ -129,6 +130,10 @@ impl FindingQuery {
 
     /// The catalog of vulnerabilities, newest first.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a Relay connection takes four page arguments besides its own"
+    )]
     async fn vulnerabilities(
         &self,
         ctx: &Context<'_>,
@@ -156,7 +161,11 @@ impl FindingQuery {
         };
         let filter = VulnerabilityFilter {
             cve: cve.as_deref().map(self::cve).transpose()?,
-            name_contains: crate::validate::optional_line("nameContains", name_contains.as_deref(), 200)?,
+            name_contains: crate::validate::optional_line(
+                "nameContains",
+                name_contains.as_deref(),
+                200,
+            )?,
             tag_id,
         };
         let found = read::vulnerabilities(&db, &filter, &page).await?;
@@ -263,9 +272,7 @@ impl FindingQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The older import.")] from: ID,
         #[graphql(desc = "The newer import.")] to: ID,
-        #[graphql(desc = "How many of each list (default 100, at most 1000).")] first: Option<
-            i32,
-        >,
+        #[graphql(desc = "How many of each list (default 100, at most 1000).")] first: Option<i32>,
     ) -> Result<ScanDelta> {
         let (a, b) = (
             node::decode(&from, "FindingImport")?,
