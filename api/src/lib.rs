@@ -16,6 +16,8 @@ pub mod host;
 pub mod http;
 pub mod jobs;
 pub mod net;
+/// nmap's XML, read as a stream (scans record its ports, findings its vulnerability scripts).
+pub mod nmap_xml;
 pub mod page;
 pub mod rate;
 pub mod scan;

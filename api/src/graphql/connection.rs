@@ -187,3 +187,13 @@ macro_rules! connection {
 }
 
 pub(crate) use connection;
+
+/// An item of an import (a host, a finding) that was refused or left out, or where the reading
+/// stopped.
+#[derive(async_graphql::SimpleObject, Clone)]
+pub struct ImportRejection {
+    /// Its line in the file.
+    pub line: i64,
+    /// Why.
+    pub reason: String,
+}

@@ -52,6 +52,8 @@ pub fn structure(parent: &str, field: &str) -> Option<Access> {
         "edges" | "nodes" | "pageInfo" | "totalCount" => parent.ends_with("Connection"),
         "cursor" | "node" => parent.ends_with("Edge"),
         "hasNextPage" | "hasPreviousPage" | "startCursor" | "endCursor" => parent == "PageInfo",
+        // A line of an import's report, reached only through its guarded payload.
+        "line" | "reason" => parent == "ImportRejection",
         _ => false,
     };
     structural.then_some(Access::Public)

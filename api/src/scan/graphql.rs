@@ -16,6 +16,7 @@ use crate::actor::{Identity, Role};
 use crate::db;
 use crate::error::AppError;
 use crate::events;
+use crate::graphql::connection::ImportRejection;
 use crate::graphql::connection::{TotalCount, connection, page, page_cost};
 use crate::graphql::guard::{self, Access, Area};
 use crate::graphql::scalars::{DateTime, Upload};
@@ -69,8 +70,7 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
             | "hostsUp" | "portsSeen" | "error" | "targets" | "excluded" | "command" | "stderrTail"
             | "rawXmlBytes",
         )
-        | ("ScanRunEvent", "run")
-        | ("ImportRejection", "line" | "reason") => Read(&SCANS),
+        | ("ScanRunEvent", "run") => Read(&SCANS),
         ("CreateScanProfilePayload" | "UpdateScanProfilePayload", "scanProfile")
         | ("DeleteScanProfilePayload", "deletedScanProfileId")
         | ("CreateScanPayload" | "UpdateScanPayload", "scan")
@@ -842,16 +842,6 @@ pub struct ImportNmapXmlInput {
     /// The support group of hosts the file finds that are not in the inventory yet (needed
     /// unless you are an admin: it must be one of yours).
     pub support_group_id: Option<ID>,
-}
-
-/// An item of an import (a host, a finding) that was refused or left out, or where the reading
-/// stopped.
-#[derive(SimpleObject, Clone)]
-pub struct ImportRejection {
-    /// Its line in the file.
-    pub line: i64,
-    /// Why.
-    pub reason: String,
 }
 
 impl From<&ingest::Rejection> for ImportRejection {

@@ -2,7 +2,7 @@
 //! and imports of nmap XML, all recording their results through the inventory's exposure
 //! service (`host::service::exposure`).
 
-pub mod parse;
+pub use crate::nmap_xml as parse;
 pub mod profile;
 pub mod service;
 

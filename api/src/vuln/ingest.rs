@@ -113,7 +113,7 @@ fn items<R: Read + Send + 'static>(kind: Kind, input: R) -> Box<dyn Iterator<Ite
 /// The findings of the `vulners` and `vuln` scripts in nmap XML, with every host that was up
 /// as covered.
 fn nmap_items<R: std::io::BufRead + Send + 'static>(input: R) -> impl Iterator<Item = Item> + Send {
-    use crate::scan::parse::{Item as Nmap, NmapReader};
+    use crate::nmap_xml::{Item as Nmap, NmapReader};
     let mut reader = NmapReader::new(input);
     std::iter::from_fn(move || reader.next_item()).flat_map(|item| match item {
         Nmap::Host(h) => {

@@ -5,9 +5,9 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, Si
 
 use super::types::{Finding, FindingImport, FindingImportKind, FindingStatus, Vulnerability};
 use crate::db;
+use crate::graphql::connection::ImportRejection;
 use crate::graphql::scalars::Upload;
 use crate::graphql::{identity, node, state};
-use crate::scan::graphql::ImportRejection;
 use crate::vuln::ingest::{self, Rejection};
 use crate::vuln::status::{self, FindingUpdate};
 

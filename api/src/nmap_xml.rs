@@ -592,12 +592,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const SAMPLE: &str = include_str!("../../../tests/data/nmap/nmap-7.93-os-scripts.xml");
-    const OLD: &str = include_str!("../../../tests/data/nmap/nmap-6.40-connect.xml");
+    const SAMPLE: &str = include_str!("../../tests/data/nmap/nmap-7.93-os-scripts.xml");
+    const OLD: &str = include_str!("../../tests/data/nmap/nmap-6.40-connect.xml");
 
     #[test]
     fn reads_what_the_real_nmap_wrote() {
-        let real = include_str!("../../../tests/data/nmap/nmap-7.93-real-loopback.xml");
+        let real = include_str!("../../tests/data/nmap/nmap-7.93-real-loopback.xml");
         let (run, items) = read_all(real.as_bytes());
         assert!(run.probed(Protocol::Tcp, 18081) && !run.probed(Protocol::Tcp, 18080));
         let [Item::Host(h)] = &items[..] else {
