@@ -14,6 +14,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod host;
 pub mod http;
+pub mod incident;
 pub mod jobs;
 pub mod net;
 /// nmap's XML, read as a stream (scans record its ports, findings its vulnerability scripts).

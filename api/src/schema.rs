@@ -20,6 +20,7 @@ use crate::host::graphql::{
     ExposureChange, ExposureQuery, ExposureSubscription, Host, HostGroup, HostMutation, HostQuery,
     HostSubscription, Location, Service, SupportGroup, Tag, Url,
 };
+use crate::incident::graphql::{Incident, IncidentMutation, IncidentQuery, IncidentSubscription};
 use crate::jobs::Job;
 use crate::jobs::graphql::{JobQuery, JobRun};
 use crate::scan::graphql::{
@@ -30,7 +31,7 @@ use crate::vuln::graphql::{
     Finding, FindingImport, FindingMutation, FindingNode, FindingQuery, FindingSubscription,
     Vulnerability,
 };
-use crate::{auth, darknet, host, jobs, scan, vuln};
+use crate::{auth, darknet, host, incident, jobs, scan, vuln};
 
 /// What can be read.
 #[derive(MergedObject, Default)]
@@ -41,6 +42,7 @@ pub struct Query(
     ScanQuery,
     DarknetQuery,
     FindingQuery,
+    IncidentQuery,
     JobQuery,
     AuthQuery,
 );
@@ -52,6 +54,7 @@ pub struct Mutation(
     ScanMutation,
     DarknetMutation,
     FindingMutation,
+    IncidentMutation,
     AuthMutation,
 );
 
@@ -63,6 +66,7 @@ pub struct Subscription(
     ScanSubscription,
     DarknetSubscription,
     FindingSubscription,
+    IncidentSubscription,
 );
 
 pub type HectorSchema = Schema<Query, Mutation, Subscription>;
@@ -75,6 +79,7 @@ pub static RULES: &[Rule] = &[
     scan::graphql::access,
     darknet::graphql::access,
     vuln::graphql::access,
+    incident::graphql::access,
     jobs::graphql::access,
     auth::graphql::access,
 ];
@@ -117,6 +122,7 @@ pub enum Node {
     Finding(Finding),
     Vulnerability(Vulnerability),
     FindingImport(FindingImport),
+    Incident(Incident),
     JobRun(JobRun),
     User(User),
     ApiToken(ApiToken),
@@ -164,6 +170,9 @@ async fn fetch(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>, AppError> {
             FindingNode::Vulnerability(v) => Node::Vulnerability(v),
             FindingNode::FindingImport(i) => Node::FindingImport(i),
         }));
+    }
+    if let Some(found) = incident::graphql::fetch_node(ctx, &kind, num).await? {
+        return Ok(found.map(Node::Incident));
     }
     if let Some(found) = jobs::graphql::fetch_node(ctx, &kind, num).await? {
         return Ok(found.map(Node::JobRun));
@@ -297,6 +306,7 @@ fn build_with(
     .data(state.clone())
     .data(host::graphql::loaders::new(state))
     .data(vuln::graphql::loaders::new(state))
+    .data(incident::graphql::loaders::new(state))
     .data(auth::graphql::user_loader(state))
     .extension(limits::DocumentLimits::new(config.max_depth))
     // After the document checks, so a query is checked before it is registered; a hash alone

@@ -45,6 +45,7 @@ mod m20261204_000032_create_darknet_event;
 mod m20261204_000033_create_darknet_rollups;
 mod m20261204_000034_create_darknet_spike;
 mod m20261205_000035_create_findings;
+mod m20261205_000036_create_incidents;
 
 pub struct Migrator;
 
@@ -87,6 +88,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000033_create_darknet_rollups::Migration),
             Box::new(m20261204_000034_create_darknet_spike::Migration),
             Box::new(m20261205_000035_create_findings::Migration),
+            Box::new(m20261205_000036_create_incidents::Migration),
         ]
     }
 }

@@ -81,8 +81,12 @@ pub enum AuditAction {
     AddHosts,
     /// The `addHostsToGroups` mutation.
     AddHostsToGroups,
+    /// The `addIncidentNote` mutation.
+    AddIncidentNote,
     /// The `cancelScanRun` mutation.
     CancelScanRun,
+    /// The `changeIncidentStatus` mutation.
+    ChangeIncidentStatus,
     /// The `changePassword` mutation.
     ChangePassword,
     /// The `clearScanExclusion` mutation.
@@ -93,6 +97,10 @@ pub enum AuditAction {
     CreateHost,
     /// The `createHostGroup` mutation.
     CreateHostGroup,
+    /// The `createIncident` mutation.
+    CreateIncident,
+    /// The `createIncidentLookup` mutation.
+    CreateIncidentLookup,
     /// The `createLocation` mutation.
     CreateLocation,
     /// The `createScan` mutation.
@@ -115,6 +123,8 @@ pub enum AuditAction {
     DeleteHost,
     /// The `deleteHostGroup` mutation.
     DeleteHostGroup,
+    /// The `deleteIncident` mutation.
+    DeleteIncident,
     /// The `deleteLocation` mutation.
     DeleteLocation,
     /// The `deleteScan` mutation.
@@ -155,6 +165,10 @@ pub enum AuditAction {
     UpdateHost,
     /// The `updateHostGroup` mutation.
     UpdateHostGroup,
+    /// The `updateIncident` mutation.
+    UpdateIncident,
+    /// The `updateIncidentLookup` mutation.
+    UpdateIncidentLookup,
     /// The `updateLocation` mutation.
     UpdateLocation,
     /// The `updateScan` mutation.
