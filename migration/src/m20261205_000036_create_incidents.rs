@@ -146,9 +146,11 @@ impl MigrationTrait for Migration {
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
             }
         }
+        // A seed already there (a migration killed after this statement) stays: the no-op
+        // update is the portable `do nothing` (MySQL has no `ON CONFLICT`).
         seed.on_conflict(
             OnConflict::columns(["kind", "name_key"])
-                .do_nothing()
+                .update_column("name_key")
                 .to_owned(),
         );
         manager.exec_stmt(seed).await?;

@@ -20,6 +20,7 @@ mod events;
 mod findings;
 mod hosts;
 mod identity;
+mod incidents;
 mod layers;
 mod mutations;
 mod ops;

@@ -377,7 +377,11 @@ impl IncidentQuery {
         let db = &state(ctx)?.db;
         let filter = filter.unwrap_or_default().filter(db).await?;
         let rows = read::reported(db, &scope(ctx), &filter).await?;
-        let to = filter.until.unwrap_or_else(crate::db::now);
+        // `until` is exclusive: its month is in the timeline only past its first instant.
+        let to = filter
+            .until
+            .map(|t| t - chrono::Duration::microseconds(1))
+            .unwrap_or_else(crate::db::now);
         let from = match filter.since {
             Some(t) => t,
             None => {
