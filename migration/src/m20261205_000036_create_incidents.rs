@@ -146,14 +146,23 @@ impl MigrationTrait for Migration {
                 .map_err(|e| DbErr::Custom(e.to_string()))?;
             }
         }
-        // A seed already there (a migration killed after this statement) stays: the no-op
-        // update is the portable `do nothing` (MySQL has no `ON CONFLICT`).
-        seed.on_conflict(
-            OnConflict::columns(["kind", "name_key"])
-                .update_column("name_key")
-                .to_owned(),
-        );
-        manager.exec_stmt(seed).await?;
+        // Seeded once: a migration killed after this statement finds the lists filled when it
+        // runs again.
+        let filled = manager
+            .get_connection()
+            .query_one(
+                &Query::select()
+                    .expr(Expr::col("id").count())
+                    .from("incident_lookup")
+                    .to_owned(),
+            )
+            .await?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0);
+        if filled == 0 {
+            manager.exec_stmt(seed).await?;
+        }
 
         let lookup = |name: &'static str| cols::reference(name).null().to_owned();
         manager
