@@ -613,3 +613,41 @@ async fn findings_follow_their_hosts_support_group_on_every_path_and_analytics_m
     assert_eq!(hosts[0]["highestRisk"], "CRITICAL");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_into_a_broken_database_answers_internal_commits_nothing_and_says_so() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    let db = sea_orm::Database::connect(app.db.url.as_str())
+        .await
+        .unwrap();
+    db.execute_unprepared("ALTER TABLE finding_sighting RENAME TO finding_sighting_broken")
+        .await
+        .unwrap();
+    let (status, body) = post(&app, &app.token, "kind=NESSUS", NESSUS.to_owned()).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL");
+    assert_eq!(body["errors"][0]["message"], "internal error");
+    assert!(!body.to_string().contains("finding_sighting"), "{body}");
+    // The batch rolled back whole; the import says it failed.
+    assert!(findings_as(&app, &app.token, json!(null)).await.is_empty());
+    let imports = app
+        .ok(
+            "{ findingImports(first: 1) { edges { node { status error findings } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        imports["findingImports"]["edges"][0]["node"],
+        json!({ "status": "FAILED", "error": "internal error; the server's log has the details", "findings": 0 })
+    );
+    // Repaired, the same report imports.
+    db.execute_unprepared("ALTER TABLE finding_sighting_broken RENAME TO finding_sighting")
+        .await
+        .unwrap();
+    db.close().await.ok();
+    let (status, body) = post(&app, &app.token, "kind=NESSUS", NESSUS.to_owned()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["newFindings"], 2, "{body}");
+    app.stop().await;
+}

@@ -392,7 +392,10 @@ pub async fn import<R: Read + Send + 'static>(
                 s.line, s.reason
             )
         }),
-        Err(e) => Some(format!("internal error: {}", e.message())),
+        Err(AppError::Internal(_)) => {
+            Some("internal error; the server's log has the details".into())
+        }
+        Err(e) => Some(e.message()),
     };
     db::write(&st.db, move |txn| {
         let error = error.clone();
