@@ -14,10 +14,11 @@ use sea_orm::DatabaseConnection;
 
 use super::parse::{Item, NmapReader, RunInfo};
 use super::service;
-use crate::actor::{HostScope, Identity};
+use crate::actor::Identity;
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::host::service::exposure::{self, ScanBatch, ScannedHost, ScannedOs, ScannedPort};
+pub use crate::host::service::{Recorder, recorder_for};
 
 /// Most hosts, and most ports, committed in one transaction.
 const BATCH_HOSTS: usize = 1000;
@@ -52,13 +53,6 @@ pub struct Report {
     pub rejected: Vec<Rejection>,
     /// Where the reading stopped early, if it did.
     pub stopped: Option<Rejection>,
-}
-
-/// Who records the results: the hosts they may touch, and the support group of new hosts.
-#[derive(Debug, Clone)]
-pub struct Recorder {
-    pub scope: HostScope,
-    pub new_host_group: Option<i64>,
 }
 
 enum Message {
@@ -277,23 +271,6 @@ pub async fn ingest<R: Read + Send + 'static>(
     scripts.finish(db, report.stopped.is_none()).await?;
     report.rejected.sort_by_key(|r| r.line);
     Ok(report)
-}
-
-/// Who records an import: the caller's hosts, new hosts in `group` (which a non-admin must
-/// be a member of).
-pub fn recorder_for(who: &Identity, group: Option<i64>) -> AppResult<Recorder> {
-    let scope = who.host_scope();
-    if let Some(g) = group
-        && !scope.sees(Some(g))
-    {
-        return Err(AppError::Forbidden(
-            "new hosts can only go to one of your support groups".into(),
-        ));
-    }
-    Ok(Recorder {
-        scope,
-        new_host_group: group,
-    })
 }
 
 /// Imports nmap XML from `input` as `who`: a run of origin `IMPORT`, its results, its end.

@@ -23,6 +23,7 @@ use crate::actor::{HostScope, Identity};
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::host::service::Intake;
+pub use crate::host::service::{Recorder, recorder_for};
 
 /// Most findings committed in one transaction.
 const BATCH_FINDINGS: usize = 500;
@@ -59,30 +60,6 @@ pub struct Report {
     pub rejected: Vec<Rejection>,
     /// Where the reading stopped early, if it did.
     pub stopped: Option<Rejection>,
-}
-
-/// Who records an import: the hosts they may touch, and the support group of new hosts.
-#[derive(Debug, Clone)]
-pub struct Recorder {
-    pub scope: HostScope,
-    pub new_host_group: Option<i64>,
-}
-
-/// Who records an import: the caller's hosts, new hosts in `group` (which a non-admin must
-/// be a member of).
-pub fn recorder_for(who: &Identity, group: Option<i64>) -> AppResult<Recorder> {
-    let scope = who.host_scope();
-    if let Some(g) = group
-        && !scope.sees(Some(g))
-    {
-        return Err(AppError::Forbidden(
-            "new hosts can only go to one of your support groups".into(),
-        ));
-    }
-    Ok(Recorder {
-        scope,
-        new_host_group: group,
-    })
 }
 
 #[derive(Default)]

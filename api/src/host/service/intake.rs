@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use entity::host;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use crate::actor::HostScope;
+use crate::actor::{HostScope, Identity};
 use crate::db;
 use crate::error::AppResult;
 use crate::events::{self, ChangeKind};
@@ -24,6 +24,31 @@ pub struct Intake<'a> {
     pub new_host_group: Option<i64>,
     /// When the report saw its hosts (first and last seen of new hosts).
     pub at: DateTime<Utc>,
+}
+
+/// Who records an import or a scan's results: the hosts they may touch, and the support
+/// group of new hosts.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub scope: HostScope,
+    pub new_host_group: Option<i64>,
+}
+
+/// Who records an import: the caller's hosts, new hosts in `group` (which a non-admin must
+/// be a member of).
+pub fn recorder_for(who: &Identity, group: Option<i64>) -> AppResult<Recorder> {
+    let scope = who.host_scope();
+    if let Some(g) = group
+        && !scope.sees(Some(g))
+    {
+        return Err(crate::error::AppError::Forbidden(
+            "new hosts can only go to one of your support groups".into(),
+        ));
+    }
+    Ok(Recorder {
+        scope,
+        new_host_group: group,
+    })
 }
 
 /// The host of each address, or why it was refused.
