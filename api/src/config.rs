@@ -445,6 +445,46 @@ pub struct Config {
     )]
     pub darknet_spike_min_events: i64,
 
+    /// How often, in seconds, the poller looks for feeds that are due.
+    #[arg(global = true, long, env = "HECTOR_FEED_TICK_SECS", default_value_t = 30)]
+    pub feed_tick_secs: u64,
+
+    /// How often, in seconds, stored indicators are matched again against new findings,
+    /// hosts and darknet sources.
+    #[arg(global = true, long, env = "HECTOR_INTEL_MATCH_SECS", default_value_t = 300)]
+    pub intel_match_secs: u64,
+
+    /// Longest a feed fetch may take, in seconds, body included.
+    #[arg(global = true, long, env = "HECTOR_FEED_TIMEOUT_SECS", default_value_t = 20)]
+    pub feed_timeout_secs: u64,
+
+    /// Largest feed body taken, in bytes after decompression.
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_FEED_MAX_BYTES",
+        default_value_t = 5 * 1024 * 1024
+    )]
+    pub feed_max_bytes: usize,
+
+    /// Most redirects a feed fetch follows (each one checked like the first URL).
+    #[arg(global = true, long, env = "HECTOR_FEED_MAX_REDIRECTS", default_value_t = 5)]
+    pub feed_max_redirects: usize,
+
+    /// Most feeds fetched at once.
+    #[arg(global = true, long, env = "HECTOR_FEED_CONCURRENCY", default_value_t = 4)]
+    pub feed_concurrency: u32,
+
+    /// Internal address ranges feeds may be fetched from, comma-separated CIDRs (none by
+    /// default: loopback, private, link-local and reserved addresses are refused).
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_FEED_ALLOW_NETS",
+        value_delimiter = ','
+    )]
+    pub feed_allow_nets: Vec<ipnet::IpNet>,
+
     /// How often, in milliseconds, this replica reads new events from the outbox.
     #[arg(
         global = true,
@@ -509,6 +549,14 @@ impl Config {
                 "HECTOR_DARKNET_TICK_SECS must be positive and HECTOR_MAX_DARKNET_BODY_BYTES at least 4096"
                     .into(),
             );
+        }
+        if self.feed_tick_secs == 0
+            || self.intel_match_secs == 0
+            || !(1..=300).contains(&self.feed_timeout_secs)
+            || self.feed_max_bytes < 1024
+            || self.feed_concurrency == 0
+        {
+            return Err("HECTOR_FEED_TICK_SECS, HECTOR_INTEL_MATCH_SECS and HECTOR_FEED_CONCURRENCY must be positive, HECTOR_FEED_TIMEOUT_SECS between 1 and 300, HECTOR_FEED_MAX_BYTES at least 1024".into());
         }
         match &self.jwt_secret {
             None if self.environment == Environment::Production => {

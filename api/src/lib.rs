@@ -8,6 +8,7 @@ pub mod darknet;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod feed;
 pub mod filter;
 pub mod geoip;
 pub mod graphiql;

@@ -13,6 +13,9 @@ use crate::darknet::graphql::{
     Sensor,
 };
 use crate::error::AppError;
+use crate::feed::graphql::{
+    Article, Feed, FeedMutation, FeedNode, FeedQuery, FeedSubscription, IntelMatch,
+};
 use crate::graphql::guard::{self, Access, FieldGuard, Rule};
 use crate::graphql::{errors, limits, node};
 use crate::host::graphql::node::HostNode;
@@ -31,7 +34,7 @@ use crate::vuln::graphql::{
     Finding, FindingImport, FindingMutation, FindingNode, FindingQuery, FindingSubscription,
     Vulnerability,
 };
-use crate::{auth, darknet, host, incident, jobs, scan, vuln};
+use crate::{auth, darknet, feed, host, incident, jobs, scan, vuln};
 
 /// What can be read.
 #[derive(MergedObject, Default)]
@@ -43,6 +46,7 @@ pub struct Query(
     DarknetQuery,
     FindingQuery,
     IncidentQuery,
+    FeedQuery,
     JobQuery,
     AuthQuery,
 );
@@ -55,6 +59,7 @@ pub struct Mutation(
     DarknetMutation,
     FindingMutation,
     IncidentMutation,
+    FeedMutation,
     AuthMutation,
 );
 
@@ -67,6 +72,7 @@ pub struct Subscription(
     DarknetSubscription,
     FindingSubscription,
     IncidentSubscription,
+    FeedSubscription,
 );
 
 pub type HectorSchema = Schema<Query, Mutation, Subscription>;
@@ -80,6 +86,7 @@ pub static RULES: &[Rule] = &[
     darknet::graphql::access,
     vuln::graphql::access,
     incident::graphql::access,
+    feed::graphql::access,
     jobs::graphql::access,
     auth::graphql::access,
 ];
@@ -98,6 +105,7 @@ pub fn jobs(state: &AppState) -> Vec<Job> {
     let mut all = host::jobs::all(state);
     all.extend(scan::jobs::all(state));
     all.extend(darknet::jobs::all(state));
+    all.extend(feed::jobs::all(state));
     all
 }
 
@@ -123,6 +131,9 @@ pub enum Node {
     Vulnerability(Vulnerability),
     FindingImport(FindingImport),
     Incident(Incident),
+    Feed(Feed),
+    Article(Article),
+    IntelMatch(IntelMatch),
     JobRun(JobRun),
     User(User),
     ApiToken(ApiToken),
@@ -173,6 +184,13 @@ async fn fetch(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>, AppError> {
     }
     if let Some(found) = incident::graphql::fetch_node(ctx, &kind, num).await? {
         return Ok(found.map(Node::Incident));
+    }
+    if let Some(found) = feed::graphql::fetch_node(ctx, &kind, num).await? {
+        return Ok(found.map(|n| match n {
+            FeedNode::Feed(f) => Node::Feed(f),
+            FeedNode::Article(a) => Node::Article(a),
+            FeedNode::IntelMatch(m) => Node::IntelMatch(m),
+        }));
     }
     if let Some(found) = jobs::graphql::fetch_node(ctx, &kind, num).await? {
         return Ok(found.map(Node::JobRun));
@@ -307,6 +325,7 @@ fn build_with(
     .data(host::graphql::loaders::new(state))
     .data(vuln::graphql::loaders::new(state))
     .data(incident::graphql::loaders::new(state))
+    .data(feed::graphql::loaders::new(state))
     .data(auth::graphql::user_loader(state))
     .extension(limits::DocumentLimits::new(config.max_depth))
     // After the document checks, so a query is checked before it is registered; a hash alone

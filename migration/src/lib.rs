@@ -46,6 +46,7 @@ mod m20261204_000033_create_darknet_rollups;
 mod m20261204_000034_create_darknet_spike;
 mod m20261205_000035_create_findings;
 mod m20261205_000036_create_incidents;
+mod m20261206_000037_create_feeds;
 
 pub struct Migrator;
 
@@ -89,6 +90,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000034_create_darknet_spike::Migration),
             Box::new(m20261205_000035_create_findings::Migration),
             Box::new(m20261205_000036_create_incidents::Migration),
+            Box::new(m20261206_000037_create_feeds::Migration),
         ]
     }
 }

@@ -93,6 +93,8 @@ pub enum AuditAction {
     ClearScanExclusion,
     /// The `createApiToken` mutation.
     CreateApiToken,
+    /// The `createFeed` mutation.
+    CreateFeed,
     /// The `createHost` mutation.
     CreateHost,
     /// The `createHostGroup` mutation.
@@ -119,6 +121,8 @@ pub enum AuditAction {
     CreateUrl,
     /// The `createUser` mutation.
     CreateUser,
+    /// The `deleteFeed` mutation.
+    DeleteFeed,
     /// The `deleteHost` mutation.
     DeleteHost,
     /// The `deleteHostGroup` mutation.
@@ -143,8 +147,12 @@ pub enum AuditAction {
     ImportFindings,
     /// The `importNmapXml` mutation.
     ImportNmapXml,
+    /// The `importOpml` mutation.
+    ImportOpml,
     /// The `logout` mutation.
     Logout,
+    /// The `refreshFeed` mutation.
+    RefreshFeed,
     /// The `removeHostsFromGroups` mutation.
     RemoveHostsFromGroups,
     /// The `revokeApiToken` mutation.
@@ -159,6 +167,8 @@ pub enum AuditAction {
     TagHosts,
     /// The `untagHosts` mutation.
     UntagHosts,
+    /// The `updateFeed` mutation.
+    UpdateFeed,
     /// The `updateFinding` mutation.
     UpdateFinding,
     /// The `updateHost` mutation.
