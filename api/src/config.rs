@@ -446,16 +446,31 @@ pub struct Config {
     pub darknet_spike_min_events: i64,
 
     /// How often, in seconds, the poller looks for feeds that are due.
-    #[arg(global = true, long, env = "HECTOR_FEED_TICK_SECS", default_value_t = 30)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_FEED_TICK_SECS",
+        default_value_t = 30
+    )]
     pub feed_tick_secs: u64,
 
     /// How often, in seconds, stored indicators are matched again against new findings,
     /// hosts and darknet sources.
-    #[arg(global = true, long, env = "HECTOR_INTEL_MATCH_SECS", default_value_t = 300)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_INTEL_MATCH_SECS",
+        default_value_t = 300
+    )]
     pub intel_match_secs: u64,
 
     /// Longest a feed fetch may take, in seconds, body included.
-    #[arg(global = true, long, env = "HECTOR_FEED_TIMEOUT_SECS", default_value_t = 20)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_FEED_TIMEOUT_SECS",
+        default_value_t = 20
+    )]
     pub feed_timeout_secs: u64,
 
     /// Largest feed body taken, in bytes after decompression.
@@ -468,11 +483,21 @@ pub struct Config {
     pub feed_max_bytes: usize,
 
     /// Most redirects a feed fetch follows (each one checked like the first URL).
-    #[arg(global = true, long, env = "HECTOR_FEED_MAX_REDIRECTS", default_value_t = 5)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_FEED_MAX_REDIRECTS",
+        default_value_t = 5
+    )]
     pub feed_max_redirects: usize,
 
     /// Most feeds fetched at once.
-    #[arg(global = true, long, env = "HECTOR_FEED_CONCURRENCY", default_value_t = 4)]
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_FEED_CONCURRENCY",
+        default_value_t = 4
+    )]
     pub feed_concurrency: u32,
 
     /// Internal address ranges feeds may be fetched from, comma-separated CIDRs (none by

@@ -32,7 +32,11 @@ impl MigrationTrait for Migration {
                     .col(cols::short("name_key", 255).not_null().unique_key())
                     .col(cols::short("url", 2048).not_null())
                     .col(cols::short("url_key", 64).not_null().unique_key())
-                    .col(ColumnDef::new("poll_interval_secs").big_integer().not_null())
+                    .col(
+                        ColumnDef::new("poll_interval_secs")
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new("enabled").boolean().not_null())
                     .col(cols::short("etag", 512).null())
                     .col(cols::short("last_modified", 512).null())
@@ -84,7 +88,10 @@ impl MigrationTrait for Migration {
         for (name, cols_) in [
             ("idx_article_link", &["feed_id", "link_key"][..]),
             ("idx_article_published", &["published_at", "id"][..]),
-            ("idx_article_feed_published", &["feed_id", "published_at"][..]),
+            (
+                "idx_article_feed_published",
+                &["feed_id", "published_at"][..],
+            ),
         ] {
             cols::index(name, "article", cols_).ensure(manager).await?;
         }

@@ -17,6 +17,7 @@ mod clients;
 mod darknet;
 mod errors;
 mod events;
+mod feeds;
 mod findings;
 mod hosts;
 mod identity;

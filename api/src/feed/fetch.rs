@@ -98,11 +98,12 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let egress = self.0.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| egress.permits(a.ip()))
                 .collect();
-            let allowed: Vec<SocketAddr> =
-                found.into_iter().filter(|a| egress.permits(a.ip())).collect();
             if allowed.is_empty() {
                 return Err(Box::new(RefusedName(host)) as Box<dyn std::error::Error + Send + Sync>);
             }

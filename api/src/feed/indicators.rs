@@ -86,29 +86,27 @@ impl Indicator {
 /// have stored it; `None` when it is not one.
 pub fn normalise(kind: Kind, value: &str) -> Option<String> {
     let found = extract(value);
-    found
-        .into_iter()
-        .find(|i| i.kind == kind)
-        .map(|i| i.value)
+    found.into_iter().find(|i| i.kind == kind).map(|i| i.value)
 }
 
 /// Compiles one of this module's constant patterns (a unit test compiles each).
-#[expect(clippy::expect_used, reason = "constant patterns; `the_patterns_compile` checks each")]
+#[expect(
+    clippy::expect_used,
+    reason = "constant patterns; `the_patterns_compile` checks each"
+)]
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("a constant pattern compiles")
 }
 
 static CVE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bCVE[-‐–][0-9]{4}[-‐–][0-9]{4,7}\b"));
 static URL: LazyLock<Regex> = LazyLock::new(|| re(r#"(?i)\bhttps?://[^\s<>"'`{}|\\^\[\]]+"#));
-static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b")
-});
+static DOMAIN: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,24}\b"));
 static DOTTED: LazyLock<Regex> = LazyLock::new(|| re(r"[0-9]+(?:\.[0-9]+)+"));
 static HEXISH: LazyLock<Regex> = LazyLock::new(|| re(r"[0-9A-Fa-f:.]+"));
 static WORD: LazyLock<Regex> = LazyLock::new(|| re(r"[0-9A-Za-z]+"));
-static DEFANGED_DOT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?i)\s?(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})\s?")
-});
+static DEFANGED_DOT: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?i)\s?(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})\s?"));
 static DEFANGED_COLON: LazyLock<Regex> = LazyLock::new(|| re(r"\[://\]|\[:\]|\(:\)"));
 static DEFANGED_SCHEME: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)\bhxxp(s?)\b"));
 
@@ -136,7 +134,13 @@ pub fn extract(text: &str) -> Vec<Indicator> {
         let v: String = m
             .as_str()
             .chars()
-            .map(|c| if c.is_ascii_digit() || c.is_ascii_alphabetic() { c.to_ascii_uppercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_digit() || c.is_ascii_alphabetic() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '-'
+                }
+            })
             .collect();
         add(Kind::Cve, v);
     }
@@ -239,20 +243,20 @@ fn ipv6_at(text: &str, start: usize, end: usize) -> Option<Ipv6Addr> {
 const GENERIC_TLDS: &[&str] = &[
     "com", "net", "org", "info", "biz", "gov", "edu", "mil", "int", "io", "co", "app", "dev",
     "xyz", "top", "online", "site", "club", "shop", "store", "live", "cloud", "tech", "onion",
-    "ru", "cn", "uk", "de", "fr", "nl", "jp", "kr", "br", "in", "it", "es", "se", "no", "fi",
-    "dk", "pl", "ch", "at", "be", "ca", "us", "au", "nz", "ie", "ua", "tw", "hk", "sg", "ir",
-    "kp", "tk", "me", "tv", "cc", "su", "to", "ws", "eu", "asia", "mobi", "name", "pro", "work",
-    "link", "click", "space", "website", "news", "email", "zip", "mov",
+    "ru", "cn", "uk", "de", "fr", "nl", "jp", "kr", "br", "in", "it", "es", "se", "no", "fi", "dk",
+    "pl", "ch", "at", "be", "ca", "us", "au", "nz", "ie", "ua", "tw", "hk", "sg", "ir", "kp", "tk",
+    "me", "tv", "cc", "su", "to", "ws", "eu", "asia", "mobi", "name", "pro", "work", "link",
+    "click", "space", "website", "news", "email", "zip", "mov",
 ];
 
 /// What looks like a domain but is a file name (`readme.md`, `setup.exe`).
 const FILE_EXTENSIONS: &[&str] = &[
-    "exe", "dll", "php", "html", "htm", "txt", "md", "py", "sh", "js", "json", "xml", "pdf",
-    "doc", "docx", "xls", "xlsx", "rar", "jar", "bat", "ps1", "cs", "rs", "go", "png", "jpg",
-    "jpeg", "gif", "svg", "css", "yml", "yaml", "conf", "cfg", "ini", "log", "tmp", "bak",
-    "dat", "bin", "sys", "msi", "vbs", "lnk", "hta", "asp", "aspx", "jsp", "so", "pl", "rb",
-    "java", "class", "ts", "tar", "gz", "tgz", "bz2", "xz", "iso", "img", "dmg", "apk", "deb",
-    "rpm", "csv", "sql", "db", "sqlite",
+    "exe", "dll", "php", "html", "htm", "txt", "md", "py", "sh", "js", "json", "xml", "pdf", "doc",
+    "docx", "xls", "xlsx", "rar", "jar", "bat", "ps1", "cs", "rs", "go", "png", "jpg", "jpeg",
+    "gif", "svg", "css", "yml", "yaml", "conf", "cfg", "ini", "log", "tmp", "bak", "dat", "bin",
+    "sys", "msi", "vbs", "lnk", "hta", "asp", "aspx", "jsp", "so", "pl", "rb", "java", "class",
+    "ts", "tar", "gz", "tgz", "bz2", "xz", "iso", "img", "dmg", "apk", "deb", "rpm", "csv", "sql",
+    "db", "sqlite",
 ];
 
 /// A domain at `start..end`: a real top-level domain, a letter somewhere before it, not a
@@ -331,7 +335,10 @@ mod tests {
         assert_eq!(of(Kind::Url, text), ["https://cdn.bad.net/x.sh?id=1"]);
         assert_eq!(of(Kind::Domain, text), ["cdn.bad.net", "evil-update.com"]);
         assert_eq!(of(Kind::Md5, text), ["44d88612fea8a8f36de82e1278abb02f"]);
-        assert_eq!(of(Kind::Sha1, text), ["3395856ce81f2b7382dee72602f798b642f14140"]);
+        assert_eq!(
+            of(Kind::Sha1, text),
+            ["3395856ce81f2b7382dee72602f798b642f14140"]
+        );
         assert_eq!(
             of(Kind::Sha256, text),
             ["275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"]
@@ -342,7 +349,10 @@ mod tests {
     fn defanged_forms_are_read_as_meant() {
         let text = "Beacon to hxxps://evil[.]example[.]com/gate and 198[.]51[.]100[.]23, \
                     also 192(.)0(.)2(.)9 and update(dot)badsite(dot)ru, hxxp[://]10.1.2.3/x";
-        assert_eq!(of(Kind::Ipv4, text), ["10.1.2.3", "192.0.2.9", "198.51.100.23"]);
+        assert_eq!(
+            of(Kind::Ipv4, text),
+            ["10.1.2.3", "192.0.2.9", "198.51.100.23"]
+        );
         assert!(of(Kind::Url, text).contains(&"https://evil.example.com/gate".to_owned()));
         assert!(of(Kind::Url, text).contains(&"http://10.1.2.3/x".to_owned()));
         assert!(of(Kind::Domain, text).contains(&"update.badsite.ru".to_owned()));
@@ -356,16 +366,28 @@ mod tests {
                     deadbeefdeadbeefdeadbeefdeadbeef has no digit";
         let found = extract(text);
         assert!(
-            found.iter().all(|i| !matches!(i.kind, Kind::Ipv4 | Kind::Ipv6 | Kind::Md5 | Kind::Sha1 | Kind::Sha256 | Kind::Domain)),
+            found.iter().all(|i| !matches!(
+                i.kind,
+                Kind::Ipv4 | Kind::Ipv6 | Kind::Md5 | Kind::Sha1 | Kind::Sha256 | Kind::Domain
+            )),
             "{found:?}"
         );
     }
 
     #[test]
     fn a_normalised_filter_value_is_what_extraction_stores() {
-        assert_eq!(normalise(Kind::Cve, "cve-2024-3094").as_deref(), Some("CVE-2024-3094"));
-        assert_eq!(normalise(Kind::Ipv6, "2001:DB8:0:0::1").as_deref(), Some("2001:db8::1"));
-        assert_eq!(normalise(Kind::Domain, "Evil[.]Example.COM").as_deref(), Some("evil.example.com"));
+        assert_eq!(
+            normalise(Kind::Cve, "cve-2024-3094").as_deref(),
+            Some("CVE-2024-3094")
+        );
+        assert_eq!(
+            normalise(Kind::Ipv6, "2001:DB8:0:0::1").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            normalise(Kind::Domain, "Evil[.]Example.COM").as_deref(),
+            Some("evil.example.com")
+        );
         assert_eq!(normalise(Kind::Ipv4, "version 1.2.3.4"), None);
     }
 

@@ -7,9 +7,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use entity::{
-    article_indicator, darknet_source, finding, host, intel_match, vulnerability_cve,
-};
+use entity::{article_indicator, darknet_source, finding, host, intel_match, vulnerability_cve};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -53,7 +51,10 @@ pub async fn for_indicators(
         let open: Vec<(i64, String)> = finding::Entity::find()
             .select_only()
             .column(finding::Column::HostId)
-            .column_as(Expr::col((vulnerability_cve::Entity, vulnerability_cve::Column::Cve)), "cve")
+            .column_as(
+                Expr::col((vulnerability_cve::Entity, vulnerability_cve::Column::Cve)),
+                "cve",
+            )
             .join(
                 sea_orm::JoinType::InnerJoin,
                 finding::Entity::belongs_to(vulnerability_cve::Entity)
@@ -62,7 +63,9 @@ pub async fn for_indicators(
                     .into(),
             )
             .filter(vulnerability_cve::Column::Cve.is_in(names))
-            .filter(finding::Column::Status.is_in([Status::Open.as_str(), Status::Reopened.as_str()]))
+            .filter(
+                finding::Column::Status.is_in([Status::Open.as_str(), Status::Reopened.as_str()]),
+            )
             .distinct()
             .into_tuple()
             .all(db)

@@ -88,7 +88,11 @@ pub enum MatchKind {
 }
 
 impl MatchKind {
-    pub const ALL: [Self; 3] = [Self::OpenFinding, Self::InventoryAddress, Self::DarknetSource];
+    pub const ALL: [Self; 3] = [
+        Self::OpenFinding,
+        Self::InventoryAddress,
+        Self::DarknetSource,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -124,7 +128,12 @@ mod tests {
         for k in MatchKind::ALL {
             assert_eq!(MatchKind::parse(k.as_str()), Some(k));
         }
-        for s in [FetchStatus::Never, FetchStatus::Ok, FetchStatus::NotModified, FetchStatus::Failed] {
+        for s in [
+            FetchStatus::Never,
+            FetchStatus::Ok,
+            FetchStatus::NotModified,
+            FetchStatus::Failed,
+        ] {
             assert_eq!(FetchStatus::parse(s.as_str()), s);
         }
     }

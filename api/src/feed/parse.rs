@@ -123,7 +123,10 @@ pub fn parse_feed(bytes: &[u8]) -> Result<Parsed, ParseError> {
                     .and_then(|a| a.name.clone())
                     .map(|n| cut(n.trim(), 255))
                     .filter(|n| !n.is_empty()),
-                summary: e.summary.map(|s| s.content).filter(|s| !s.trim().is_empty()),
+                summary: e
+                    .summary
+                    .map(|s| s.content)
+                    .filter(|s| !s.trim().is_empty()),
                 body: e
                     .content
                     .and_then(|c| c.body)
@@ -203,8 +206,10 @@ pub fn parse_opml(bytes: &[u8]) -> Opml {
                             attrs.insert(key, v.into_owned());
                         }
                         Err(_) => {
-                            out.rejected
-                                .push((line, format!("attribute `{}` cannot be read", cut(&key, 40))));
+                            out.rejected.push((
+                                line,
+                                format!("attribute `{}` cannot be read", cut(&key, 40)),
+                            ));
                         }
                     }
                 }
@@ -212,8 +217,10 @@ pub fn parse_opml(bytes: &[u8]) -> Opml {
                     continue;
                 };
                 if out.feeds.len() >= MAX_OPML_FEEDS {
-                    out.rejected
-                        .push((line, format!("more than {MAX_OPML_FEEDS} feeds in one list")));
+                    out.rejected.push((
+                        line,
+                        format!("more than {MAX_OPML_FEEDS} feeds in one list"),
+                    ));
                     break;
                 }
                 let name = attrs
@@ -243,8 +250,12 @@ fn attr(s: &str) -> String {
 
 /// Writes an OPML 2.0 feed list.
 pub fn write_opml(title: &str, feeds: &[(String, String)]) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n");
-    out.push_str(&format!("  <head><title>{}</title></head>\n  <body>\n", attr(title)));
+    let mut out =
+        String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n");
+    out.push_str(&format!(
+        "  <head><title>{}</title></head>\n  <body>\n",
+        attr(title)
+    ));
     for (name, url) in feeds {
         out.push_str(&format!(
             "    <outline type=\"rss\" text=\"{0}\" title=\"{0}\" xmlUrl=\"{1}\"/>\n",
@@ -283,7 +294,10 @@ mod tests {
     #[test]
     fn declared_entities_are_refused() {
         let evil = r#"<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><title>&x;</title></channel></rss>"#;
-        assert!(matches!(parse_feed(evil.as_bytes()), Err(ParseError::Refused(_))));
+        assert!(matches!(
+            parse_feed(evil.as_bytes()),
+            Err(ParseError::Refused(_))
+        ));
         let opml = parse_opml(evil.as_bytes());
         assert!(opml.feeds.is_empty());
         assert_eq!(opml.rejected.len(), 1);
@@ -294,19 +308,31 @@ mod tests {
         let doc = write_opml(
             "Feeds & more",
             &[
-                ("CISA <alerts>".into(), "https://example.org/cisa.xml".into()),
+                (
+                    "CISA <alerts>".into(),
+                    "https://example.org/cisa.xml".into(),
+                ),
                 ("Plain".into(), "https://example.org/b?x=1&y=2".into()),
             ],
         );
         let read = parse_opml(doc.as_bytes());
         assert!(read.rejected.is_empty(), "{read:?}");
-        let got: Vec<(String, String)> =
-            read.feeds.iter().map(|f| (f.name.clone(), f.url.clone())).collect();
+        let got: Vec<(String, String)> = read
+            .feeds
+            .iter()
+            .map(|f| (f.name.clone(), f.url.clone()))
+            .collect();
         assert_eq!(
             got,
             [
-                ("CISA <alerts>".to_owned(), "https://example.org/cisa.xml".to_owned()),
-                ("Plain".to_owned(), "https://example.org/b?x=1&y=2".to_owned())
+                (
+                    "CISA <alerts>".to_owned(),
+                    "https://example.org/cisa.xml".to_owned()
+                ),
+                (
+                    "Plain".to_owned(),
+                    "https://example.org/b?x=1&y=2".to_owned()
+                )
             ]
         );
         let nested = r#"<opml version="1.0"><body><outline text="Folder">
@@ -315,7 +341,11 @@ mod tests {
         let read = parse_opml(nested.as_bytes());
         assert_eq!(read.feeds.len(), 2, "{read:?}");
         assert_eq!(read.feeds[0].line, 2);
-        assert_eq!(read.rejected.len(), 1, "the unclosed outline breaks the document: {read:?}");
+        assert_eq!(
+            read.rejected.len(),
+            1,
+            "the unclosed outline breaks the document: {read:?}"
+        );
     }
 
     proptest! {

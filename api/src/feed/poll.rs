@@ -82,7 +82,11 @@ pub async fn poll_now(state: &AppState, fetcher: &Fetcher, id: i64) -> AppResult
     poll_claimed(state, fetcher, f).await
 }
 
-async fn poll_claimed(state: &AppState, fetcher: &Fetcher, f: feed::Model) -> AppResult<PollReport> {
+async fn poll_claimed(
+    state: &AppState,
+    fetcher: &Fetcher,
+    f: feed::Model,
+) -> AppResult<PollReport> {
     let outcome = fetch(fetcher, &f).await;
     let id = f.id;
     let report = db::write(&state.db, move |txn| {

@@ -78,7 +78,10 @@ fn check_interval(interval: Duration) -> AppResult<i64> {
 pub async fn create(db: &impl ConnectionTrait, input: FeedInput) -> AppResult<feed::Model> {
     let name = validate::line(
         "name",
-        input.name.as_deref().ok_or_else(|| AppError::bad_input("a feed needs a `name`"))?,
+        input
+            .name
+            .as_deref()
+            .ok_or_else(|| AppError::bad_input("a feed needs a `name`"))?,
         255,
     )?;
     let url = check_url(
@@ -116,7 +119,11 @@ pub async fn create(db: &impl ConnectionTrait, input: FeedInput) -> AppResult<fe
 }
 
 /// Changes a feed. A new URL forgets the old one's validators and is due at once.
-pub async fn update(db: &impl ConnectionTrait, id: i64, input: FeedInput) -> AppResult<feed::Model> {
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: i64,
+    input: FeedInput,
+) -> AppResult<feed::Model> {
     let found = feed::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -205,7 +212,9 @@ pub async fn import_opml(
             }
         };
         if !known.insert(sha256_hex(&url)) {
-            report.rejected.push((f.line, "this feed is already listed".into()));
+            report
+                .rejected
+                .push((f.line, "this feed is already listed".into()));
             continue;
         }
         // A name taken by another feed gets the URL's host after it.
@@ -476,7 +485,8 @@ async fn store_entries(
         .await?;
     let mut fresh: Vec<(String, article::ActiveModel, Vec<i64>, Vec<Indicator>)> = Vec::new();
     for (key, link_key, e) in keyed {
-        if seen_entries.contains(&key) || link_key.as_ref().is_some_and(|l| seen_links.contains(l)) {
+        if seen_entries.contains(&key) || link_key.as_ref().is_some_and(|l| seen_links.contains(l))
+        {
             continue;
         }
         seen_entries.insert(key.clone());
@@ -562,7 +572,8 @@ pub fn tags_in(tags: &[(i64, String)], text: &str) -> Vec<i64> {
         .filter(|(_, name)| {
             !name.is_empty()
                 && lower.match_indices(name.as_str()).any(|(at, m)| {
-                    !word(lower[..at].chars().next_back()) && !word(lower[at + m.len()..].chars().next())
+                    !word(lower[..at].chars().next_back())
+                        && !word(lower[at + m.len()..].chars().next())
                 })
         })
         .map(|(id, _)| *id)
@@ -638,8 +649,15 @@ mod tests {
 
     #[test]
     fn tags_match_whole_words_in_any_case() {
-        let tags = vec![(1, "log4j".to_owned()), (2, "java".to_owned()), (3, "c++".to_owned())];
-        assert_eq!(tags_in(&tags, "Log4J exploited; JavaScript unaffected"), [1]);
+        let tags = vec![
+            (1, "log4j".to_owned()),
+            (2, "java".to_owned()),
+            (3, "c++".to_owned()),
+        ];
+        assert_eq!(
+            tags_in(&tags, "Log4J exploited; JavaScript unaffected"),
+            [1]
+        );
         assert_eq!(tags_in(&tags, "A Java and C++ story"), [2, 3]);
     }
 }

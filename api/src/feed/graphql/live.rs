@@ -80,11 +80,7 @@ impl IntelMatchEvent {
 type Matches = Arc<HashMap<i64, (entity::intel_match::Model, Option<Option<i64>>)>>;
 
 /// Where a subscription starts: after `after`, else after the newest event now.
-async fn start(
-    st: &crate::state::AppState,
-    after: Option<String>,
-    ordering: &str,
-) -> Result<i64> {
+async fn start(st: &crate::state::AppState, after: Option<String>, ordering: &str) -> Result<i64> {
     let resume = after
         .map(|c| Cursor::decode(&c, ordering))
         .transpose()?

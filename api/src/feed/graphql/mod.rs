@@ -53,14 +53,24 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
         ("Mutation", "refreshFeed") => Write(&FEED_REFRESH),
         (
             "Feed",
-            "id" | "name" | "url" | "pollIntervalSeconds" | "enabled" | "lastStatus"
-            | "lastError" | "lastFetchedAt" | "lastSuccessAt" | "consecutiveFailures"
-            | "nextPollAt" | "articleCount" | "createdAt",
+            "id"
+            | "name"
+            | "url"
+            | "pollIntervalSeconds"
+            | "enabled"
+            | "lastStatus"
+            | "lastError"
+            | "lastFetchedAt"
+            | "lastSuccessAt"
+            | "consecutiveFailures"
+            | "nextPollAt"
+            | "articleCount"
+            | "createdAt",
         ) => Read(&FEEDS),
         (
             "Article",
-            "id" | "feed" | "title" | "link" | "publishedAt" | "fetchedAt" | "author"
-            | "summary" | "body" | "tags" | "indicators" | "matches",
+            "id" | "feed" | "title" | "link" | "publishedAt" | "fetchedAt" | "author" | "summary"
+            | "body" | "tags" | "indicators" | "matches",
         )
         | ("Indicator", "kind" | "value")
         | (

@@ -216,10 +216,9 @@ impl FeedMutation {
         input: ImportOpmlInput,
     ) -> Result<ImportOpmlPayload> {
         if input.opml.len() > MAX_OPML {
-            return Err(AppError::bad_input(format!(
-                "`opml` is larger than {MAX_OPML} bytes"
-            ))
-            .into());
+            return Err(
+                AppError::bad_input(format!("`opml` is larger than {MAX_OPML} bytes")).into(),
+            );
         }
         let read = parse::parse_opml(input.opml.as_bytes());
         let interval = input

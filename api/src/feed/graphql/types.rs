@@ -46,18 +46,23 @@ pub enum IndicatorKind {
     /// A CVE id (`CVE-2021-44228`).
     Cve,
     /// An IPv4 address.
+    #[graphql(name = "IPV4")]
     Ipv4,
     /// An IPv6 address.
+    #[graphql(name = "IPV6")]
     Ipv6,
     /// A domain name.
     Domain,
     /// An http or https URL.
     Url,
     /// An MD5 hash.
+    #[graphql(name = "MD5")]
     Md5,
     /// A SHA-1 hash.
+    #[graphql(name = "SHA1")]
     Sha1,
     /// A SHA-256 hash.
+    #[graphql(name = "SHA256")]
     Sha256,
 }
 
