@@ -970,3 +970,56 @@ async fn the_poller_job_polls_due_feeds_and_skips_disabled_ones() {
         "a polled feed waits for its interval"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_into_a_broken_database_answers_internal_and_keeps_nothing_half_done() {
+    use sea_orm::ConnectionTrait;
+    let feeds = FeedServer::start().await;
+    let app = loopback_app().await;
+    feeds.items.lock().unwrap().push(item(
+        "x-1",
+        "Story naming CVE-2024-3094",
+        "https://news.example/x1",
+        "CVE-2024-3094",
+    ));
+    let id = create_feed(&app, "Local", &feeds.url("/rss")).await;
+    let db = sea_orm::Database::connect(app.db.url.as_str())
+        .await
+        .unwrap();
+    db.execute_unprepared("ALTER TABLE article_indicator RENAME TO article_indicator_broken")
+        .await
+        .unwrap();
+    let (_, body) = app
+        .gql_as(
+            Some(&app.token),
+            "mutation($i: RefreshFeedInput!) { refreshFeed(input: $i) { newArticles } }",
+            json!({ "i": { "id": id } }),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "INTERNAL",
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["message"], "internal error");
+    assert!(!body.to_string().contains("article_indicator"), "{body}");
+    // The poll's transaction rolled back whole: no article, the feed as it was.
+    assert!(articles(&app, json!(null)).await.is_empty());
+    let f = app
+        .ok(
+            "query($id: ID!) { feed(id: $id) { lastStatus articleCount } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        f["feed"],
+        json!({ "lastStatus": "NEVER", "articleCount": 0 })
+    );
+    // Repaired, the next poll stores the story.
+    db.execute_unprepared("ALTER TABLE article_indicator_broken RENAME TO article_indicator")
+        .await
+        .unwrap();
+    db.close().await.ok();
+    let r = refresh(&app, &id).await;
+    assert_eq!(r["newArticles"], json!(1), "{r}");
+    app.stop().await;
+}
