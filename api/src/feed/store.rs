@@ -279,7 +279,7 @@ pub async fn claim(
     // A poll that holds it has moved its next poll into the future beyond its own interval.
     let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
     let taken = feed::Entity::update_many()
-        .col_expr(feed::Column::NextPollAt, Expr::val(until).into())
+        .col_expr(feed::Column::NextPollAt, Expr::val(until))
         .filter(feed::Column::Id.eq(id))
         .filter(feed::Column::NextPollAt.eq(found.next_poll_at))
         .exec(db)
