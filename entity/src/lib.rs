@@ -34,6 +34,7 @@ pub mod host_service;
 pub mod host_tag;
 pub mod incident;
 pub mod incident_address;
+pub mod incident_article;
 pub mod incident_host;
 pub mod incident_lookup;
 pub mod incident_note;

@@ -47,6 +47,7 @@ mod m20261204_000034_create_darknet_spike;
 mod m20261205_000035_create_findings;
 mod m20261205_000036_create_incidents;
 mod m20261206_000037_create_feeds;
+mod m20261206_000038_create_incident_article;
 
 pub struct Migrator;
 
@@ -91,6 +92,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000035_create_findings::Migration),
             Box::new(m20261205_000036_create_incidents::Migration),
             Box::new(m20261206_000037_create_feeds::Migration),
+            Box::new(m20261206_000038_create_incident_article::Migration),
         ]
     }
 }

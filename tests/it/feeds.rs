@@ -927,6 +927,29 @@ async fn articles_about_our_cves_and_addresses_become_matches_with_events_scoped
         body["data"]["node"].is_null(),
         "a viewer outside the host's group does not see it: {body}"
     );
+
+    // An incident links the article about it.
+    let article_id = app
+        .ok("{ articles { edges { node { id } } } }", json!({}))
+        .await["articles"]["edges"][0]["node"]["id"]
+        .clone();
+    let made = app
+        .ok(
+            "mutation($a: [ID!]) { createIncident(input: {fields: {title: \"Heartbleed probe\", articleIds: $a}}) { incident { id articles { title } } } }",
+            json!({ "a": [article_id] }),
+        )
+        .await;
+    assert_eq!(
+        made["createIncident"]["incident"]["articles"],
+        json!([{ "title": "Heartbleed still everywhere" }])
+    );
+    let codes = app
+        .error_codes(
+            "mutation($a: [ID!]) { createIncident(input: {fields: {title: \"x\", articleIds: $a}}) { incident { id } } }",
+            json!({ "a": [gid("Article", 999_999)] }),
+        )
+        .await;
+    assert_eq!(codes, ["NOT_FOUND"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    host, incident, incident_address, incident_host, incident_lookup, incident_note, incident_tag,
-    incident_vulnerability, tag,
+    host, incident, incident_address, incident_article, incident_host, incident_lookup,
+    incident_note, incident_tag, incident_vulnerability, tag,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -265,6 +265,25 @@ pub async fn vulnerabilities_of(
             out.entry(v.incident_id)
                 .or_default()
                 .push(v.vulnerability_id);
+        }
+    }
+    Ok(out)
+}
+
+/// The article ids of incidents `ids`.
+pub async fn articles_of(
+    db: &impl ConnectionTrait,
+    ids: &[i64],
+) -> AppResult<HashMap<i64, Vec<i64>>> {
+    let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+    for chunk in ids.chunks(1000) {
+        for a in incident_article::Entity::find()
+            .filter(incident_article::Column::IncidentId.is_in(chunk.to_vec()))
+            .order_by_asc(incident_article::Column::ArticleId)
+            .all(db)
+            .await?
+        {
+            out.entry(a.incident_id).or_default().push(a.article_id);
         }
     }
     Ok(out)

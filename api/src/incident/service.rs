@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    host, incident, incident_address, incident_host, incident_lookup, incident_note, incident_tag,
-    incident_vulnerability, vulnerability,
+    host, incident, incident_address, incident_article, incident_host, incident_lookup,
+    incident_note, incident_tag, incident_vulnerability, vulnerability,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
@@ -54,6 +54,7 @@ pub struct IncidentInput {
     pub host_ids: Option<Vec<i64>>,
     pub addresses: Option<Vec<IpAddr>>,
     pub vulnerability_ids: Option<Vec<i64>>,
+    pub article_ids: Option<Vec<i64>>,
     pub tags: Option<Vec<String>>,
 }
 
@@ -327,6 +328,36 @@ async fn link(
                 .await?;
         }
         changed.push("vulnerabilities");
+    }
+    if let Some(articles) = &input.article_ids {
+        validate::bounded("articleIds", articles, MAX_LINKS)?;
+        let mut articles = articles.clone();
+        articles.sort_unstable();
+        articles.dedup();
+        if crate::feed::read::articles_by_ids(db, &articles)
+            .await?
+            .len()
+            != articles.len()
+        {
+            return Err(AppError::not_found("article"));
+        }
+        incident_article::Entity::delete_many()
+            .filter(incident_article::Column::IncidentId.eq(id))
+            .exec(db)
+            .await?;
+        let rows: Vec<incident_article::ActiveModel> = articles
+            .into_iter()
+            .map(|a| incident_article::ActiveModel {
+                incident_id: Set(id),
+                article_id: Set(a),
+            })
+            .collect();
+        if !rows.is_empty() {
+            incident_article::Entity::insert_many(rows)
+                .exec_without_returning(db)
+                .await?;
+        }
+        changed.push("articles");
     }
     if let Some(tags) = &input.tags {
         let tags = crate::host::catalog::find_or_create_tags(db, tags).await?;

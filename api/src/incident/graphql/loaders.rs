@@ -45,6 +45,10 @@ pub struct AddressesOf(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct VulnerabilitiesOf(pub i64);
 
+/// The articles about an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ArticlesOf(pub i64);
+
 /// The tag names of an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TagsOf(pub i64);
@@ -113,6 +117,31 @@ impl Loader<VulnerabilitiesOf> for Batch {
                     .map(|v| v.iter().filter_map(|v| vulns.get(v).cloned()).collect())
                     .unwrap_or_default();
                 (VulnerabilitiesOf(id), list)
+            })
+            .collect())
+    }
+}
+
+impl Loader<ArticlesOf> for Batch {
+    type Value = Vec<entity::article::Model>;
+    type Error = BatchError;
+
+    async fn load(
+        &self,
+        keys: &[ArticlesOf],
+    ) -> Result<HashMap<ArticlesOf, Self::Value>, Self::Error> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let links = read::articles_of(&self.state.db, &ids).await?;
+        let all: Vec<i64> = links.values().flatten().copied().collect();
+        let articles = crate::feed::read::articles_by_ids(&self.state.db, &all).await?;
+        Ok(ids
+            .into_iter()
+            .map(|id| {
+                let list = links
+                    .get(&id)
+                    .map(|a| a.iter().filter_map(|a| articles.get(a).cloned()).collect())
+                    .unwrap_or_default();
+                (ArticlesOf(id), list)
             })
             .collect())
     }

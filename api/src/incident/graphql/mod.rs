@@ -81,6 +81,7 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
             | "hosts"
             | "attackerAddresses"
             | "vulnerabilities"
+            | "articles"
             | "tags"
             | "timeline"
             | "createdAt"

@@ -82,6 +82,8 @@ pub struct IncidentFields {
     pub attacker_addresses: Option<Vec<IpAddr>>,
     /// The vulnerabilities it exploited.
     pub vulnerability_ids: Option<Vec<ID>>,
+    /// The threat-feed articles about it.
+    pub article_ids: Option<Vec<ID>>,
     /// Its tags, by name (new names become tags).
     pub tags: Option<Vec<String>>,
 }
@@ -135,6 +137,10 @@ impl IncidentFields {
             vulnerability_ids: self
                 .vulnerability_ids
                 .map(|v| node::decode_many(&v, "Vulnerability"))
+                .transpose()?,
+            article_ids: self
+                .article_ids
+                .map(|a| node::decode_many(&a, "Article"))
                 .transpose()?,
             tags: self.tags,
         })

@@ -4,7 +4,8 @@ use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use entity::{incident, incident_lookup, incident_note};
 use futures_util::FutureExt;
 
-use super::loaders::{self, AddressesOf, HostsOf, LookupId, TagsOf, VulnerabilitiesOf};
+use super::loaders::{self, AddressesOf, ArticlesOf, HostsOf, LookupId, TagsOf, VulnerabilitiesOf};
+use crate::feed::graphql::Article;
 use crate::graphql::connection::{TotalCount, connection, page, page_cost};
 use crate::graphql::node;
 use crate::graphql::scalars::DateTime;
@@ -460,6 +461,17 @@ impl Incident {
             .unwrap_or_default()
             .into_iter()
             .map(Vulnerability)
+            .collect())
+    }
+
+    /// The threat-feed articles about it.
+    async fn articles(&self, ctx: &Context<'_>) -> Result<Vec<Article>> {
+        Ok(loaders::of(ctx)?
+            .load_one(ArticlesOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Article)
             .collect())
     }
 
