@@ -146,18 +146,7 @@ async fn store(
         ids.dedup();
         ids
     };
-    let mut before: HashSet<i64> = HashSet::new();
-    for chunk in indicator_ids.chunks(1000) {
-        before.extend(
-            intel_match::Entity::find()
-                .select_only()
-                .column(intel_match::Column::Id)
-                .filter(intel_match::Column::IndicatorId.is_in(chunk.to_vec()))
-                .into_tuple::<i64>()
-                .all(db)
-                .await?,
-        );
-    }
+    let before: HashSet<i64> = match_ids(db, &indicator_ids).await?.into_iter().collect();
     let rows: Vec<intel_match::ActiveModel> = found
         .into_iter()
         .map(|c| intel_match::ActiveModel {
@@ -182,20 +171,11 @@ async fn store(
             .exec_without_returning(db)
             .await?;
     }
-    let mut fresh = Vec::new();
-    for chunk in indicator_ids.chunks(1000) {
-        fresh.extend(
-            intel_match::Entity::find()
-                .select_only()
-                .column(intel_match::Column::Id)
-                .filter(intel_match::Column::IndicatorId.is_in(chunk.to_vec()))
-                .into_tuple::<i64>()
-                .all(db)
-                .await?
-                .into_iter()
-                .filter(|id| !before.contains(id)),
-        );
-    }
+    let mut fresh: Vec<i64> = match_ids(db, &indicator_ids)
+        .await?
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
     fresh.sort_unstable();
     if !fresh.is_empty() {
         events::record(
@@ -215,6 +195,23 @@ async fn store(
         .await?;
     }
     Ok(fresh)
+}
+
+/// The ids of the matches of indicators `ids`.
+async fn match_ids(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<i64>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(1000) {
+        out.extend(
+            intel_match::Entity::find()
+                .select_only()
+                .column(intel_match::Column::Id)
+                .filter(intel_match::Column::IndicatorId.is_in(chunk.to_vec()))
+                .into_tuple::<i64>()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(out)
 }
 
 /// Matches again the indicators that data changed since `since` may now match (all of them

@@ -6,6 +6,7 @@ pub mod connection;
 pub mod errors;
 pub mod guard;
 pub mod limits;
+pub mod live;
 pub mod node;
 pub mod scalars;
 

@@ -6,26 +6,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{Context, Object, Result, Subscription};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 
 use super::types::{Article, IntelMatch};
-use crate::events::{self, Event};
+use crate::events::Event;
 use crate::feed::{ARTICLE_TOPIC, MATCH_TOPIC, read};
 use crate::graphql::scalars::DateTime;
-use crate::graphql::{guard, identity, state};
-use crate::page::{Cursor, SortValue};
+use crate::graphql::{guard, identity, live, state};
 
 const ARTICLE_ORDERING: &str = "event:article";
 const MATCH_ORDERING: &str = "event:intel_match";
-
-fn cursor(ordering: &str, event: &Event) -> String {
-    Cursor {
-        ordering: ordering.into(),
-        key: SortValue::Id,
-        id: event.id,
-    }
-    .encode()
-}
 
 /// A new article.
 pub struct ArticleEvent {
@@ -43,7 +33,7 @@ impl ArticleEvent {
 
     /// Pass as `after` to resume after this event.
     async fn cursor(&self) -> String {
-        cursor(ARTICLE_ORDERING, &self.event)
+        live::cursor(ARTICLE_ORDERING, &self.event)
     }
 
     /// The article.
@@ -68,7 +58,7 @@ impl IntelMatchEvent {
 
     /// Pass as `after` to resume after this event.
     async fn cursor(&self) -> String {
-        cursor(MATCH_ORDERING, &self.event)
+        live::cursor(MATCH_ORDERING, &self.event)
     }
 
     /// The match.
@@ -77,19 +67,7 @@ impl IntelMatchEvent {
     }
 }
 
-type Matches = Arc<HashMap<i64, (entity::intel_match::Model, Option<Option<i64>>)>>;
-
-/// Where a subscription starts: after `after`, else after the newest event now.
-async fn start(st: &crate::state::AppState, after: Option<String>, ordering: &str) -> Result<i64> {
-    let resume = after
-        .map(|c| Cursor::decode(&c, ordering))
-        .transpose()?
-        .map(|c| c.id);
-    Ok(match resume {
-        Some(id) => id,
-        None => events::latest_id(&st.db).await?,
-    })
-}
+type Matches = HashMap<i64, (entity::intel_match::Model, Option<Option<i64>>)>;
 
 #[derive(Default)]
 pub struct FeedSubscription;
@@ -112,45 +90,23 @@ impl FeedSubscription {
             "articleEvents",
             guard::Operation::Read,
         )?;
-        let st = state(ctx)?.clone();
-        let resume = start(&st, after, ARTICLE_ORDERING).await?;
-        let (db, bus) = (st.db.clone(), st.events.clone());
-        let stream = events::subscribe(
-            st.db.clone(),
-            &st.events,
+        let st = state(ctx)?;
+        let resume = live::start(st, after, ARTICLE_ORDERING).await?;
+        Ok(live::rows_per_event(
+            st,
             ARTICLE_TOPIC,
-            Some(resume),
-            st.shutdown.clone(),
-        )
-        .then(move |event| {
-            let (db, bus) = (db.clone(), bus.clone());
-            async move {
-                let ids: Vec<i64> = event.items.iter().map(|i| i.id).collect();
-                let rows = match bus
-                    .shared(format!("article:{}:rows", event.id), || {
-                        read::articles_by_ids(&db, &ids)
-                    })
-                    .await
-                {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        tracing::warn!(error = ?e, "cannot load the articles of an event");
-                        return futures_util::stream::iter(Vec::new());
-                    }
-                };
-                let delivered: Vec<ArticleEvent> = ids
-                    .iter()
+            resume,
+            |db, ids| async move { read::articles_by_ids(&db, &ids).await },
+            |event, rows, ids| {
+                ids.iter()
                     .filter_map(|id| rows.get(id))
                     .map(|a| ArticleEvent {
                         event: event.clone(),
                         article: a.clone(),
                     })
-                    .collect();
-                futures_util::stream::iter(delivered)
-            }
-        })
-        .flatten();
-        Ok(stream)
+                    .collect()
+            },
+        ))
     }
 
     /// Intel matches you see as they are found, on any replica: for new articles, and for
@@ -170,45 +126,23 @@ impl FeedSubscription {
             guard::Operation::Read,
         )?;
         let scope = identity(ctx).host_scope();
-        let st = state(ctx)?.clone();
-        let resume = start(&st, after, MATCH_ORDERING).await?;
-        let (db, bus) = (st.db.clone(), st.events.clone());
-        let stream = events::subscribe(
-            st.db.clone(),
-            &st.events,
+        let st = state(ctx)?;
+        let resume = live::start(st, after, MATCH_ORDERING).await?;
+        Ok(live::rows_per_event(
+            st,
             MATCH_TOPIC,
-            Some(resume),
-            st.shutdown.clone(),
-        )
-        .then(move |event| {
-            let (db, bus, scope) = (db.clone(), bus.clone(), scope.clone());
-            async move {
-                let ids: Vec<i64> = event.items.iter().map(|i| i.id).collect();
-                let rows: Matches = match bus
-                    .shared(format!("intel_match:{}:rows", event.id), || {
-                        read::matches_by_ids(&db, &ids)
-                    })
-                    .await
-                {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        tracing::warn!(error = ?e, "cannot load the matches of an event");
-                        return futures_util::stream::iter(Vec::new());
-                    }
-                };
-                let delivered: Vec<IntelMatchEvent> = ids
-                    .iter()
+            resume,
+            |db, ids| async move { read::matches_by_ids(&db, &ids).await },
+            move |event, rows: &Matches, ids| {
+                ids.iter()
                     .filter_map(|id| rows.get(id))
                     .filter(|(_, group)| group.is_none_or(|g| scope.sees(g)))
                     .map(|(m, _)| IntelMatchEvent {
                         event: event.clone(),
                         found: m.clone(),
                     })
-                    .collect();
-                futures_util::stream::iter(delivered)
-            }
-        })
-        .flatten();
-        Ok(stream)
+                    .collect()
+            },
+        ))
     }
 }
