@@ -693,6 +693,28 @@ async fn opml_round_trips_and_reports_each_outline() {
         listed["feeds"]["edges"][0]["node"]["name"], "CISA",
         "by name"
     );
+    // Everyone reads the list; a feed's URL (often with the provider's key) only admins.
+    let (viewer, _) = user(&app, "vic", "VIEWER", &[]).await;
+    let (_, body) = app
+        .gql_as(
+            Some(&viewer),
+            "{ feeds { totalCount edges { node { name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["feeds"]["totalCount"], json!(3), "{body}");
+    let (_, body) = app
+        .gql_as(
+            Some(&viewer),
+            "{ feeds { edges { node { name url } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    assert!(!body.to_string().contains("feeds.example"), "{body}");
     // A document that declares entities is refused whole.
     let data = app
         .ok(

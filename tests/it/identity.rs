@@ -211,7 +211,7 @@ async fn every_root_field_allows_exactly_the_roles_in_the_matrix() {
         ("Mutation.updateIncidentLookup", format!("mutation {{ updateIncidentLookup(input: {{id: \"{}\", name: \"x\"}}) {{ incidentLookup {{ id }} }} }}", gid("IncidentLookup", 999_999)), "admin"),
         ("Query.feeds", "{ feeds { totalCount } }".into(), readers),
         ("Query.feed", format!("{{ feed(id: \"{}\") {{ id }} }}", gid("Feed", 9)), readers),
-        ("Query.feedsOpml", "{ feedsOpml }".into(), readers),
+        ("Query.feedsOpml", "{ feedsOpml }".into(), "admin"),
         ("Query.articles", "{ articles { totalCount } }".into(), readers),
         ("Query.article", format!("{{ article(id: \"{}\") {{ id }} }}", gid("Article", 9)), readers),
         ("Query.intelMatches", "{ intelMatches { totalCount } }".into(), readers),

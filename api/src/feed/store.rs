@@ -185,6 +185,9 @@ pub async fn import_opml(
     feeds: &[OpmlFeed],
     interval: Option<Duration>,
 ) -> AppResult<OpmlReport> {
+    if let Some(i) = interval {
+        check_interval(i)?;
+    }
     let mut report = OpmlReport::default();
     let known: HashSet<String> = feed::Entity::find()
         .select_only()

@@ -27,6 +27,14 @@ pub static FEEDS: Area = Area {
     writers: &[Admin],
 };
 
+/// Where a feed is fetched from: its URL often carries the provider's key, so admins only
+/// (they keep the list); the OPML export holds the URLs too.
+pub static FEED_URLS: Area = Area {
+    name: "feed URLs",
+    readers: &[Admin],
+    writers: &[Admin],
+};
+
 /// Polling a feed now: analysts and admins.
 pub static FEED_REFRESH: Area = Area {
     name: "feed refresh",
@@ -46,7 +54,8 @@ pub static INTEL: Area = Area {
 pub fn access(parent: &str, field: &str) -> Option<Access> {
     use Access::*;
     Some(match (parent, field) {
-        ("Query", "feeds" | "feed" | "feedsOpml") => Read(&FEEDS),
+        ("Query", "feeds" | "feed") => Read(&FEEDS),
+        ("Query", "feedsOpml") | ("Feed", "url") => Read(&FEED_URLS),
         ("Query", "articles" | "article" | "intelMatches" | "intelMatch") => Read(&INTEL),
         ("Subscription", "articleEvents" | "intelMatchEvents") => Read(&INTEL),
         ("Mutation", "createFeed" | "updateFeed" | "deleteFeed" | "importOpml") => Write(&FEEDS),

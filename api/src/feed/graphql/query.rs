@@ -167,7 +167,8 @@ impl FeedQuery {
         Ok(read::feed(&state(ctx)?.db, id).await?.map(Feed))
     }
 
-    /// The feed list as an OPML 2.0 document (for other readers, or `importOpml` elsewhere).
+    /// The feed list as an OPML 2.0 document (for other readers, or `importOpml` elsewhere);
+    /// admins only, as it holds the feeds' URLs.
     async fn feeds_opml(&self, ctx: &Context<'_>) -> Result<String> {
         let list = read::feed_list(&state(ctx)?.db).await?;
         Ok(crate::feed::parse::write_opml("Hector feeds", &list))

@@ -146,7 +146,7 @@ impl Feed {
         &self.0.name
     }
 
-    /// Where it is fetched from.
+    /// Where it is fetched from (admins only: a feed URL often carries the provider's key).
     async fn url(&self) -> &str {
         &self.0.url
     }
