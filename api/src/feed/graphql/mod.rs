@@ -64,7 +64,6 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
             "Feed",
             "id"
             | "name"
-            | "url"
             | "pollIntervalSeconds"
             | "enabled"
             | "lastStatus"
