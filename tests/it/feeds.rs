@@ -286,7 +286,7 @@ async fn feeds_of_every_format_are_read_once_with_conditional_gets_and_sanitised
     .await;
     feeds.items.lock().unwrap().extend([
         item("a-1", "Log4j exploited again", "https://news.example/a1", "Scanning from 198.51.100[.]23 for CVE-2021-44228; payload hxxp://evil[.]example[.]com/x (log4jfoo is no tag)"),
-        item("a-2", "Quiet week", "https://news.example/a2", "Nothing named; version 1.2.3.4 is not an address"),
+        item("a-2", "Quiet week", "javascript:alert(document.cookie)", "Nothing named; version 1.2.3.4 is not an address"),
     ]);
     let rss_id = create_feed(&app, "Local RSS", &feeds.url("/rss")).await;
     let atom_id = create_feed(&app, "Local Atom", &feeds.url("/atom")).await;
@@ -397,6 +397,10 @@ async fn feeds_of_every_format_are_read_once_with_conditional_gets_and_sanitised
         "a version is not an address"
     );
     assert_eq!(by_title["Quiet week"]["tags"], json!([]));
+    assert!(
+        by_title["Quiet week"]["link"].is_null(),
+        "a `javascript:` link is not kept"
+    );
 
     // Search and filters.
     let titles = |list: Vec<Value>| -> Vec<String> {

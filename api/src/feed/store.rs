@@ -356,7 +356,7 @@ pub async fn record_poll(
             etag,
             last_modified,
         } => {
-            let stored = store_entries(db, id, &entries, now).await?;
+            let stored = store_entries(db, &found, &entries, now).await?;
             report.duplicates = (entries.len() - stored.len()) as u64;
             report.skipped = skipped as u64;
             report.new_matches = attach(db, &stored, now).await?;
@@ -419,6 +419,17 @@ pub fn normalise_link(link: &str) -> Option<String> {
     Some(text)
 }
 
+/// A link safe to put in an `href`: resolved against the feed's URL when relative, and only
+/// when it is http or https (a feed may say `javascript:`).
+pub fn safe_link(base: Option<&url::Url>, link: &str) -> Option<String> {
+    let parsed = match base {
+        Some(base) => base.join(link.trim()).ok()?,
+        None => url::Url::parse(link.trim()).ok()?,
+    };
+    (matches!(parsed.scheme(), "http" | "https") && parsed.as_str().len() <= MAX_URL)
+        .then(|| parsed.to_string())
+}
+
 /// An entry's identity in its feed: its id, else its link, else its title and summary.
 fn entry_key(e: &Entry) -> String {
     let basis = if !e.id.is_empty() {
@@ -439,21 +450,21 @@ fn entry_key(e: &Entry) -> String {
 /// ids are unstable); answers each new article's id with the indicators of its text.
 async fn store_entries(
     db: &impl ConnectionTrait,
-    feed_id: i64,
+    feed: &feed::Model,
     entries: &[Entry],
     now: DateTime<Utc>,
 ) -> AppResult<Vec<(i64, Vec<Indicator>)>> {
-    let keyed: Vec<(String, Option<String>, &Entry)> = entries
+    let feed_id = feed.id;
+    let base = url::Url::parse(&feed.url).ok();
+    let keyed: Vec<(String, Option<String>, Option<String>, &Entry)> = entries
         .iter()
         .map(|e| {
-            (
-                entry_key(e),
-                e.link
-                    .as_deref()
-                    .and_then(normalise_link)
-                    .map(|l| sha256_hex(&l)),
-                e,
-            )
+            let link = e.link.as_deref().and_then(|l| safe_link(base.as_ref(), l));
+            let link_key = link
+                .as_deref()
+                .and_then(normalise_link)
+                .map(|l| sha256_hex(&l));
+            (entry_key(e), link_key, link, e)
         })
         .collect();
     let mut seen_entries: HashSet<String> = HashSet::new();
@@ -487,7 +498,7 @@ async fn store_entries(
         .all(db)
         .await?;
     let mut fresh: Vec<(String, article::ActiveModel, Vec<i64>, Vec<Indicator>)> = Vec::new();
-    for (key, link_key, e) in keyed {
+    for (key, link_key, link, e) in keyed {
         if seen_entries.contains(&key) || link_key.as_ref().is_some_and(|l| seen_links.contains(l))
         {
             continue;
@@ -513,7 +524,7 @@ async fn store_entries(
             entry_key: Set(key.clone()),
             link_key: Set(link_key),
             title: Set(validate::truncate(&title, 1000)),
-            link: Set(e.link.clone()),
+            link: Set(link),
             author: Set(e.author.clone()),
             summary: Set(summary),
             body: Set(body),
@@ -648,6 +659,21 @@ mod tests {
             normalise_link("https://example.org/a?id=3"),
             normalise_link("https://example.org/a?id=4")
         );
+    }
+
+    #[test]
+    fn only_web_links_are_kept_and_relative_ones_resolve() {
+        let base = url::Url::parse("https://news.example/feeds/rss.xml").ok();
+        assert_eq!(
+            safe_link(base.as_ref(), "/story/1").as_deref(),
+            Some("https://news.example/story/1")
+        );
+        assert_eq!(safe_link(base.as_ref(), "javascript:alert(1)"), None);
+        assert_eq!(
+            safe_link(base.as_ref(), "data:text/html,<script>x</script>"),
+            None
+        );
+        assert_eq!(safe_link(None, "ftp://news.example/x"), None);
     }
 
     #[test]
