@@ -976,6 +976,26 @@ async fn articles_about_our_cves_and_addresses_become_matches_with_events_scoped
         )
         .await;
     assert_eq!(codes, ["NOT_FOUND"]);
+
+    // Deleting the feed takes its article with it: indicators, matches and incident links.
+    let incident_id = made["createIncident"]["incident"]["id"].clone();
+    let gone = app
+        .ok(
+            "mutation($i: DeleteFeedInput!) { deleteFeed(input: $i) { deletedFeedId } }",
+            json!({ "i": { "id": feed_id } }),
+        )
+        .await;
+    assert_eq!(gone["deleteFeed"]["deletedFeedId"], json!(feed_id));
+    let after = app
+        .ok(
+            "query($f: ID!, $i: ID!) { feed(id: $f) { id } articles { totalCount } intelMatches { totalCount } node(id: $i) { ... on Incident { articles { title } } } }",
+            json!({ "f": feed_id, "i": incident_id }),
+        )
+        .await;
+    assert_eq!(
+        after,
+        json!({ "feed": null, "articles": { "totalCount": 0 }, "intelMatches": { "totalCount": 0 }, "node": { "articles": [] } })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -529,7 +529,9 @@ async fn store_entries(
             summary: Set(summary),
             body: Set(body),
             search_text: Set(search),
-            published_at: Set(e.published.unwrap_or(now)),
+            // A date in the future (a feed's mistake, or spam that wants to stay on top) is
+            // taken as now.
+            published_at: Set(e.published.filter(|p| *p <= now).unwrap_or(now)),
             fetched_at: Set(now),
             ..Default::default()
         };
