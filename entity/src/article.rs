@@ -1,4 +1,4 @@
-//! An article read from a feed: sanitised HTML, its plain text for search, and the keys that
+//! An article read from a feed (or added by hand): sanitised HTML, its plain text for search, and the keys that
 //! de-duplicate it across polls (entry id; normalised link).
 use sea_orm::entity::prelude::*;
 
@@ -7,7 +7,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub feed_id: i64,
+    /// `None` for an article added by hand.
+    pub feed_id: Option<i64>,
     /// SHA-256 (hex) of the entry's id in its feed, unique per feed.
     pub entry_key: String,
     /// SHA-256 (hex) of the normalised link.

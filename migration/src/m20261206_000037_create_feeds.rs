@@ -61,7 +61,8 @@ impl MigrationTrait for Migration {
                     .table("article")
                     .if_not_exists()
                     .col(cols::id("id"))
-                    .col(cols::reference("feed_id").not_null())
+                    // Null for an article added by hand.
+                    .col(cols::reference("feed_id").null())
                     .col(cols::short("entry_key", 64).not_null())
                     .col(cols::short("link_key", 64).null())
                     .col(cols::short("title", 1000).not_null())

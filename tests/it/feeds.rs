@@ -1092,3 +1092,80 @@ async fn a_poll_into_a_broken_database_answers_internal_and_keeps_nothing_half_d
     assert_eq!(r["newArticles"], json!(1), "{r}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analysts_add_and_delete_articles_by_hand_read_like_a_feeds() {
+    let app = loopback_app().await;
+    app.create_host("192.0.2.44", &["db1"], &[]).await;
+    let (analyst, _) = user(&app, "ann", "ANALYST", &[]).await;
+    let create = "mutation($i: CreateArticleInput!) { createArticle(input: $i) { newMatches article { id title link author feed { name } summary tags indicators { kind value } matches { totalCount } } } }";
+    let input = json!({
+        "title": "Partner report: db1 probed",
+        "link": "https://partner.example/report/7",
+        "summary": "<p>Probes against 192.0.2.44 from 203.0.113[.]9<script>x()</script></p>",
+        "tags": ["Partner intel"]
+    });
+    let (_, body) = app
+        .gql_as(Some(&analyst), create, json!({ "i": input }))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let made = &body["data"]["createArticle"];
+    let a = &made["article"];
+    assert_eq!(a["author"], "ann");
+    assert!(a["feed"].is_null(), "added by hand");
+    assert!(!a["summary"].as_str().unwrap().contains("script"), "{a}");
+    assert_eq!(a["tags"], json!(["Partner intel"]));
+    assert_eq!(
+        a["indicators"],
+        json!([{ "kind": "IPV4", "value": "192.0.2.44" }, { "kind": "IPV4", "value": "203.0.113.9" }])
+    );
+    assert_eq!(
+        made["newMatches"],
+        json!(1),
+        "192.0.2.44 is in the inventory"
+    );
+    // The admin sees the match about the host; the analyst, without support groups, not.
+    assert_eq!(a["matches"]["totalCount"], json!(0));
+    let all = app
+        .ok(
+            "{ intelMatches { edges { node { kind host { address } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        all["intelMatches"]["edges"],
+        json!([{ "node": { "kind": "INVENTORY_ADDRESS", "host": { "address": "192.0.2.44" } } }])
+    );
+    // The same link again is a conflict; a bad link is bad input.
+    let codes = app.error_codes(create, json!({ "i": input })).await;
+    assert_eq!(codes, ["CONFLICT"]);
+    let codes = app
+        .error_codes(
+            create,
+            json!({ "i": { "title": "x", "link": "javascript:alert(1)" } }),
+        )
+        .await;
+    assert_eq!(codes, ["BAD_USER_INPUT"]);
+    // Deleted, it is gone with its match.
+    let (_, body) = app
+        .gql_as(
+            Some(&analyst),
+            "mutation($i: DeleteArticleInput!) { deleteArticle(input: $i) { deletedArticleId } }",
+            json!({ "i": { "id": a["id"] } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["deleteArticle"]["deletedArticleId"], a["id"],
+        "{body}"
+    );
+    let after = app
+        .ok(
+            "{ articles { totalCount } intelMatches { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        after,
+        json!({ "articles": { "totalCount": 0 }, "intelMatches": { "totalCount": 0 } })
+    );
+}

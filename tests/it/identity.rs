@@ -221,6 +221,8 @@ async fn every_root_field_allows_exactly_the_roles_in_the_matrix() {
         ("Mutation.deleteFeed", format!("mutation {{ deleteFeed(input: {{id: \"{}\"}}) {{ deletedFeedId }} }}", gid("Feed", 9)), "admin"),
         ("Mutation.importOpml", "mutation { importOpml(input: {opml: \"<opml/>\"}) { rejectedCount } }".into(), "admin"),
         ("Mutation.refreshFeed", format!("mutation {{ refreshFeed(input: {{id: \"{}\"}}) {{ newArticles }} }}", gid("Feed", 9)), writers),
+        ("Mutation.createArticle", "mutation { createArticle(input: {title: \"\"}) { newMatches } }".into(), writers),
+        ("Mutation.deleteArticle", format!("mutation {{ deleteArticle(input: {{id: \"{}\"}}) {{ deletedArticleId }} }}", gid("Article", 9)), writers),
         ("Subscription.articleEvents", "subscription { articleEvents { cursor } }".into(), readers),
         ("Subscription.intelMatchEvents", "subscription { intelMatchEvents { cursor } }".into(), readers),
         ("Subscription.incidentEvents", "subscription { incidentEvents { kind } }".into(), readers),

@@ -93,6 +93,8 @@ pub enum AuditAction {
     ClearScanExclusion,
     /// The `createApiToken` mutation.
     CreateApiToken,
+    /// The `createArticle` mutation.
+    CreateArticle,
     /// The `createFeed` mutation.
     CreateFeed,
     /// The `createHost` mutation.
@@ -121,6 +123,8 @@ pub enum AuditAction {
     CreateUrl,
     /// The `createUser` mutation.
     CreateUser,
+    /// The `deleteArticle` mutation.
+    DeleteArticle,
     /// The `deleteFeed` mutation.
     DeleteFeed,
     /// The `deleteHost` mutation.

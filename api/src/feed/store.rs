@@ -356,7 +356,7 @@ pub async fn record_poll(
             etag,
             last_modified,
         } => {
-            let stored = store_entries(db, &found, &entries, now).await?;
+            let stored = store_entries(db, Some(&found), &entries, now).await?;
             report.duplicates = (entries.len() - stored.len()) as u64;
             report.skipped = skipped as u64;
             report.new_matches = attach(db, &stored, now).await?;
@@ -378,6 +378,94 @@ pub async fn record_poll(
         events::record(db, vec![article_event(&report.new_articles)]).await?;
     }
     Ok(report)
+}
+
+/// An article added by hand (HECTOR's "Add article").
+#[derive(Debug, Clone, Default)]
+pub struct ManualArticle {
+    pub title: String,
+    pub link: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    /// HTML or text; sanitised like a feed's.
+    pub summary: Option<String>,
+    pub body: Option<String>,
+    /// Tags to give it beside the ones found in it (new names become tags).
+    pub tags: Vec<String>,
+}
+
+/// Stores an article added by hand by `author`, read like a feed's (sanitised, tagged,
+/// indicators, matches, event); `CONFLICT` when an article added by hand has the same link
+/// (or, without one, the same title and summary). Answers its id and its new matches.
+pub async fn add_article(
+    db: &impl ConnectionTrait,
+    author: &str,
+    input: ManualArticle,
+    now: DateTime<Utc>,
+) -> AppResult<(i64, Vec<i64>)> {
+    let title = validate::line("title", &input.title, 1000)?;
+    let link = match input.link.as_deref() {
+        Some(l) => Some(
+            safe_link(None, l)
+                .ok_or_else(|| AppError::bad_input("`link` must be an http:// or https:// URL"))?,
+        ),
+        None => None,
+    };
+    let summary = validate::optional_text("summary", input.summary.as_deref(), MAX_SUMMARY)?;
+    let body = validate::optional_text("body", input.body.as_deref(), html::MAX_BODY)?;
+    validate::bounded("tags", &input.tags, 50)?;
+    let entry = Entry {
+        id: String::new(),
+        title,
+        link,
+        published: input.published,
+        author: Some(validate::truncate(author, 255)),
+        summary,
+        body,
+    };
+    let stored = store_entries(db, None, std::slice::from_ref(&entry), now).await?;
+    let Some((id, _)) = stored.first() else {
+        return Err(AppError::Conflict(
+            "an article added by hand with this link (or title and summary) is stored already"
+                .into(),
+        ));
+    };
+    let id = *id;
+    if !input.tags.is_empty() {
+        let tags = crate::host::catalog::find_or_create_tags(db, &input.tags).await?;
+        let rows: Vec<article_tag::ActiveModel> = tags
+            .iter()
+            .map(|t| article_tag::ActiveModel {
+                article_id: Set(id),
+                tag_id: Set(t.id),
+            })
+            .collect();
+        article_tag::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([article_tag::Column::ArticleId, article_tag::Column::TagId])
+            .exec_without_returning(db)
+            .await?;
+    }
+    let matches = attach(db, &stored, now).await?;
+    events::record(db, vec![article_event(&[id])]).await?;
+    Ok((id, matches))
+}
+
+/// Deletes an article with its tags, indicators, matches and incident links.
+pub async fn delete_article(db: &impl ConnectionTrait, id: i64) -> AppResult<()> {
+    let Some(found) = article::Entity::find_by_id(id).one(db).await? else {
+        return Err(AppError::not_found("article"));
+    };
+    article::Entity::delete_by_id(id).exec(db).await?;
+    if let Some(feed_id) = found.feed_id {
+        feed::Entity::update_many()
+            .col_expr(
+                feed::Column::Articles,
+                sea_orm::sea_query::ExprTrait::sub(Expr::col(feed::Column::Articles), 1),
+            )
+            .filter(feed::Column::Id.eq(feed_id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// One outbox event for new articles `ids`.
@@ -450,12 +538,16 @@ fn entry_key(e: &Entry) -> String {
 /// ids are unstable); answers each new article's id with the indicators of its text.
 async fn store_entries(
     db: &impl ConnectionTrait,
-    feed: &feed::Model,
+    feed: Option<&feed::Model>,
     entries: &[Entry],
     now: DateTime<Utc>,
 ) -> AppResult<Vec<(i64, Vec<Indicator>)>> {
-    let feed_id = feed.id;
-    let base = url::Url::parse(&feed.url).ok();
+    let feed_id = feed.map(|f| f.id);
+    let same_feed = || match feed_id {
+        Some(id) => article::Column::FeedId.eq(id),
+        None => article::Column::FeedId.is_null(),
+    };
+    let base = feed.and_then(|f| url::Url::parse(&f.url).ok());
     let keyed: Vec<(String, Option<String>, Option<String>, &Entry)> = entries
         .iter()
         .map(|e| {
@@ -476,7 +568,7 @@ async fn store_entries(
             .select_only()
             .column(article::Column::EntryKey)
             .column(article::Column::LinkKey)
-            .filter(article::Column::FeedId.eq(feed_id))
+            .filter(same_feed())
             .filter(
                 sea_orm::Condition::any()
                     .add(article::Column::EntryKey.is_in(entry_keys))
@@ -553,7 +645,7 @@ async fn store_entries(
             .select_only()
             .column(article::Column::Id)
             .column(article::Column::EntryKey)
-            .filter(article::Column::FeedId.eq(feed_id))
+            .filter(same_feed())
             .filter(article::Column::EntryKey.is_in(keys))
             .into_tuple()
             .all(db)

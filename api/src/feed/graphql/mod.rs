@@ -43,11 +43,11 @@ pub static FEED_REFRESH: Area = Area {
 };
 
 /// Articles and intel matches: every reader (matches about hosts follow the host's support
-/// group).
+/// group); analysts and admins add and delete articles by hand.
 pub static INTEL: Area = Area {
     name: "intel",
     readers: &[Admin, Analyst, Viewer],
-    writers: &[],
+    writers: &[Admin, Analyst],
 };
 
 /// The rule of `parent.field` for the feed domain's fields.
@@ -60,6 +60,7 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
         ("Subscription", "articleEvents" | "intelMatchEvents") => Read(&INTEL),
         ("Mutation", "createFeed" | "updateFeed" | "deleteFeed" | "importOpml") => Write(&FEEDS),
         ("Mutation", "refreshFeed") => Write(&FEED_REFRESH),
+        ("Mutation", "createArticle" | "deleteArticle") => Write(&INTEL),
         (
             "Feed",
             "id"
@@ -93,7 +94,9 @@ pub fn access(parent: &str, field: &str) -> Option<Access> {
             "RefreshFeedPayload",
             "feed" | "newArticles" | "duplicates" | "skipped" | "newMatches" | "error",
         )
-        | ("ImportOpmlPayload", "created" | "rejectedCount" | "rejected") => Public,
+        | ("ImportOpmlPayload", "created" | "rejectedCount" | "rejected")
+        | ("CreateArticlePayload", "article" | "newMatches")
+        | ("DeleteArticlePayload", "deletedArticleId") => Public,
         _ => return None,
     })
 }

@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 
-use super::types::Feed;
+use super::types::{Article, Feed};
 use crate::db;
 use crate::error::AppError;
 use crate::feed::store::{self, FeedInput};
 use crate::feed::{parse, poll};
 use crate::graphql::connection::ImportRejection;
-use crate::graphql::{node, state};
+use crate::graphql::scalars::DateTime;
+use crate::graphql::{identity, node, state};
 
 /// Largest OPML document `importOpml` takes, in bytes.
 const MAX_OPML: usize = 1024 * 1024;
@@ -80,6 +81,46 @@ pub struct ImportOpmlInput {
     pub opml: String,
     /// The poll interval of the new feeds, in seconds (hourly by default).
     pub poll_interval_seconds: Option<i32>,
+}
+
+/// An article added by hand.
+#[derive(InputObject)]
+pub struct CreateArticleInput {
+    /// Its title.
+    pub title: String,
+    /// Where it is published (http or https).
+    pub link: Option<String>,
+    /// When it was published (now if not given).
+    pub published_at: Option<DateTime>,
+    /// Its summary (HTML or text; sanitised).
+    pub summary: Option<String>,
+    /// Its full text (HTML or text; sanitised).
+    pub body: Option<String>,
+    /// Tags to give it beside the ones found in it, by name (new names become tags).
+    pub tags: Option<Vec<String>>,
+}
+
+/// An article to delete.
+#[derive(InputObject)]
+pub struct DeleteArticleInput {
+    /// The article.
+    pub id: ID,
+}
+
+/// The article `createArticle` stored.
+#[derive(SimpleObject)]
+pub struct CreateArticlePayload {
+    /// The article, with its indicators and tags.
+    pub article: Article,
+    /// Intel matches its indicators made.
+    pub new_matches: i32,
+}
+
+/// The article `deleteArticle` deleted.
+#[derive(SimpleObject)]
+pub struct DeleteArticlePayload {
+    /// Its id.
+    pub deleted_article_id: ID,
 }
 
 /// The feed a mutation listed or changed.
@@ -204,6 +245,55 @@ impl FeedMutation {
             skipped: count(report.skipped as usize),
             new_matches: count(report.new_matches.len()),
             error: report.error,
+        })
+    }
+
+    /// Adds an article by hand, read like a feed's: sanitised, tagged, its indicators
+    /// extracted and matched against our data.
+    async fn create_article(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
+        input: CreateArticleInput,
+    ) -> Result<CreateArticlePayload> {
+        let author = identity(ctx).display_name().to_owned();
+        let manual = store::ManualArticle {
+            title: input.title,
+            link: input.link,
+            published: input.published_at.map(|t| t.0),
+            summary: input.summary,
+            body: input.body,
+            tags: input.tags.unwrap_or_default(),
+        };
+        let db = &state(ctx)?.db;
+        let (id, matches) = db::write(db, move |txn| {
+            let (author, manual) = (author.clone(), manual.clone());
+            Box::pin(async move { store::add_article(txn, &author, manual, db::now()).await })
+        })
+        .await?;
+        let article = crate::feed::read::article(db, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("article"))?;
+        Ok(CreateArticlePayload {
+            article: Article(article),
+            new_matches: i32::try_from(matches.len()).unwrap_or(i32::MAX),
+        })
+    }
+
+    /// Deletes an article with its indicators, matches and incident links.
+    async fn delete_article(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Everything the mutation takes, as one input object.")]
+        input: DeleteArticleInput,
+    ) -> Result<DeleteArticlePayload> {
+        let id = node::decode(&input.id, "Article")?;
+        db::write(&state(ctx)?.db, move |txn| {
+            Box::pin(async move { store::delete_article(txn, id).await })
+        })
+        .await?;
+        Ok(DeleteArticlePayload {
+            deleted_article_id: input.id,
         })
     }
 

@@ -221,13 +221,12 @@ impl Article {
         node::encode("Article", self.0.id)
     }
 
-    /// The feed it came from.
-    async fn feed(&self, ctx: &Context<'_>) -> Result<Feed> {
-        loaders::of(ctx)?
-            .load_one(FeedId(self.0.feed_id))
-            .await?
-            .map(Feed)
-            .ok_or_else(|| AppError::not_found("feed").into())
+    /// The feed it came from; null for an article added by hand.
+    async fn feed(&self, ctx: &Context<'_>) -> Result<Option<Feed>> {
+        let Some(id) = self.0.feed_id else {
+            return Ok(None);
+        };
+        Ok(loaders::of(ctx)?.load_one(FeedId(id)).await?.map(Feed))
     }
 
     /// Its title (plain text).
