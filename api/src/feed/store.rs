@@ -319,6 +319,8 @@ pub struct PollReport {
     pub skipped: u64,
     pub new_matches: Vec<i64>,
     pub error: Option<String>,
+    /// The feed after the poll (state, next poll).
+    pub feed: Option<feed::Model>,
 }
 
 /// Records a poll of feed `id` at `now`: its articles, indicators and matches (when read),
@@ -373,7 +375,7 @@ pub async fn record_poll(
     row.consecutive_failures = Set(failures);
     let delay = next_delay(interval, failures.max(0) as u32);
     row.next_poll_at = Set(now + chrono::Duration::from_std(delay).unwrap_or_default());
-    row.update(db).await?;
+    report.feed = Some(row.update(db).await?);
     if !report.new_articles.is_empty() {
         events::record(db, vec![article_event(&report.new_articles)]).await?;
     }
@@ -395,13 +397,13 @@ pub struct ManualArticle {
 
 /// Stores an article added by hand by `author`, read like a feed's (sanitised, tagged,
 /// indicators, matches, event); `CONFLICT` when an article added by hand has the same link
-/// (or, without one, the same title and summary). Answers its id and its new matches.
+/// (or, without one, the same title and summary). Answers it and its new matches.
 pub async fn add_article(
     db: &impl ConnectionTrait,
     author: &str,
     input: ManualArticle,
     now: DateTime<Utc>,
-) -> AppResult<(i64, Vec<i64>)> {
+) -> AppResult<(article::Model, Vec<i64>)> {
     let title = validate::line("title", &input.title, 1000)?;
     let link = match input.link.as_deref() {
         Some(l) => Some(
@@ -446,7 +448,11 @@ pub async fn add_article(
     }
     let matches = attach(db, &stored, now).await?;
     events::record(db, vec![article_event(&[id])]).await?;
-    Ok((id, matches))
+    let made = article::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("article"))?;
+    Ok((made, matches))
 }
 
 /// Deletes an article with its tags, indicators, matches and incident links.

@@ -234,8 +234,9 @@ impl FeedMutation {
         let st = state(ctx)?;
         let fetcher = poll::fetcher(&st.config)?;
         let report = poll::poll_now(st, &fetcher, id).await?;
-        let feed = crate::feed::read::feed(&st.db, id)
-            .await?
+        let feed = report
+            .feed
+            .clone()
             .ok_or_else(|| AppError::not_found("feed"))?;
         let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
         Ok(RefreshFeedPayload {
@@ -265,15 +266,11 @@ impl FeedMutation {
             body: input.body,
             tags: input.tags.unwrap_or_default(),
         };
-        let db = &state(ctx)?.db;
-        let (id, matches) = db::write(db, move |txn| {
+        let (article, matches) = db::write(&state(ctx)?.db, move |txn| {
             let (author, manual) = (author.clone(), manual.clone());
             Box::pin(async move { store::add_article(txn, &author, manual, db::now()).await })
         })
         .await?;
-        let article = crate::feed::read::article(db, id)
-            .await?
-            .ok_or_else(|| AppError::not_found("article"))?;
         Ok(CreateArticlePayload {
             article: Article(article),
             new_matches: i32::try_from(matches.len()).unwrap_or(i32::MAX),
