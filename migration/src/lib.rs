@@ -48,6 +48,7 @@ mod m20261205_000035_create_findings;
 mod m20261205_000036_create_incidents;
 mod m20261206_000037_create_feeds;
 mod m20261206_000038_create_incident_article;
+mod m20261207_000039_drop_darknet_source_hour_src_index;
 
 pub struct Migrator;
 
@@ -93,6 +94,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000036_create_incidents::Migration),
             Box::new(m20261206_000037_create_feeds::Migration),
             Box::new(m20261206_000038_create_incident_article::Migration),
+            Box::new(m20261207_000039_drop_darknet_source_hour_src_index::Migration),
         ]
     }
 }

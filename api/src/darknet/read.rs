@@ -226,12 +226,25 @@ pub async fn top_sources(
     use darknet_source_hour::Column as C;
     let b = db.get_database_backend();
     let limit = limit.min(MAX_TOP);
-    if within.is_none() && covers_everything(db, w).await? {
-        return top_sources_ever(db, w, limit).await;
+    let Some((first, last)) = roll_up_span(db).await? else {
+        return Ok(Top {
+            total: 0,
+            rows: Vec::new(),
+        });
+    };
+    if w.start <= first && last < w.end {
+        return top_sources_ever(db, w, within, limit).await;
     }
     let mut cond = w.condition(C::Hour);
     if let Some(net) = within {
         let (lo, hi) = net_key_range(&net);
+        // The roll-up is keyed by hour, then source, with no index by source (its upkeep
+        // was the largest share of what ingest wrote): a network is read with one seek per
+        // hour of the window that holds data.
+        let hours = w.start.max(first)..w.end.min(last + 1);
+        if hours.end - hours.start <= MAX_POINTS {
+            cond = Condition::all().add(C::Hour.is_in(hours));
+        }
         cond = cond.add(C::Src.gte(lo)).add(C::Src.lte(hi));
     }
     let total: Option<i64> = darknet_source_hour::Entity::find()
@@ -274,8 +287,8 @@ pub async fn top_sources(
     })
 }
 
-/// Whether `w` holds every hour the roll-ups have: then a window's answer is the all-time one.
-async fn covers_everything(db: &impl ConnectionTrait, w: Window) -> AppResult<bool> {
+/// The first and last hour the per-source roll-ups hold; `None` before any event.
+async fn roll_up_span(db: &impl ConnectionTrait) -> AppResult<Option<(i64, i64)>> {
     use darknet_source_hour::Column as C;
     let first: Option<i64> = darknet_source_hour::Entity::find()
         .select_only()
@@ -291,22 +304,38 @@ async fn covers_everything(db: &impl ConnectionTrait, w: Window) -> AppResult<bo
         .one(db)
         .await?
         .flatten();
-    Ok(match (first, last) {
-        (Some(first), Some(last)) => w.start <= first && last < w.end,
-        _ => true,
-    })
+    Ok(first.zip(last))
 }
 
-/// The busiest sources of all time, read off the per-source roll-up by its events index.
+/// The busiest sources of all time (in `within` when given), read off the per-source roll-up:
+/// by its events index, or by its key for a network.
 async fn top_sources_ever(
     db: &impl ConnectionTrait,
     w: Window,
+    within: Option<IpNet>,
     limit: u64,
 ) -> AppResult<Top<SourceCount>> {
-    let total = top_ports(db, w, None, None, 1).await?.total;
-    let rows = darknet_source::Entity::find()
-        .order_by_desc(darknet_source::Column::Events)
-        .order_by_desc(darknet_source::Column::Src)
+    use darknet_source::Column as C;
+    let mut find = darknet_source::Entity::find();
+    let total = match within {
+        None => top_ports(db, w, None, None, 1).await?.total,
+        Some(net) => {
+            let (lo, hi) = net_key_range(&net);
+            let cond = Condition::all().add(C::Src.gte(lo)).add(C::Src.lte(hi));
+            find = find.filter(cond.clone());
+            let total: Option<i64> = darknet_source::Entity::find()
+                .select_only()
+                .column_as(sum(db.get_database_backend(), "events"), N)
+                .filter(cond)
+                .into_tuple()
+                .one(db)
+                .await?;
+            total.unwrap_or_default()
+        }
+    };
+    let rows = find
+        .order_by_desc(C::Events)
+        .order_by_desc(C::Src)
         .limit(limit)
         .all(db)
         .await?;

@@ -317,6 +317,52 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
         .sum();
     check("per-sensor series", &json!(per_sensor), json!(sent.len()))?;
 
+    // Top sources in a network, in the window and of all time (read off different roll-ups).
+    for (net, prefix) in [
+        ("203.0.113.0/24", "203.0.113."),
+        ("2001:db8:66::/48", "2001:db8:66::"),
+    ] {
+        let got = app
+            .ok(
+                "query($from: DateTime, $to: DateTime, $ever: DateTime, $net: String) {
+                    window: darknetTopSources(from: $from, to: $to, within: $net, limit: 1000) { total sources { address events } }
+                    ever: darknetTopSources(from: $ever, within: $net, limit: 1000) { total sources { address events } }
+                }",
+                json!({ "from": from, "to": to, "ever": (now - chrono::Duration::hours(48)).to_rfc3339(), "net": net }),
+            )
+            .await;
+        for (which, events) in [
+            ("window", in_window.clone()),
+            ("ever", sent.iter().collect::<Vec<&Sent>>()),
+        ] {
+            let mut want: BTreeMap<String, i64> = BTreeMap::new();
+            for e in events.iter().filter(|e| e.src.starts_with(prefix)) {
+                *want.entry(e.src.clone()).or_default() += 1;
+            }
+            let got_map: BTreeMap<String, i64> = got[which]["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["address"].as_str().unwrap().to_owned(),
+                        s["events"].as_i64().unwrap(),
+                    )
+                })
+                .collect();
+            check(
+                &format!("{which} sources within {net}"),
+                &json!(got_map),
+                json!(want),
+            )?;
+            check(
+                &format!("{which} total within {net}"),
+                &got[which]["total"],
+                json!(want.values().sum::<i64>()),
+            )?;
+        }
+    }
+
     // Each source's profile counts all its events, whatever the window.
     for src in &pool {
         let mine: Vec<&Sent> = sent.iter().filter(|e| &e.src == src).collect();
