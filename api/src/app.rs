@@ -309,6 +309,13 @@ async fn serve(
     ));
     background.spawn(auth::service::run_rechecks(state.clone()));
     background.spawn(db::run_checkpointer(db.clone(), state.shutdown.clone()));
+    if state.config.darknet_fold_ms > 0 {
+        background.spawn(crate::darknet::fold::run_folder(
+            db.clone(),
+            Duration::from_millis(state.config.darknet_fold_ms),
+            state.shutdown.clone(),
+        ));
+    }
     background.spawn(db::run_health_probe(
         db.clone(),
         state.db_health.clone(),

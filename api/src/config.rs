@@ -426,6 +426,17 @@ pub struct Config {
     )]
     pub darknet_tick_secs: u64,
 
+    /// How often, in milliseconds, the darknet folder looks for events to fold into the
+    /// per-source roll-ups (it folds 100,000 waiting events at once, fewer after 5 s); 0: this
+    /// process never folds (another replica or `hector` commands do).
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_DARKNET_FOLD_MS",
+        default_value_t = 1000
+    )]
+    pub darknet_fold_ms: u64,
+
     /// A port's hourly count is a spike when it exceeds this many times its trailing
     /// 24-hour average.
     #[arg(

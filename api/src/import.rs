@@ -283,6 +283,8 @@ async fn darknet(
         let _ = bar.await;
     }
     outcome?;
+    // Leave the per-source roll-ups whole rather than to the next server's folder.
+    crate::darknet::fold::fold_all(&state.db).await?;
     say(&format!(
         "sensor {}: {} events accepted ({} of them imported before), {} lines skipped, {} lines rejected",
         sensor.name, totals.0, totals.3, totals.1, totals.2

@@ -49,6 +49,7 @@ mod m20261205_000036_create_incidents;
 mod m20261206_000037_create_feeds;
 mod m20261206_000038_create_incident_article;
 mod m20261207_000039_drop_darknet_source_hour_src_index;
+mod m20261208_000040_create_darknet_fold;
 
 pub struct Migrator;
 
@@ -95,6 +96,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000037_create_feeds::Migration),
             Box::new(m20261206_000038_create_incident_article::Migration),
             Box::new(m20261207_000039_drop_darknet_source_hour_src_index::Migration),
+            Box::new(m20261208_000040_create_darknet_fold::Migration),
         ]
     }
 }

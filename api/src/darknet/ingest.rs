@@ -1,6 +1,6 @@
 //! Ingestion: a sensor's lines read into packets ([`read`], no database), then one batch
-//! written in one transaction ([`record`]): its events, every roll-up, the sensor's counters
-//! and one outbox row. A batch with an idempotency key that was recorded before is answered
+//! written in one transaction ([`record`]): its events, the hourly roll-ups, the sensor's
+//! counters and one outbox row (the per-source roll-ups follow in bulk: [`super::fold`]). A batch with an idempotency key that was recorded before is answered
 //! with its first report and adds nothing.
 
 use std::collections::BTreeMap;
@@ -360,16 +360,8 @@ async fn insert_events(
     Ok(())
 }
 
-/// A source's part of a batch.
-struct SourceTally {
-    events: i64,
-    first: DateTime<Utc>,
-    last: DateTime<Utc>,
-    country: Option<String>,
-    asn: Option<i64>,
-}
-
-/// Adds the batch to every roll-up.
+/// Adds the batch to the hourly roll-ups (ports, countries). The per-source roll-ups take its
+/// events later, many batches at a time (see [`super::fold`]).
 async fn roll_up(
     db: &impl ConnectionTrait,
     sensor_id: i64,
@@ -377,31 +369,12 @@ async fn roll_up(
 ) -> AppResult<()> {
     let mut ports: BTreeMap<(i64, i16, i32), i64> = BTreeMap::new();
     let mut countries: BTreeMap<(i64, String), i64> = BTreeMap::new();
-    let mut source_hours: BTreeMap<(i64, &[u8]), i64> = BTreeMap::new();
-    let mut sources: BTreeMap<&[u8], SourceTally> = BTreeMap::new();
-    let mut source_ports: BTreeMap<(&[u8], i16, i32), i64> = BTreeMap::new();
     for e in events {
         let proto = i16::from(e.p.protocol.number());
         *ports.entry((e.hour, proto, port_of(e.p))).or_default() += 1;
         *countries
             .entry((e.hour, e.country.clone().unwrap_or_default()))
             .or_default() += 1;
-        *source_hours.entry((e.hour, &e.src)).or_default() += 1;
-        *source_ports
-            .entry((&e.src, proto, port_of(e.p)))
-            .or_default() += 1;
-        let tally = sources.entry(&e.src).or_insert(SourceTally {
-            events: 0,
-            first: e.p.at,
-            last: e.p.at,
-            country: None,
-            asn: None,
-        });
-        tally.events += 1;
-        tally.first = tally.first.min(e.p.at);
-        tally.last = tally.last.max(e.p.at);
-        tally.country = tally.country.take().or_else(|| e.country.clone());
-        tally.asn = tally.asn.or(e.asn);
     }
     let add = &[("events", Merge::Add)];
     upsert(
@@ -432,67 +405,6 @@ async fn roll_up(
             .into_iter()
             .map(|((hour, country), n)| {
                 vec![hour.into(), sensor_id.into(), country.into(), n.into()]
-            })
-            .collect(),
-    )
-    .await?;
-    upsert(
-        db,
-        "darknet_source_hour",
-        &["hour", "src"],
-        add,
-        source_hours
-            .into_iter()
-            .map(|((hour, src), n)| vec![hour.into(), src.to_vec().into(), n.into()])
-            .collect(),
-    )
-    .await?;
-    upsert(
-        db,
-        "darknet_source_port",
-        &["src", "protocol", "port"],
-        add,
-        source_ports
-            .into_iter()
-            .map(|((src, proto, port), n)| {
-                vec![src.to_vec().into(), proto.into(), port.into(), n.into()]
-            })
-            .collect(),
-    )
-    .await?;
-    upsert(
-        db,
-        "darknet_source_sensor",
-        &["src", "sensor_id"],
-        add,
-        sources
-            .iter()
-            .map(|(src, t)| vec![src.to_vec().into(), sensor_id.into(), t.events.into()])
-            .collect(),
-    )
-    .await?;
-    upsert(
-        db,
-        "darknet_source",
-        &["src"],
-        &[
-            ("events", Merge::Add),
-            ("first_seen", Merge::Least),
-            ("last_seen", Merge::Greatest),
-            ("country", Merge::KeepKnown),
-            ("asn", Merge::KeepKnown),
-        ],
-        sources
-            .into_iter()
-            .map(|(src, t)| {
-                vec![
-                    src.to_vec().into(),
-                    t.events.into(),
-                    t.first.into(),
-                    t.last.into(),
-                    t.country.into(),
-                    t.asn.into(),
-                ]
             })
             .collect(),
     )

@@ -47,8 +47,8 @@ pub async fn run_once(state: &AppState) -> AppResult<JobReport> {
     })
 }
 
-/// Deletes raw events seen before `cutoff`, and batches received before it, a bounded batch
-/// per transaction; answers how many events went.
+/// Deletes raw events seen before `cutoff` (folded ones only: see [`super::fold`]), and
+/// batches received before it, a bounded batch per transaction; answers how many events went.
 pub async fn retain(
     db: &sea_orm::DatabaseConnection,
     cutoff: chrono::DateTime<chrono::Utc>,
@@ -81,10 +81,13 @@ async fn delete_some(
     db: &impl ConnectionTrait,
     cutoff: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<u64> {
+    // Events past the fold mark are still the per-source roll-ups' only record of themselves.
+    let folded = super::fold::mark(db).await?;
     let ids: Vec<i64> = darknet_event::Entity::find()
         .select_only()
         .column(darknet_event::Column::Id)
         .filter(darknet_event::Column::SeenAt.lt(cutoff))
+        .filter(darknet_event::Column::Id.lte(folded))
         .order_by_asc(darknet_event::Column::SeenAt)
         .limit(RETENTION_BATCH)
         .into_tuple()

@@ -1,14 +1,17 @@
 //! Darknet sensors: what sensors watching unused address space send (everything they see is
 //! somebody scanning). Lines are read by [`parse`] (never touching the database), written by
-//! [`ingest`] in one transaction per batch together with every roll-up, and read back by
-//! [`read`] from the roll-ups only.
+//! [`ingest`] in one transaction per batch together with the hourly roll-ups, folded into the
+//! per-source roll-ups many batches at a time by [`fold`], and read back by [`read`] from the
+//! roll-ups (plus, for per-source answers, the events not folded yet).
 
+pub mod fold;
 pub mod graphql;
 pub mod ingest;
 pub mod jobs;
 pub mod parse;
 pub mod read;
 pub mod sensor;
+pub mod sources;
 pub mod spike;
 mod store;
 

@@ -1,24 +1,21 @@
 //! Darknet analytics, read from the roll-ups only (never a scan of the raw events, which only
-//! [`events`] pages through). Time windows of the roll-ups are whole hours: `from` is rounded
+//! [`events`] pages through; per-source answers are in [`super::sources`]). Time windows of the roll-ups are whole hours: `from` is rounded
 //! down and `to` up.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{
-    darknet_country_hour, darknet_event, darknet_port_hour, darknet_source, darknet_source_hour,
-    darknet_source_port, darknet_source_sensor,
-};
+use entity::{darknet_country_hour, darknet_event, darknet_port_hour};
 use ipnet::IpNet;
 use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
 use super::store::sum;
 use crate::error::{AppError, AppResult};
-use crate::net::{ip_from_key, ip_key, net_key_range};
+use crate::net::{ip_from_key, net_key_range};
 use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
 
 /// The protocols with names; any other is `OTHER`.
@@ -65,7 +62,7 @@ impl Window {
         hour_start(self.end)
     }
 
-    fn condition(&self, hour: impl ColumnTrait) -> Condition {
+    pub(super) fn condition(&self, hour: impl ColumnTrait) -> Condition {
         Condition::all()
             .add(hour.gte(self.start))
             .add(hour.lt(self.end))
@@ -104,13 +101,6 @@ pub struct PortCount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountryCount {
     pub country: Option<String>,
-    pub events: i64,
-}
-
-/// Events from one source in a window, with what is known of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceCount {
-    pub source: darknet_source::Model,
     pub events: i64,
 }
 
@@ -212,140 +202,6 @@ pub async fn top_countries(
             .map(|(country, events)| CountryCount {
                 country: (!country.is_empty()).then_some(country),
                 events,
-            })
-            .collect(),
-    })
-}
-
-pub async fn top_sources(
-    db: &impl ConnectionTrait,
-    w: Window,
-    within: Option<IpNet>,
-    limit: u64,
-) -> AppResult<Top<SourceCount>> {
-    use darknet_source_hour::Column as C;
-    let b = db.get_database_backend();
-    let limit = limit.min(MAX_TOP);
-    let Some((first, last)) = roll_up_span(db).await? else {
-        return Ok(Top {
-            total: 0,
-            rows: Vec::new(),
-        });
-    };
-    if w.start <= first && last < w.end {
-        return top_sources_ever(db, w, within, limit).await;
-    }
-    let mut cond = w.condition(C::Hour);
-    if let Some(net) = within {
-        let (lo, hi) = net_key_range(&net);
-        // The roll-up is keyed by hour, then source, with no index by source (its upkeep
-        // was the largest share of what ingest wrote): a network is read with one seek per
-        // hour of the window that holds data.
-        let hours = w.start.max(first)..w.end.min(last + 1);
-        if hours.end - hours.start <= MAX_POINTS {
-            cond = Condition::all().add(C::Hour.is_in(hours));
-        }
-        cond = cond.add(C::Src.gte(lo)).add(C::Src.lte(hi));
-    }
-    let total: Option<i64> = darknet_source_hour::Entity::find()
-        .select_only()
-        .column_as(sum(b, "events"), N)
-        .filter(cond.clone())
-        .into_tuple()
-        .one(db)
-        .await?;
-    let rows: Vec<(Vec<u8>, i64)> = darknet_source_hour::Entity::find()
-        .select_only()
-        .column(C::Src)
-        .column_as(sum(b, "events"), N)
-        .filter(cond)
-        .group_by(C::Src)
-        .order_by_desc(Expr::col(Alias::new(N)))
-        .order_by_desc(C::Src)
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let known: HashMap<Vec<u8>, darknet_source::Model> = darknet_source::Entity::find()
-        .filter(darknet_source::Column::Src.is_in(rows.iter().map(|r| r.0.clone())))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|s| (s.src.clone(), s))
-        .collect();
-    Ok(Top {
-        total: total.unwrap_or_default(),
-        rows: rows
-            .into_iter()
-            .filter_map(|(src, events)| {
-                known
-                    .get(&src)
-                    .cloned()
-                    .map(|source| SourceCount { source, events })
-            })
-            .collect(),
-    })
-}
-
-/// The first and last hour the per-source roll-ups hold; `None` before any event.
-async fn roll_up_span(db: &impl ConnectionTrait) -> AppResult<Option<(i64, i64)>> {
-    use darknet_source_hour::Column as C;
-    let first: Option<i64> = darknet_source_hour::Entity::find()
-        .select_only()
-        .column_as(C::Hour.min(), N)
-        .into_tuple()
-        .one(db)
-        .await?
-        .flatten();
-    let last: Option<i64> = darknet_source_hour::Entity::find()
-        .select_only()
-        .column_as(C::Hour.max(), N)
-        .into_tuple()
-        .one(db)
-        .await?
-        .flatten();
-    Ok(first.zip(last))
-}
-
-/// The busiest sources of all time (in `within` when given), read off the per-source roll-up:
-/// by its events index, or by its key for a network.
-async fn top_sources_ever(
-    db: &impl ConnectionTrait,
-    w: Window,
-    within: Option<IpNet>,
-    limit: u64,
-) -> AppResult<Top<SourceCount>> {
-    use darknet_source::Column as C;
-    let mut find = darknet_source::Entity::find();
-    let total = match within {
-        None => top_ports(db, w, None, None, 1).await?.total,
-        Some(net) => {
-            let (lo, hi) = net_key_range(&net);
-            let cond = Condition::all().add(C::Src.gte(lo)).add(C::Src.lte(hi));
-            find = find.filter(cond.clone());
-            let total: Option<i64> = darknet_source::Entity::find()
-                .select_only()
-                .column_as(sum(db.get_database_backend(), "events"), N)
-                .filter(cond)
-                .into_tuple()
-                .one(db)
-                .await?;
-            total.unwrap_or_default()
-        }
-    };
-    let rows = find
-        .order_by_desc(C::Events)
-        .order_by_desc(C::Src)
-        .limit(limit)
-        .all(db)
-        .await?;
-    Ok(Top {
-        total,
-        rows: rows
-            .into_iter()
-            .map(|source| SourceCount {
-                events: source.events,
-                source,
             })
             .collect(),
     })
@@ -589,19 +445,6 @@ async fn top_countries_in(
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
-/// Distinct sources seen in a window.
-pub async fn distinct_sources(db: &impl ConnectionTrait, w: Window) -> AppResult<i64> {
-    use darknet_source_hour::Column as C;
-    let found: Option<i64> = darknet_source_hour::Entity::find()
-        .select_only()
-        .column_as(Expr::cust("COUNT(DISTINCT src)"), N)
-        .filter(w.condition(C::Hour))
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(found.unwrap_or_default())
-}
-
 /// A field whose values' shares are asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ShareField {
@@ -614,7 +457,7 @@ pub enum ShareField {
 
 /// The total of a window and the `limit` largest values of `field` in it, as text.
 pub async fn shares(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + TransactionTrait),
     field: ShareField,
     w: Window,
     limit: u64,
@@ -653,7 +496,7 @@ pub async fn shares(
             (top.total, rows)
         }
         ShareField::Source => {
-            let top = top_sources(db, w, None, limit).await?;
+            let top = super::sources::top_sources(db, w, None, limit).await?;
             let rows = top
                 .rows
                 .into_iter()
@@ -712,73 +555,6 @@ pub async fn shares(
             (total.unwrap_or_default(), rows)
         }
     })
-}
-
-/// A scanner's profile.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceProfile {
-    pub source: darknet_source::Model,
-    pub distinct_ports: i64,
-    pub ports: Vec<PortCount>,
-    /// (sensor id, events).
-    pub sensors: Vec<(i64, i64)>,
-}
-
-pub async fn source(
-    db: &impl ConnectionTrait,
-    addr: IpAddr,
-    ports: u64,
-) -> AppResult<Option<SourceProfile>> {
-    let key = ip_key(addr);
-    let Some(source) = darknet_source::Entity::find_by_id(key.clone())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    use darknet_source_port::Column as P;
-    let distinct_ports = darknet_source_port::Entity::find()
-        .filter(P::Src.eq(key.clone()))
-        .select_only()
-        .column_as(Expr::cust("COUNT(*)"), N)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?
-        .unwrap_or_default();
-    let top: Vec<darknet_source_port::Model> = darknet_source_port::Entity::find()
-        .filter(P::Src.eq(key.clone()))
-        .order_by_desc(P::Events)
-        .order_by_asc(P::Protocol)
-        .order_by_asc(P::Port)
-        .limit(ports.min(MAX_TOP))
-        .all(db)
-        .await?;
-    let sensors: Vec<darknet_source_sensor::Model> = darknet_source_sensor::Entity::find()
-        .filter(darknet_source_sensor::Column::Src.eq(key))
-        .order_by_desc(darknet_source_sensor::Column::Events)
-        .all(db)
-        .await?;
-    Ok(Some(SourceProfile {
-        source,
-        distinct_ports,
-        ports: top
-            .into_iter()
-            .map(|p| PortCount {
-                protocol: p.protocol,
-                port: p.port,
-                events: p.events,
-            })
-            .collect(),
-        sensors: sensors
-            .into_iter()
-            .map(|s| (s.sensor_id, s.events))
-            .collect(),
-    }))
-}
-
-/// Distinct sensors that saw a source.
-pub fn distinct_sensors(p: &SourceProfile) -> i64 {
-    p.sensors.len() as i64
 }
 
 /// The address of a roll-up or event key.

@@ -37,18 +37,24 @@ pub enum Merge {
     KeepKnown,
 }
 
-fn merged(backend: DbBackend, col: &str, merge: Merge) -> SimpleExpr {
-    let (old, new) = (quoted(backend, col), incoming(backend, col));
+/// `col` of an existing row merged with the incoming value, as SQL; `old` is how the existing
+/// row's column is named.
+fn merged_sql(backend: DbBackend, old: &str, col: &str, merge: Merge) -> String {
+    let new = incoming(backend, col);
     let (least, greatest) = match backend {
         DbBackend::MySql => ("LEAST", "GREATEST"),
         _ => ("MIN", "MAX"),
     };
-    Expr::cust(match merge {
+    match merge {
         Merge::Add => format!("{old} + {new}"),
         Merge::Least => format!("{least}({old}, {new})"),
         Merge::Greatest => format!("{greatest}({old}, {new})"),
         Merge::KeepKnown => format!("COALESCE({old}, {new})"),
-    })
+    }
+}
+
+fn merged(backend: DbBackend, col: &str, merge: Merge) -> SimpleExpr {
+    Expr::cust(merged_sql(backend, &quoted(backend, col), col, merge))
 }
 
 /// Inserts `rows` into `table` (its `keys` then `values` columns, in that order), merging each
@@ -94,6 +100,77 @@ pub async fn upsert(
         "upserted"
     );
     Ok(())
+}
+
+/// Adds the darknet events with ids in `(after, upto]` to `table`: grouped by `keys` (pairs of
+/// the roll-up's column and the expression over `darknet_event` that gives it), each value
+/// column the given aggregate, merged into an existing row as its `Merge` says. One
+/// statement, inside the database, rows in key order.
+pub async fn fold_into(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    keys: &[(&'static str, &'static str)],
+    values: &[(&'static str, &'static str, Merge)],
+    (after, upto): (i64, i64),
+) -> AppResult<u64> {
+    let backend = db.get_database_backend();
+    let target: Vec<String> = keys
+        .iter()
+        .map(|k| k.0)
+        .chain(values.iter().map(|v| v.0))
+        .map(|c| quoted(backend, c))
+        .collect();
+    // The grouped rows come from a derived table with columns of their own names (`c0`...),
+    // so nothing in the conflict clause can be taken for a column of the events.
+    let picked: Vec<String> = keys
+        .iter()
+        .map(|k| k.1)
+        .chain(values.iter().map(|v| v.1))
+        .enumerate()
+        .map(|(i, expr)| format!("{expr} AS c{i}"))
+        .collect();
+    let group: Vec<String> = (0..keys.len()).map(|i| format!("c{i}")).collect();
+    let group = group.join(", ");
+    let updates: Vec<String> = values
+        .iter()
+        .map(|(col, _, merge)| {
+            let old = match backend {
+                DbBackend::MySql => format!("{}.{}", quoted(backend, table), quoted(backend, col)),
+                _ => quoted(backend, col),
+            };
+            format!("{} = {}", quoted(backend, col), merged_sql(backend, &old, col, *merge))
+        })
+        .collect();
+    let conflict = match backend {
+        DbBackend::MySql => format!("ON DUPLICATE KEY UPDATE {}", updates.join(", ")),
+        _ => format!(
+            "ON CONFLICT ({}) DO UPDATE SET {}",
+            target[..keys.len()].join(", "),
+            updates.join(", ")
+        ),
+    };
+    let sql = format!(
+        "INSERT INTO {table} ({target}) SELECT * FROM (SELECT {picked} FROM darknet_event \
+         WHERE id > ? AND id <= ? GROUP BY {group}) f WHERE 1 = 1 ORDER BY {group} {conflict}",
+        table = quoted(backend, table),
+        target = target.join(", "),
+        picked = picked.join(", "),
+    );
+    let started = std::time::Instant::now();
+    let done = db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [after.into(), upto.into()],
+        ))
+        .await?;
+    tracing::debug!(
+        table,
+        rows = done.rows_affected(),
+        ms = started.elapsed().as_millis() as u64,
+        "folded"
+    );
+    Ok(done.rows_affected())
 }
 
 /// Makes batches write one at a time, across replicas: on MySQL by locking every sensor row

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use entity::{article_indicator, darknet_source, finding, host, intel_match, vulnerability_cve};
+use entity::{article_indicator, finding, host, intel_match, vulnerability_cve};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -95,15 +95,7 @@ pub async fn for_indicators(
             .into_tuple()
             .all(db)
             .await?;
-        let seen: HashSet<Vec<u8>> = darknet_source::Entity::find()
-            .select_only()
-            .column(darknet_source::Column::Src)
-            .filter(darknet_source::Column::Src.is_in(keys))
-            .into_tuple::<Vec<u8>>()
-            .all(db)
-            .await?
-            .into_iter()
-            .collect();
+        let seen: HashSet<Vec<u8>> = crate::darknet::sources::seen(db, &keys).await?;
         for i in chunk {
             let Some(key) = &i.address else { continue };
             for (host_id, _) in hosts.iter().filter(|(_, a)| a == key) {
@@ -264,15 +256,7 @@ pub async fn rematch_since(
         .into_tuple()
         .all(db)
         .await?;
-    keys.extend(
-        darknet_source::Entity::find()
-            .select_only()
-            .column(darknet_source::Column::Src)
-            .filter(darknet_source::Column::LastSeen.gte(since))
-            .into_tuple::<Vec<u8>>()
-            .all(db)
-            .await?,
-    );
+    keys.extend(crate::darknet::sources::seen_since(db, since).await?);
     keys.sort_unstable();
     keys.dedup();
     for chunk in keys.chunks(CHUNK) {

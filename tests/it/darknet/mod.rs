@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
+mod fold;
 mod live;
 mod rollups;
 

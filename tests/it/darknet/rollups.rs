@@ -7,6 +7,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
+use api::darknet::fold;
+
 use super::{geoip_file, post, sensor};
 use crate::support::*;
 
@@ -63,7 +65,13 @@ async fn roll_ups_answer_what_the_raw_events_give() {
 async fn check_roll_ups(seed: u64) -> Result<(), String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let (_dir, geoip) = geoip_file();
-    let app = TestApp::spawn_with(|c| c.geoip_country_db = Some(geoip)).await;
+    // The test folds by hand: first part-way, then all of it.
+    let app = TestApp::spawn_with(|c| {
+        c.geoip_country_db = Some(geoip);
+        c.darknet_fold_ms = 0;
+    })
+    .await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
     let sensors = [sensor(&app, "left").await, sensor(&app, "right").await];
     let now = Utc::now().trunc_subsecs(0);
     let pool: Vec<String> = (0..12)
@@ -124,11 +132,74 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
                 return Err(format!("ingest: {status} {report}"));
             }
         }
+        if i == 0 {
+            fold::fold_all(&db).await.map_err(|e| e.to_string())?;
+        }
     }
 
     // A window of whole hours that cuts through the events.
     let end = hour(now) + 1;
     let start = end - rng.random_range(2..36);
+    let case = Case {
+        sent: &sent,
+        pool: &pool,
+        sensors: [sensors[0].0.as_str(), sensors[1].0.as_str()],
+        now,
+        window: (start, end),
+    };
+    // Part of the events folded into the per-source roll-ups, the rest read from the tail.
+    if fold::pending(&db).await.map_err(|e| e.to_string())? == 0 {
+        return Err("the last batches should not be folded yet".into());
+    }
+    answers_match(&app, &case)
+        .await
+        .map_err(|e| format!("part folded: {e}"))?;
+    // Everything folded: the same answers from the roll-ups alone.
+    fold::fold_all(&db).await.map_err(|e| e.to_string())?;
+    if fold::pending(&db).await.map_err(|e| e.to_string())? != 0 {
+        return Err("a tail is left after folding everything".into());
+    }
+    answers_match(&app, &case)
+        .await
+        .map_err(|e| format!("all folded: {e}"))?;
+    app.stop().await;
+    Ok(())
+}
+
+/// The events a case sent and the window it asks about.
+struct Case<'a> {
+    sent: &'a [Sent],
+    pool: &'a [String],
+    sensors: [&'a str; 2],
+    now: DateTime<Utc>,
+    /// Whole hours: the first, and the one after the last.
+    window: (i64, i64),
+}
+
+/// `{address: events}` of a top-sources answer.
+fn sources_of(top: &Value) -> BTreeMap<String, i64> {
+    top["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap().to_owned(),
+                s["events"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every dashboard query answers what the case's events give.
+async fn answers_match(app: &TestApp, case: &Case<'_>) -> Result<(), String> {
+    let Case {
+        sent,
+        pool,
+        sensors,
+        now,
+        window: (start, end),
+    } = *case;
     let in_window: Vec<&Sent> = sent
         .iter()
         .filter(|e| (start..end).contains(&hour(e.at)))
@@ -158,7 +229,7 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
     }
     // Days are whole: the DAY series widens the window to midnights.
     let days = start.div_euclid(24)..(end + 23).div_euclid(24);
-    for e in &sent {
+    for e in sent {
         if days.contains(&hour(e.at).div_euclid(24)) {
             let c = e.country.unwrap_or("unknown").to_owned();
             *daily_countries
@@ -179,7 +250,7 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
                 daily: darknetTimeSeries(from: $from, to: $to, bucket: DAY, groupBy: COUNTRY, limit: 50) { series { label total points { at events } } }
                 darknetShares(field: PROTOCOL, from: $from, to: $to, limit: 50) { total other values { value events } }
             }",
-            json!({ "from": from, "to": to, "left": sensors[0].0 }),
+            json!({ "from": from, "to": to, "left": sensors[0] }),
         )
         .await;
     let port_map = |top: &Value| -> BTreeMap<String, i64> {
@@ -224,18 +295,11 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
         })
         .collect();
     check("countries", &json!(got_countries), json!(countries))?;
-    let got_sources: BTreeMap<String, i64> = data["darknetTopSources"]["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["address"].as_str().unwrap().to_owned(),
-                s["events"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    check("sources", &json!(got_sources), json!(sources))?;
+    check(
+        "sources",
+        &json!(sources_of(&data["darknetTopSources"])),
+        json!(sources),
+    )?;
     let mut got_hourly: BTreeMap<(String, i64), i64> = BTreeMap::new();
     for s in data["hourly"]["series"].as_array().unwrap() {
         let points = s["points"].as_array().unwrap();
@@ -289,21 +353,14 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
         )
         .await;
     let mut all_sources: BTreeMap<String, i64> = BTreeMap::new();
-    for e in &sent {
+    for e in sent {
         *all_sources.entry(e.src.clone()).or_default() += 1;
     }
-    let got_all: BTreeMap<String, i64> = everything["darknetTopSources"]["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["address"].as_str().unwrap().to_owned(),
-                s["events"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    check("all-time sources", &json!(got_all), json!(all_sources))?;
+    check(
+        "all-time sources",
+        &json!(sources_of(&everything["darknetTopSources"])),
+        json!(all_sources),
+    )?;
     check(
         "all-time total",
         &everything["darknetTopSources"]["total"],
@@ -339,20 +396,9 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
             for e in events.iter().filter(|e| e.src.starts_with(prefix)) {
                 *want.entry(e.src.clone()).or_default() += 1;
             }
-            let got_map: BTreeMap<String, i64> = got[which]["sources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    (
-                        s["address"].as_str().unwrap().to_owned(),
-                        s["events"].as_i64().unwrap(),
-                    )
-                })
-                .collect();
             check(
                 &format!("{which} sources within {net}"),
-                &json!(got_map),
+                &json!(sources_of(&got[which])),
                 json!(want),
             )?;
             check(
@@ -364,11 +410,11 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
     }
 
     // Each source's profile counts all its events, whatever the window.
-    for src in &pool {
+    for src in pool {
         let mine: Vec<&Sent> = sent.iter().filter(|e| &e.src == src).collect();
         let got = app
             .ok(
-                "query($a: String!) { darknetSource(address: $a) { events firstSeen lastSeen distinctPorts distinctSensors country } }",
+                "query($a: String!) { darknetSource(address: $a, ports: 3) { events firstSeen lastSeen distinctPorts distinctSensors country ports { protocolNumber port events } sensors { events } } }",
                 json!({ "a": src }),
             )
             .await;
@@ -394,6 +440,54 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
             json!(distinct_sensors.len()),
         )?;
         check("country", &p["country"], json!(country_of(src)))?;
+        // Its three busiest (protocol, port) pairs, ties by protocol number then port.
+        let mut per_port: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+        let mut per_sensor: BTreeMap<usize, i64> = BTreeMap::new();
+        for e in &mine {
+            let number = match e.protocol {
+                "TCP" => 6,
+                "UDP" => 17,
+                "ICMP" => 1,
+                "ICMPv6" => 58,
+                other => other.parse().unwrap(),
+            };
+            *per_port
+                .entry((number, e.port.map_or(-1, i64::from)))
+                .or_default() += 1;
+            *per_sensor.entry(e.sensor).or_default() += 1;
+        }
+        let mut busiest: Vec<(i64, i64, i64)> = per_port
+            .into_iter()
+            .map(|((protocol, port), n)| (-n, protocol, port))
+            .collect();
+        busiest.sort_unstable();
+        busiest.truncate(3);
+        let want_ports: Vec<Value> = busiest
+            .into_iter()
+            .map(|(n, protocol, port)| json!([protocol, port, -n]))
+            .collect();
+        let got_ports: Vec<Value> = p["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                json!([
+                    x["protocolNumber"],
+                    x["port"].as_i64().unwrap_or(-1),
+                    x["events"]
+                ])
+            })
+            .collect();
+        check("busiest ports", &json!(got_ports), json!(want_ports))?;
+        let mut want_sensors: Vec<i64> = per_sensor.into_values().collect();
+        want_sensors.sort_unstable_by(|a, b| b.cmp(a));
+        let got_sensors: Vec<i64> = p["sensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["events"].as_i64().unwrap())
+            .collect();
+        check("per-sensor events", &json!(got_sensors), json!(want_sensors))?;
         let parse = |v: &Value| {
             DateTime::parse_from_rfc3339(v.as_str().unwrap())
                 .unwrap()
@@ -410,6 +504,5 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
             json!(last.to_rfc3339()),
         )?;
     }
-    app.stop().await;
     Ok(())
 }

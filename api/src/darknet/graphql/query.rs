@@ -6,7 +6,7 @@ use futures_util::FutureExt;
 use super::live::DarknetSpikeConnection;
 use super::types::*;
 use crate::darknet::read::{self, EventFilter, SeriesFilter, Window};
-use crate::darknet::{sensor, spike};
+use crate::darknet::{sensor, sources, spike};
 use crate::db;
 use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, connection, page, page_cost};
@@ -245,7 +245,7 @@ impl DarknetQuery {
     ) -> Result<DarknetTopSources> {
         let w = window(from, to)?;
         let within = within.as_deref().map(network).transpose()?;
-        let top = read::top_sources(&state(ctx)?.db, w, within, limit_of(limit, 10)?).await?;
+        let top = sources::top_sources(&state(ctx)?.db, w, within, limit_of(limit, 10)?).await?;
         Ok(DarknetTopSources {
             from: DateTime(w.start_time()),
             to: DateTime(w.end_time()),
@@ -331,7 +331,7 @@ impl DarknetQuery {
             .trim()
             .parse()
             .map_err(|_| AppError::bad_input(format!("`{address}` is not an address")))?;
-        Ok(read::source(&state(ctx)?.db, addr, limit_of(ports, 20)?)
+        Ok(sources::source(&state(ctx)?.db, addr, limit_of(ports, 20)?)
             .await?
             .map(Into::into))
     }
@@ -380,7 +380,7 @@ impl DarknetQuery {
         let w = window(None, None)?;
         let ports = read::top_ports(db, w, None, None, 10).await?;
         let countries = read::top_countries(db, w, None, 10).await?;
-        let sources = read::top_sources(db, w, None, 10).await?;
+        let sources = sources::top_sources(db, w, None, 10).await?;
         let hourly = read::time_series(
             db,
             w,
@@ -395,7 +395,7 @@ impl DarknetQuery {
             from: DateTime(w.start_time()),
             to: DateTime(w.end_time()),
             events: total,
-            distinct_sources: read::distinct_sources(db, w).await?,
+            distinct_sources: sources::distinct_sources(db, w).await?,
             top_ports: ports
                 .rows
                 .iter()

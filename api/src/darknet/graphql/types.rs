@@ -6,6 +6,7 @@ use entity::{darknet_event, darknet_source, sensor};
 use crate::darknet::parse::{Protocol, flags};
 use crate::darknet::read::{self, PortCount, ProtocolSel, Series, SeriesKey};
 use crate::darknet::sensor as sensors;
+use crate::darknet::sources;
 use crate::graphql::node;
 use crate::graphql::scalars::DateTime;
 
@@ -515,8 +516,8 @@ pub struct DarknetSourceProfile {
     pub sensors: Vec<DarknetSensorCount>,
 }
 
-impl From<read::SourceProfile> for DarknetSourceProfile {
-    fn from(p: read::SourceProfile) -> Self {
+impl From<sources::SourceProfile> for DarknetSourceProfile {
+    fn from(p: sources::SourceProfile) -> Self {
         let total = p.source.events;
         Self {
             address: read::address(&p.source.src),
@@ -526,7 +527,7 @@ impl From<read::SourceProfile> for DarknetSourceProfile {
             country: p.source.country.clone(),
             asn: p.source.asn,
             distinct_ports: p.distinct_ports,
-            distinct_sensors: read::distinct_sensors(&p),
+            distinct_sensors: sources::distinct_sensors(&p),
             ports: p
                 .ports
                 .iter()

@@ -1,0 +1,600 @@
+//! Per-source answers: the busiest sources, distinct sources, a scanner's profile and which
+//! addresses the darknet has seen. Each is the per-source roll-ups plus what the events past
+//! the fold mark add (see [`super::fold`]): the tail is bounded by the folder, read by event
+//! id (the key), and read in the same snapshot as the mark and the roll-ups, so an event is
+//! counted once whether it was folded or not.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use entity::{
+    darknet_event, darknet_source, darknet_source_hour, darknet_source_port,
+    darknet_source_sensor,
+};
+use ipnet::IpNet;
+use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement, UnionType};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+
+use super::fold;
+use super::read::{MAX_POINTS, MAX_TOP, PortCount, Top, Window, top_ports};
+use super::store::sum;
+use crate::error::AppResult;
+use crate::net::{ip_key, net_key_range};
+
+use darknet_event::Column as E;
+
+/// Sources an `IN` list names at once.
+const CHUNK: usize = 500;
+/// The destination port of a roll-up (-1: none), over the events.
+const PORT: &str = "COALESCE(dst_port, -1)";
+
+/// Events from one source in a window, with what is known of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceCount {
+    pub source: darknet_source::Model,
+    pub events: i64,
+}
+
+/// What the events past the fold mark add to one source.
+#[derive(Debug, Clone)]
+struct Tail {
+    events: i64,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    country: Option<String>,
+    asn: Option<i64>,
+}
+
+/// The events past `mark` that meet `cond`, per source.
+async fn tails(
+    db: &impl ConnectionTrait,
+    mark: i64,
+    cond: Condition,
+) -> AppResult<HashMap<Vec<u8>, Tail>> {
+    type Row = (
+        Vec<u8>,
+        i64,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Option<String>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = darknet_event::Entity::find()
+        .select_only()
+        .column(E::Src)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .column_as(E::SeenAt.min(), "first")
+        .column_as(E::SeenAt.max(), "last")
+        .column_as(E::Country.min(), "country")
+        .column_as(E::Asn.min(), "asn")
+        .filter(E::Id.gt(mark))
+        .filter(cond)
+        .group_by(E::Src)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(src, events, first, last, country, asn)| {
+            let tail = Tail {
+                events,
+                first,
+                last,
+                country,
+                asn,
+            };
+            (src, tail)
+        })
+        .collect())
+}
+
+/// A source as the roll-up holds it, with its tail added.
+fn with_tail(
+    src: &[u8],
+    stored: Option<darknet_source::Model>,
+    tail: Option<&Tail>,
+) -> Option<darknet_source::Model> {
+    let Some(t) = tail else { return stored };
+    Some(match stored {
+        None => darknet_source::Model {
+            src: src.to_vec(),
+            events: t.events,
+            first_seen: t.first,
+            last_seen: t.last,
+            country: t.country.clone(),
+            asn: t.asn,
+        },
+        Some(mut s) => {
+            s.events += t.events;
+            s.first_seen = s.first_seen.min(t.first);
+            s.last_seen = s.last_seen.max(t.last);
+            s.country = s.country.or_else(|| t.country.clone());
+            s.asn = s.asn.or(t.asn);
+            s
+        }
+    })
+}
+
+/// The stored rows of `srcs`, by source.
+async fn stored(
+    db: &impl ConnectionTrait,
+    srcs: &[Vec<u8>],
+) -> AppResult<HashMap<Vec<u8>, darknet_source::Model>> {
+    let mut found = HashMap::with_capacity(srcs.len());
+    for chunk in srcs.chunks(CHUNK) {
+        for s in darknet_source::Entity::find()
+            .filter(darknet_source::Column::Src.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            found.insert(s.src.clone(), s);
+        }
+    }
+    Ok(found)
+}
+
+/// Sources in `srcs` order, each the roll-up's row and its tail.
+async fn models(
+    db: &impl ConnectionTrait,
+    mark: i64,
+    srcs: &[Vec<u8>],
+) -> AppResult<HashMap<Vec<u8>, darknet_source::Model>> {
+    let mut rows = stored(db, srcs).await?;
+    let mut added = HashMap::new();
+    for chunk in srcs.chunks(CHUNK) {
+        added.extend(tails(db, mark, Condition::all().add(E::Src.is_in(chunk.iter().cloned()))).await?);
+    }
+    Ok(srcs
+        .iter()
+        .filter_map(|src| {
+            with_tail(src, rows.remove(src), added.get(src)).map(|m| (src.clone(), m))
+        })
+        .collect())
+}
+
+/// The first and last hour holding a source's events; `None` before any event.
+async fn span(db: &impl ConnectionTrait, mark: i64) -> AppResult<Option<(i64, i64)>> {
+    use darknet_source_hour::Column as C;
+    let mut span: Option<(i64, i64)> = None;
+    let mut widen = |first: Option<i64>, last: Option<i64>| {
+        if let (Some(f), Some(l)) = (first, last) {
+            span = Some(span.map_or((f, l), |(a, b)| (a.min(f), b.max(l))));
+        }
+    };
+    // Two statements on the roll-up: each reads one end of its key.
+    let first: Option<Option<i64>> = darknet_source_hour::Entity::find()
+        .select_only()
+        .column_as(C::Hour.min(), "n")
+        .into_tuple()
+        .one(db)
+        .await?;
+    let last: Option<Option<i64>> = darknet_source_hour::Entity::find()
+        .select_only()
+        .column_as(C::Hour.max(), "n")
+        .into_tuple()
+        .one(db)
+        .await?;
+    widen(first.flatten(), last.flatten());
+    let tail: Option<(Option<i64>, Option<i64>)> = darknet_event::Entity::find()
+        .select_only()
+        .column_as(E::Hour.min(), "first")
+        .column_as(E::Hour.max(), "last")
+        .filter(E::Id.gt(mark))
+        .into_tuple()
+        .one(db)
+        .await?;
+    if let Some((f, l)) = tail {
+        widen(f, l);
+    }
+    Ok(span)
+}
+
+/// The busiest sources of a window (in `within` when given), and the window's total.
+pub async fn top_sources<C>(
+    db: &C,
+    w: Window,
+    within: Option<IpNet>,
+    limit: u64,
+) -> AppResult<Top<SourceCount>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    let db = &txn;
+    let limit = limit.min(MAX_TOP);
+    let mark = fold::mark(db).await?;
+    let Some((first, last)) = span(db, mark).await? else {
+        return Ok(Top {
+            total: 0,
+            rows: Vec::new(),
+        });
+    };
+    if w.start <= first && last < w.end {
+        return top_sources_ever(db, mark, w, within, limit).await;
+    }
+    use darknet_source_hour::Column as H;
+    let mut rolled = w.condition(H::Hour);
+    let mut fresh = w.condition(E::Hour).add(E::Id.gt(mark));
+    if let Some(net) = within {
+        let (lo, hi) = net_key_range(&net);
+        // The roll-up is keyed by hour, then source, with no index by source (its upkeep
+        // was the largest share of what ingest wrote): a network is read with one seek per
+        // hour of the window that holds data.
+        let hours = w.start.max(first)..w.end.min(last + 1);
+        if hours.end - hours.start <= MAX_POINTS {
+            rolled = Condition::all().add(H::Hour.is_in(hours));
+        }
+        rolled = rolled.add(H::Src.gte(lo.clone())).add(H::Src.lte(hi.clone()));
+        fresh = fresh.add(E::Src.gte(lo)).add(E::Src.lte(hi));
+    }
+    // (source, events) rows of the roll-up, then the tail's counts per source.
+    let both = Query::select()
+        .column(H::Src)
+        .expr_as(Expr::col(H::Events), Alias::new("n"))
+        .from(darknet_source_hour::Entity)
+        .cond_where(rolled)
+        .union(
+            UnionType::All,
+            Query::select()
+                .column(E::Src)
+                .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+                .from(darknet_event::Entity)
+                .cond_where(fresh)
+                .group_by_col(E::Src)
+                .to_owned(),
+        )
+        .to_owned();
+    let b = db.get_database_backend();
+    let total = Query::select()
+        .expr_as(sum(b, "n"), Alias::new("total"))
+        .from_subquery(both.clone(), Alias::new("t"))
+        .to_owned();
+    let total: i64 = match db.query_one(&total).await? {
+        Some(row) => row.try_get("", "total")?,
+        None => 0,
+    };
+    let ranked = Query::select()
+        .column(Alias::new("src"))
+        .expr_as(sum(b, "n"), Alias::new("total"))
+        .from_subquery(both, Alias::new("t"))
+        .group_by_col(Alias::new("src"))
+        .order_by(Alias::new("total"), Order::Desc)
+        .order_by(Alias::new("src"), Order::Desc)
+        .limit(limit)
+        .to_owned();
+    let rows: Vec<(Vec<u8>, i64)> = db
+        .query_all(&ranked)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("", "src")?, r.try_get("", "total")?)))
+        .collect::<Result<_, sea_orm::DbErr>>()?;
+    let srcs: Vec<Vec<u8>> = rows.iter().map(|r| r.0.clone()).collect();
+    let mut known = models(db, mark, &srcs).await?;
+    Ok(Top {
+        total,
+        rows: rows
+            .into_iter()
+            .filter_map(|(src, events)| {
+                known
+                    .remove(&src)
+                    .map(|source| SourceCount { source, events })
+            })
+            .collect(),
+    })
+}
+
+/// The busiest sources of all time (in `within` when given): the roll-up's leaders by its
+/// events index, and every source of the tail that could overtake them.
+async fn top_sources_ever(
+    db: &impl ConnectionTrait,
+    mark: i64,
+    w: Window,
+    within: Option<IpNet>,
+    limit: u64,
+) -> AppResult<Top<SourceCount>> {
+    use darknet_source::Column as S;
+    let (mut rolled, mut fresh) = (Condition::all(), Condition::all());
+    if let Some(net) = &within {
+        let (lo, hi) = net_key_range(net);
+        rolled = rolled.add(S::Src.gte(lo.clone())).add(S::Src.lte(hi.clone()));
+        fresh = fresh.add(E::Src.gte(lo)).add(E::Src.lte(hi));
+    }
+    let tail = tails(db, mark, fresh).await?;
+    let total = match within {
+        // Every event of the window: the hourly roll-ups are never behind.
+        None => top_ports(db, w, None, None, 1).await?.total,
+        Some(_) => {
+            let stored: Option<i64> = darknet_source::Entity::find()
+                .select_only()
+                .column_as(sum(db.get_database_backend(), "events"), "n")
+                .filter(rolled.clone())
+                .into_tuple()
+                .one(db)
+                .await?;
+            stored.unwrap_or_default() + tail.values().map(|t| t.events).sum::<i64>()
+        }
+    };
+    if limit == 0 {
+        return Ok(Top {
+            total,
+            rows: Vec::new(),
+        });
+    }
+    let leaders = darknet_source::Entity::find()
+        .filter(rolled)
+        .order_by_desc(S::Events)
+        .order_by_desc(S::Src)
+        .limit(limit)
+        .all(db)
+        .await?;
+    // A source outside the leaders has at most the last leader's stored events (none at all
+    // when the leaders are every source there is).
+    let full = leaders.len() as u64 == limit;
+    let floor = if full {
+        leaders.last().map_or(0, |s| s.events)
+    } else {
+        0
+    };
+    let mut ranked: HashMap<Vec<u8>, darknet_source::Model> = leaders
+        .into_iter()
+        .filter_map(|s| {
+            let src = s.src.clone();
+            with_tail(&src, Some(s), tail.get(&src)).map(|m| (src, m))
+        })
+        .collect();
+    let mut totals: Vec<i64> = ranked.values().map(|s| s.events).collect();
+    totals.sort_unstable_by(|a, b| b.cmp(a));
+    let bar = if totals.len() as u64 >= limit {
+        totals[limit as usize - 1]
+    } else {
+        0
+    };
+    let contenders: Vec<Vec<u8>> = tail
+        .iter()
+        .filter(|(src, t)| !ranked.contains_key(*src) && floor + t.events >= bar)
+        .map(|(src, _)| src.clone())
+        .collect();
+    let mut found = if full {
+        stored(db, &contenders).await?
+    } else {
+        HashMap::new()
+    };
+    for src in contenders {
+        if let Some(m) = with_tail(&src, found.remove(&src), tail.get(&src)) {
+            ranked.insert(src, m);
+        }
+    }
+    let mut rows: Vec<darknet_source::Model> = ranked.into_values().collect();
+    rows.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| b.src.cmp(&a.src)));
+    rows.truncate(limit as usize);
+    Ok(Top {
+        total,
+        rows: rows
+            .into_iter()
+            .map(|source| SourceCount {
+                events: source.events,
+                source,
+            })
+            .collect(),
+    })
+}
+
+/// Distinct sources seen in a window.
+pub async fn distinct_sources<C>(db: &C, w: Window) -> AppResult<i64>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    use darknet_source_hour::Column as H;
+    let txn = db.begin().await?;
+    let db = &txn;
+    let mark = fold::mark(db).await?;
+    let both: SelectStatement = Query::select()
+        .column(H::Src)
+        .from(darknet_source_hour::Entity)
+        .cond_where(w.condition(H::Hour))
+        .union(
+            UnionType::Distinct,
+            Query::select()
+                .column(E::Src)
+                .from(darknet_event::Entity)
+                .cond_where(w.condition(E::Hour).add(E::Id.gt(mark)))
+                .to_owned(),
+        )
+        .to_owned();
+    let count = Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .from_subquery(both, Alias::new("t"))
+        .to_owned();
+    Ok(match db.query_one(&count).await? {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    })
+}
+
+/// A scanner's profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceProfile {
+    pub source: darknet_source::Model,
+    pub distinct_ports: i64,
+    pub ports: Vec<PortCount>,
+    /// (sensor id, events).
+    pub sensors: Vec<(i64, i64)>,
+}
+
+/// Distinct sensors that saw a source.
+pub fn distinct_sensors(p: &SourceProfile) -> i64 {
+    p.sensors.len() as i64
+}
+
+/// A source's profile with its busiest `ports`; `None` when the darknet never saw it.
+pub async fn source<C>(db: &C, addr: IpAddr, ports: u64) -> AppResult<Option<SourceProfile>>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    let db = &txn;
+    let key = ip_key(addr);
+    let mark = fold::mark(db).await?;
+    let Some(source) = models(db, mark, std::slice::from_ref(&key))
+        .await?
+        .remove(&key)
+    else {
+        return Ok(None);
+    };
+    let fresh = Condition::all().add(E::Src.eq(key.clone())).add(E::Id.gt(mark));
+
+    use darknet_source_port::Column as P;
+    let tail_ports: Vec<(i16, i32, i64)> = darknet_event::Entity::find()
+        .select_only()
+        .column(E::Protocol)
+        .column_as(Expr::cust(PORT), "port")
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(fresh.clone())
+        .group_by(E::Protocol)
+        .group_by(Expr::cust(PORT))
+        .into_tuple()
+        .all(db)
+        .await?;
+    // The stored counts of the ports the tail hit, a protocol at a time.
+    let mut stored_ports: HashMap<(i16, i32), i64> = HashMap::new();
+    let mut by_protocol: HashMap<i16, Vec<i32>> = HashMap::new();
+    for (protocol, port, _) in &tail_ports {
+        by_protocol.entry(*protocol).or_default().push(*port);
+    }
+    for (protocol, list) in by_protocol {
+        for chunk in list.chunks(CHUNK) {
+            for p in darknet_source_port::Entity::find()
+                .filter(P::Src.eq(key.clone()))
+                .filter(P::Protocol.eq(protocol))
+                .filter(P::Port.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?
+            {
+                stored_ports.insert((p.protocol, p.port), p.events);
+            }
+        }
+    }
+    let rolled_ports = darknet_source_port::Entity::find()
+        .filter(P::Src.eq(key.clone()))
+        .select_only()
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or_default();
+    let new_ports = tail_ports
+        .iter()
+        .filter(|(pr, po, _)| !stored_ports.contains_key(&(*pr, *po)))
+        .count() as i64;
+    let limit = ports.min(MAX_TOP);
+    // The stored leaders, and every port of the tail with its stored count added: a port
+    // outside both cannot rank above the stored leaders.
+    let mut ranked: HashMap<(i16, i32), i64> = darknet_source_port::Entity::find()
+        .filter(P::Src.eq(key.clone()))
+        .order_by_desc(P::Events)
+        .order_by_asc(P::Protocol)
+        .order_by_asc(P::Port)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| ((p.protocol, p.port), p.events))
+        .collect();
+    for (protocol, port, n) in tail_ports {
+        let stored = stored_ports.get(&(protocol, port)).copied().unwrap_or(0);
+        ranked.insert((protocol, port), stored + n);
+    }
+    let mut top: Vec<PortCount> = ranked
+        .into_iter()
+        .map(|((protocol, port), events)| PortCount {
+            protocol,
+            port,
+            events,
+        })
+        .collect();
+    top.sort_by(|a, b| {
+        (b.events, a.protocol, a.port).cmp(&(a.events, b.protocol, b.port))
+    });
+    top.truncate(limit as usize);
+
+    let mut sensors: HashMap<i64, i64> = darknet_source_sensor::Entity::find()
+        .filter(darknet_source_sensor::Column::Src.eq(key.clone()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.sensor_id, s.events))
+        .collect();
+    let tail_sensors: Vec<(i64, i64)> = darknet_event::Entity::find()
+        .select_only()
+        .column(E::SensorId)
+        .column_as(Expr::cust("COUNT(*)"), "n")
+        .filter(fresh)
+        .group_by(E::SensorId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (sensor, n) in tail_sensors {
+        *sensors.entry(sensor).or_default() += n;
+    }
+    let mut sensors: Vec<(i64, i64)> = sensors.into_iter().collect();
+    sensors.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(Some(SourceProfile {
+        source,
+        distinct_ports: rolled_ports + new_ports,
+        ports: top,
+        sensors,
+    }))
+}
+
+/// Which of `keys` the darknet has seen as a source. Call it inside a transaction, so the
+/// fold mark and the roll-up are read in one snapshot.
+pub async fn seen(db: &impl ConnectionTrait, keys: &[Vec<u8>]) -> AppResult<HashSet<Vec<u8>>> {
+    let mark = fold::mark(db).await?;
+    let mut found: HashSet<Vec<u8>> = HashSet::new();
+    for chunk in keys.chunks(CHUNK) {
+        found.extend(stored(db, chunk).await?.into_keys());
+        let fresh: Vec<Vec<u8>> = darknet_event::Entity::find()
+            .select_only()
+            .column(E::Src)
+            .distinct()
+            .filter(E::Src.is_in(chunk.iter().cloned()))
+            .filter(E::Id.gt(mark))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(fresh);
+    }
+    Ok(found)
+}
+
+/// Sources seen at or after `since`. Call it inside a transaction (see [`seen`]).
+pub async fn seen_since(
+    db: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> AppResult<Vec<Vec<u8>>> {
+    let mark = fold::mark(db).await?;
+    let mut found: Vec<Vec<u8>> = darknet_source::Entity::find()
+        .select_only()
+        .column(darknet_source::Column::Src)
+        .filter(darknet_source::Column::LastSeen.gte(since))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let fresh: Vec<Vec<u8>> = darknet_event::Entity::find()
+        .select_only()
+        .column(E::Src)
+        .distinct()
+        .filter(E::Id.gt(mark))
+        .filter(E::SeenAt.gte(since))
+        .into_tuple()
+        .all(db)
+        .await?;
+    found.extend(fresh);
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
+}

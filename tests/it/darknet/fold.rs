@@ -1,0 +1,168 @@
+//! The per-source roll-ups take events in bulk past a fold mark: the folder does it in the
+//! background, exactly once; answers count an event before and after its fold; retention
+//! spares events not folded yet; a fold that fails leaves everything as it was.
+
+use std::time::Duration;
+
+use api::darknet::{fold, jobs};
+use chrono::Utc;
+use entity::{darknet_source, darknet_source_hour};
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
+use serde_json::{Value, json};
+
+use super::{events, post, sensor};
+use crate::support::*;
+
+fn body(at: chrono::DateTime<Utc>, sources: &[&str]) -> String {
+    sources
+        .iter()
+        .map(|src| {
+            format!(
+                "{}\n",
+                json!({ "time": at.to_rfc3339(), "src": src, "dst": "192.0.2.1", "protocol": "TCP", "srcPort": 1, "dstPort": 23 })
+            )
+        })
+        .collect()
+}
+
+async fn profile_events(app: &TestApp, address: &str) -> Value {
+    app.ok(
+        "query($a: String!) { darknetSource(address: $a) { events } }",
+        json!({ "a": address }),
+    )
+    .await["darknetSource"]["events"]
+        .clone()
+}
+
+fn stored_key(address: &str) -> Vec<u8> {
+    api::net::ip_key(address.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_folder_folds_in_the_background_and_answers_count_each_event_once() {
+    let app = TestApp::spawn_with(|c| c.darknet_fold_ms = 100).await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, token) = sensor(&app, "folded").await;
+    let sources = ["203.0.113.7", "203.0.113.7", "203.0.113.7", "198.51.100.2"];
+    let (status, _) = post(
+        &app,
+        Some(&token),
+        body(Utc::now(), &sources),
+        "application/x-ndjson",
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Counted at once, from the tail.
+    assert_eq!(profile_events(&app, "203.0.113.7").await, 3);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fold::pending(&db).await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing folded in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // In the roll-up itself now, and answered once, not twice.
+    let stored = darknet_source::Entity::find_by_id(stored_key("203.0.113.7"))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("the source is in the roll-up");
+    assert_eq!(stored.events, 3);
+    assert_eq!(fold::fold_all(&db).await.unwrap(), 0, "nothing left to fold");
+    assert_eq!(profile_events(&app, "203.0.113.7").await, 3);
+
+    // A second batch: answered at once as roll-up plus tail.
+    let (status, _) = post(
+        &app,
+        Some(&token),
+        body(Utc::now(), &sources[..2]),
+        "application/x-ndjson",
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(profile_events(&app, "203.0.113.7").await, 5);
+    let all = app
+        .ok(
+            "{ darknetTopSources(limit: 5) { total sources { address events } } darknetSnapshot { distinctSources } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(all["darknetTopSources"]["total"], 6, "{all}");
+    assert_eq!(
+        all["darknetTopSources"]["sources"],
+        json!([{ "address": "203.0.113.7", "events": 5 }, { "address": "198.51.100.2", "events": 1 }])
+    );
+    assert_eq!(all["darknetSnapshot"]["distinctSources"], 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_spares_events_until_they_are_folded() {
+    let app = TestApp::spawn_with(|c| {
+        c.darknet_fold_ms = 0;
+        c.darknet_retention_days = 0;
+    })
+    .await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, token) = sensor(&app, "kept").await;
+    let now = Utc::now();
+    let mut lines = body(now - chrono::Duration::days(40), &["203.0.113.9"; 3]);
+    lines.push_str(&body(now, &["198.51.100.4"; 2]));
+    let (status, report) = post(&app, Some(&token), lines, "application/x-ndjson", None, "").await;
+    assert_eq!((status, report["accepted"].clone()), (200, json!(5)));
+
+    let cutoff = now - chrono::Duration::days(30);
+    assert_eq!(
+        jobs::retain(&db, cutoff).await.unwrap(),
+        0,
+        "the old events are not folded yet: the roll-ups would lose them"
+    );
+    assert_eq!(events(&app, json!({})).await.len(), 5);
+    assert_eq!(fold::fold_all(&db).await.unwrap(), 5);
+    assert_eq!(jobs::retain(&db, cutoff).await.unwrap(), 3);
+    let left = events(&app, json!({}))
+        .await
+        .into_iter()
+        .map(|e| e["source"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(left, vec![json!("198.51.100.4"); 2]);
+    // The roll-up still knows the old source.
+    assert_eq!(profile_events(&app, "203.0.113.9").await, 3);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fold_that_fails_changes_nothing() {
+    let app = TestApp::spawn_with(|c| c.darknet_fold_ms = 0).await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, token) = sensor(&app, "broken").await;
+    let (status, _) = post(
+        &app,
+        Some(&token),
+        body(Utc::now(), &["203.0.113.20"; 4]),
+        "application/x-ndjson",
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Break the last roll-up the fold writes, after the first ones succeeded.
+    db.execute_unprepared("DROP TABLE darknet_source")
+        .await
+        .unwrap();
+    let failed = fold::fold_all(&db).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(fold::pending(&db).await.unwrap(), 4, "the mark did not move");
+    assert_eq!(
+        darknet_source_hour::Entity::find().count(&db).await.unwrap(),
+        0,
+        "the roll-ups written before the failure were rolled back"
+    );
+    app.stop().await;
+}
