@@ -9,8 +9,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    darknet_event, darknet_source, darknet_source_hour, darknet_source_port,
-    darknet_source_sensor,
+    darknet_event, darknet_source, darknet_source_hour, darknet_source_port, darknet_source_sensor,
 };
 use ipnet::IpNet;
 use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement, UnionType};
@@ -146,7 +145,14 @@ async fn models(
     let mut rows = stored(db, srcs).await?;
     let mut added = HashMap::new();
     for chunk in srcs.chunks(CHUNK) {
-        added.extend(tails(db, mark, Condition::all().add(E::Src.is_in(chunk.iter().cloned()))).await?);
+        added.extend(
+            tails(
+                db,
+                mark,
+                Condition::all().add(E::Src.is_in(chunk.iter().cloned())),
+            )
+            .await?,
+        );
     }
     Ok(srcs
         .iter()
@@ -228,7 +234,9 @@ where
         if hours.end - hours.start <= MAX_POINTS {
             rolled = Condition::all().add(H::Hour.is_in(hours));
         }
-        rolled = rolled.add(H::Src.gte(lo.clone())).add(H::Src.lte(hi.clone()));
+        rolled = rolled
+            .add(H::Src.gte(lo.clone()))
+            .add(H::Src.lte(hi.clone()));
         fresh = fresh.add(E::Src.gte(lo)).add(E::Src.lte(hi));
     }
     // (source, events) rows of the roll-up, then the tail's counts per source.
@@ -300,7 +308,9 @@ async fn top_sources_ever(
     let (mut rolled, mut fresh) = (Condition::all(), Condition::all());
     if let Some(net) = &within {
         let (lo, hi) = net_key_range(net);
-        rolled = rolled.add(S::Src.gte(lo.clone())).add(S::Src.lte(hi.clone()));
+        rolled = rolled
+            .add(S::Src.gte(lo.clone()))
+            .add(S::Src.lte(hi.clone()));
         fresh = fresh.add(E::Src.gte(lo)).add(E::Src.lte(hi));
     }
     let tail = tails(db, mark, fresh).await?;
@@ -445,7 +455,9 @@ where
     else {
         return Ok(None);
     };
-    let fresh = Condition::all().add(E::Src.eq(key.clone())).add(E::Id.gt(mark));
+    let fresh = Condition::all()
+        .add(E::Src.eq(key.clone()))
+        .add(E::Id.gt(mark));
 
     use darknet_source_port::Column as P;
     let tail_ports: Vec<(i16, i32, i64)> = darknet_event::Entity::find()
@@ -516,9 +528,7 @@ where
             events,
         })
         .collect();
-    top.sort_by(|a, b| {
-        (b.events, a.protocol, a.port).cmp(&(a.events, b.protocol, b.port))
-    });
+    top.sort_by(|a, b| (b.events, a.protocol, a.port).cmp(&(a.events, b.protocol, b.port)));
     top.truncate(limit as usize);
 
     let mut sensors: HashMap<i64, i64> = darknet_source_sensor::Entity::find()

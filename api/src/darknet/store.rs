@@ -138,7 +138,11 @@ pub async fn fold_into(
                 DbBackend::MySql => format!("{}.{}", quoted(backend, table), quoted(backend, col)),
                 _ => quoted(backend, col),
             };
-            format!("{} = {}", quoted(backend, col), merged_sql(backend, &old, col, *merge))
+            format!(
+                "{} = {}",
+                quoted(backend, col),
+                merged_sql(backend, &old, col, *merge)
+            )
         })
         .collect();
     let conflict = match backend {

@@ -72,7 +72,11 @@ async fn the_folder_folds_in_the_background_and_answers_count_each_event_once() 
         .unwrap()
         .expect("the source is in the roll-up");
     assert_eq!(stored.events, 3);
-    assert_eq!(fold::fold_all(&db).await.unwrap(), 0, "nothing left to fold");
+    assert_eq!(
+        fold::fold_all(&db).await.unwrap(),
+        0,
+        "nothing left to fold"
+    );
     assert_eq!(profile_events(&app, "203.0.113.7").await, 3);
 
     // A second batch: answered at once as roll-up plus tail.
@@ -158,9 +162,16 @@ async fn a_fold_that_fails_changes_nothing() {
         .unwrap();
     let failed = fold::fold_all(&db).await;
     assert!(failed.is_err(), "{failed:?}");
-    assert_eq!(fold::pending(&db).await.unwrap(), 4, "the mark did not move");
     assert_eq!(
-        darknet_source_hour::Entity::find().count(&db).await.unwrap(),
+        fold::pending(&db).await.unwrap(),
+        4,
+        "the mark did not move"
+    );
+    assert_eq!(
+        darknet_source_hour::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
         0,
         "the roll-ups written before the failure were rolled back"
     );

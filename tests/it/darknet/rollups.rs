@@ -133,7 +133,7 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
             }
         }
         if i == 0 {
-            fold::fold_all(&db).await.map_err(|e| e.to_string())?;
+            fold::fold_all(&db).await.map_err(|e| format!("{e:?}"))?;
         }
     }
 
@@ -148,15 +148,15 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
         window: (start, end),
     };
     // Part of the events folded into the per-source roll-ups, the rest read from the tail.
-    if fold::pending(&db).await.map_err(|e| e.to_string())? == 0 {
+    if fold::pending(&db).await.map_err(|e| format!("{e:?}"))? == 0 {
         return Err("the last batches should not be folded yet".into());
     }
     answers_match(&app, &case)
         .await
         .map_err(|e| format!("part folded: {e}"))?;
     // Everything folded: the same answers from the roll-ups alone.
-    fold::fold_all(&db).await.map_err(|e| e.to_string())?;
-    if fold::pending(&db).await.map_err(|e| e.to_string())? != 0 {
+    fold::fold_all(&db).await.map_err(|e| format!("{e:?}"))?;
+    if fold::pending(&db).await.map_err(|e| format!("{e:?}"))? != 0 {
         return Err("a tail is left after folding everything".into());
     }
     answers_match(&app, &case)
@@ -487,7 +487,11 @@ async fn answers_match(app: &TestApp, case: &Case<'_>) -> Result<(), String> {
             .iter()
             .map(|x| x["events"].as_i64().unwrap())
             .collect();
-        check("per-sensor events", &json!(got_sensors), json!(want_sensors))?;
+        check(
+            "per-sensor events",
+            &json!(got_sensors),
+            json!(want_sensors),
+        )?;
         let parse = |v: &Value| {
             DateTime::parse_from_rfc3339(v.as_str().unwrap())
                 .unwrap()
