@@ -1,5 +1,6 @@
-//! The darknet's fold mark: events up to `upto` (by id) are in the per-source roll-ups; the
-//! ones past it are read from the events themselves. One row, id 1.
+//! A darknet fold mark: events up to `upto` (by id) are in one per-source roll-up (`id`: 1 per
+//! hour and source, 2 per source and port, 3 per source and sensor, 4 per source); the ones
+//! past it are read from the events themselves.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

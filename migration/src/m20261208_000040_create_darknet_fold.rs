@@ -1,8 +1,8 @@
-//! The darknet's fold mark: the last event whose batch is in the per-source roll-ups. Ingest
-//! writes events and the per-hour roll-ups; the per-source roll-ups (per source, per hour and
-//! source, per source and port, per source and sensor) take events past the mark in bulk, and
-//! readers add what lies past it. Until now ingest kept them itself, so every event already
-//! stored is in them: the mark starts at the newest event.
+//! The darknet's fold marks: per per-source roll-up (1 per hour and source, 2 per source and
+//! port, 3 per source and sensor, 4 per source), the last event it holds. Ingest writes
+//! events and the per-hour roll-ups; each per-source roll-up takes the events past its mark in
+//! bulk, and readers add what lies past it. Until now ingest kept them itself, so every event
+//! already stored is in them: each mark starts at the newest event.
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, Statement};
 
@@ -27,13 +27,17 @@ impl MigrationTrait for Migration {
         // Idempotent: a process killed after the table was made adds the row on the next run.
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
-        db.execute_raw(Statement::from_string(
-            backend,
-            "INSERT INTO darknet_fold (id, upto) \
-             SELECT 1, COALESCE(MAX(id), 0) FROM darknet_event \
-             WHERE NOT EXISTS (SELECT 1 FROM darknet_fold WHERE id = 1)",
-        ))
-        .await?;
+        for id in 1..=4 {
+            db.execute_raw(Statement::from_string(
+                backend,
+                format!(
+                    "INSERT INTO darknet_fold (id, upto) \
+                     SELECT {id}, COALESCE(MAX(id), 0) FROM darknet_event \
+                     WHERE NOT EXISTS (SELECT 1 FROM darknet_fold WHERE id = {id})"
+                ),
+            ))
+            .await?;
+        }
         Ok(())
     }
 

@@ -82,7 +82,7 @@ async fn delete_some(
     cutoff: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<u64> {
     // Events past the fold mark are still the per-source roll-ups' only record of themselves.
-    let folded = super::fold::mark(db).await?;
+    let folded = super::fold::folded(db).await?;
     let ids: Vec<i64> = darknet_event::Entity::find()
         .select_only()
         .column(darknet_event::Column::Id)

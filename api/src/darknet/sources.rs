@@ -1,7 +1,7 @@
 //! Per-source answers: the busiest sources, distinct sources, a scanner's profile and which
-//! addresses the darknet has seen. Each is the per-source roll-ups plus what the events past
-//! the fold mark add (see [`super::fold`]): the tail is bounded by the folder, read by event
-//! id (the key), and read in the same snapshot as the mark and the roll-ups, so an event is
+//! addresses the darknet has seen. Each is a per-source roll-up plus what the events past its
+//! fold mark add (see [`super::fold`]): the tail is bounded by the folder, read by event id
+//! (the key), and read in the same snapshot as the mark and the roll-up, so an event is
 //! counted once whether it was folded or not.
 
 use std::collections::{HashMap, HashSet};
@@ -12,13 +12,13 @@ use entity::{
     darknet_event, darknet_source, darknet_source_hour, darknet_source_port, darknet_source_sensor,
 };
 use ipnet::IpNet;
-use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement, UnionType};
+use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement, SimpleExpr, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
-use super::fold;
+use super::fold::{self, Roll};
 use super::read::{MAX_POINTS, MAX_TOP, PortCount, Top, Window, top_ports};
 use super::store::sum;
 use crate::error::AppResult;
@@ -30,6 +30,15 @@ use darknet_event::Column as E;
 const CHUNK: usize = 500;
 /// The destination port of a roll-up (-1: none), over the events.
 const PORT: &str = "COALESCE(dst_port, -1)";
+
+/// The events' source, to group the tail by: on SQLite written `+src`, so that the planner
+/// reads the tail by its id range instead of walking the whole source index for its order.
+fn tail_src(backend: DbBackend) -> SimpleExpr {
+    match backend {
+        DbBackend::Sqlite => Expr::cust("+src"),
+        _ => Expr::col(E::Src).into(),
+    }
+}
 
 /// Events from one source in a window, with what is known of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,9 +71,10 @@ async fn tails(
         Option<String>,
         Option<i64>,
     );
+    let src = tail_src(db.get_database_backend());
     let rows: Vec<Row> = darknet_event::Entity::find()
         .select_only()
-        .column(E::Src)
+        .column_as(src.clone(), "src")
         .column_as(Expr::cust("COUNT(*)"), "n")
         .column_as(E::SeenAt.min(), "first")
         .column_as(E::SeenAt.max(), "last")
@@ -72,7 +82,7 @@ async fn tails(
         .column_as(E::Asn.min(), "asn")
         .filter(E::Id.gt(mark))
         .filter(cond)
-        .group_by(E::Src)
+        .group_by(src)
         .into_tuple()
         .all(db)
         .await?;
@@ -212,8 +222,11 @@ where
     let txn = db.begin().await?;
     let db = &txn;
     let limit = limit.min(MAX_TOP);
-    let mark = fold::mark(db).await?;
-    let Some((first, last)) = span(db, mark).await? else {
+    let (hours_mark, mark) = (
+        fold::mark(db, Roll::SourceHour).await?,
+        fold::mark(db, Roll::Source).await?,
+    );
+    let Some((first, last)) = span(db, hours_mark).await? else {
         return Ok(Top {
             total: 0,
             rows: Vec::new(),
@@ -224,7 +237,7 @@ where
     }
     use darknet_source_hour::Column as H;
     let mut rolled = w.condition(H::Hour);
-    let mut fresh = w.condition(E::Hour).add(E::Id.gt(mark));
+    let mut fresh = w.condition(E::Hour).add(E::Id.gt(hours_mark));
     if let Some(net) = within {
         let (lo, hi) = net_key_range(&net);
         // The roll-up is keyed by hour, then source, with no index by source (its upkeep
@@ -248,11 +261,11 @@ where
         .union(
             UnionType::All,
             Query::select()
-                .column(E::Src)
+                .expr_as(tail_src(db.get_database_backend()), Alias::new("src"))
                 .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
                 .from(darknet_event::Entity)
                 .cond_where(fresh)
-                .group_by_col(E::Src)
+                .add_group_by([tail_src(db.get_database_backend())])
                 .to_owned(),
         )
         .to_owned();
@@ -401,7 +414,7 @@ where
     use darknet_source_hour::Column as H;
     let txn = db.begin().await?;
     let db = &txn;
-    let mark = fold::mark(db).await?;
+    let mark = fold::mark(db, Roll::SourceHour).await?;
     let both: SelectStatement = Query::select()
         .column(H::Src)
         .from(darknet_source_hour::Entity)
@@ -409,7 +422,7 @@ where
         .union(
             UnionType::Distinct,
             Query::select()
-                .column(E::Src)
+                .expr_as(tail_src(db.get_database_backend()), Alias::new("src"))
                 .from(darknet_event::Entity)
                 .cond_where(w.condition(E::Hour).add(E::Id.gt(mark)))
                 .to_owned(),
@@ -448,16 +461,18 @@ where
     let txn = db.begin().await?;
     let db = &txn;
     let key = ip_key(addr);
-    let mark = fold::mark(db).await?;
+    let mark = fold::mark(db, Roll::Source).await?;
     let Some(source) = models(db, mark, std::slice::from_ref(&key))
         .await?
         .remove(&key)
     else {
         return Ok(None);
     };
-    let fresh = Condition::all()
-        .add(E::Src.eq(key.clone()))
-        .add(E::Id.gt(mark));
+    let fresh = |roll_mark: i64| {
+        Condition::all()
+            .add(E::Src.eq(key.clone()))
+            .add(E::Id.gt(roll_mark))
+    };
 
     use darknet_source_port::Column as P;
     let tail_ports: Vec<(i16, i32, i64)> = darknet_event::Entity::find()
@@ -465,7 +480,7 @@ where
         .column(E::Protocol)
         .column_as(Expr::cust(PORT), "port")
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(fresh.clone())
+        .filter(fresh(fold::mark(db, Roll::SourcePort).await?))
         .group_by(E::Protocol)
         .group_by(Expr::cust(PORT))
         .into_tuple()
@@ -542,7 +557,7 @@ where
         .select_only()
         .column(E::SensorId)
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(fresh)
+        .filter(fresh(fold::mark(db, Roll::SourceSensor).await?))
         .group_by(E::SensorId)
         .into_tuple()
         .all(db)
@@ -563,7 +578,7 @@ where
 /// Which of `keys` the darknet has seen as a source. Call it inside a transaction, so the
 /// fold mark and the roll-up are read in one snapshot.
 pub async fn seen(db: &impl ConnectionTrait, keys: &[Vec<u8>]) -> AppResult<HashSet<Vec<u8>>> {
-    let mark = fold::mark(db).await?;
+    let mark = fold::mark(db, Roll::Source).await?;
     let mut found: HashSet<Vec<u8>> = HashSet::new();
     for chunk in keys.chunks(CHUNK) {
         found.extend(stored(db, chunk).await?.into_keys());
@@ -586,7 +601,7 @@ pub async fn seen_since(
     db: &impl ConnectionTrait,
     since: DateTime<Utc>,
 ) -> AppResult<Vec<Vec<u8>>> {
-    let mark = fold::mark(db).await?;
+    let mark = fold::mark(db, Roll::Source).await?;
     let mut found: Vec<Vec<u8>> = darknet_source::Entity::find()
         .select_only()
         .column(darknet_source::Column::Src)
@@ -596,7 +611,7 @@ pub async fn seen_since(
         .await?;
     let fresh: Vec<Vec<u8>> = darknet_event::Entity::find()
         .select_only()
-        .column(E::Src)
+        .column_as(tail_src(db.get_database_backend()), "src")
         .distinct()
         .filter(E::Id.gt(mark))
         .filter(E::SeenAt.gte(since))

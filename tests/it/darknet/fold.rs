@@ -156,24 +156,36 @@ async fn a_fold_that_fails_changes_nothing() {
     )
     .await;
     assert_eq!(status, 200);
-    // Break the last roll-up the fold writes, after the first ones succeeded.
-    db.execute_unprepared("DROP TABLE darknet_source")
-        .await
-        .unwrap();
+    // The fold's last statement (moving its mark) fails, after its roll-up was written.
+    let trigger = if app.db.is_mysql() {
+        "CREATE TRIGGER stuck BEFORE UPDATE ON darknet_fold FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'broken on purpose'"
+    } else {
+        "CREATE TRIGGER stuck BEFORE UPDATE ON darknet_fold BEGIN SELECT RAISE(ABORT, 'broken on purpose'); END"
+    };
+    db.execute_unprepared(trigger).await.unwrap();
     let failed = fold::fold_all(&db).await;
     assert!(failed.is_err(), "{failed:?}");
-    assert_eq!(
-        fold::pending(&db).await.unwrap(),
-        4,
-        "the mark did not move"
-    );
+    assert_eq!(fold::pending(&db).await.unwrap(), 4, "no mark moved");
     assert_eq!(
         darknet_source_hour::Entity::find()
             .count(&db)
             .await
             .unwrap(),
         0,
-        "the roll-ups written before the failure were rolled back"
+        "the roll-up written before the failure was rolled back"
     );
+    assert_eq!(profile_events(&app, "203.0.113.20").await, 4);
+
+    db.execute_unprepared("DROP TRIGGER stuck").await.unwrap();
+    assert_eq!(fold::fold_all(&db).await.unwrap(), 4);
+    assert_eq!(fold::pending(&db).await.unwrap(), 0);
+    assert_eq!(
+        darknet_source_hour::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(profile_events(&app, "203.0.113.20").await, 4);
     app.stop().await;
 }

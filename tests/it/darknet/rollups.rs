@@ -7,7 +7,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use api::darknet::fold;
+use api::darknet::fold::{self, Roll};
 
 use super::{geoip_file, post, sensor};
 use crate::support::*;
@@ -132,8 +132,21 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
                 return Err(format!("ingest: {status} {report}"));
             }
         }
-        if i == 0 {
-            fold::fold_all(&db).await.map_err(|e| format!("{e:?}"))?;
+        match i {
+            0 => {
+                fold::fold_all(&db).await.map_err(|e| format!("{e:?}"))?;
+            }
+            // Two of the four roll-ups a batch further than the others.
+            1 => {
+                for roll in [Roll::SourceHour, Roll::SourceSensor] {
+                    api::db::write(&db, |txn| {
+                        Box::pin(async move { fold::fold(txn, roll).await })
+                    })
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -147,7 +160,7 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
         now,
         window: (start, end),
     };
-    // Part of the events folded into the per-source roll-ups, the rest read from the tail.
+    // Part of the events folded into each per-source roll-up, the rest read from the tail.
     if fold::pending(&db).await.map_err(|e| format!("{e:?}"))? == 0 {
         return Err("the last batches should not be folded yet".into());
     }
