@@ -120,12 +120,18 @@ pub async fn fold_into(
         .chain(values.iter().map(|v| v.0))
         .map(|c| quoted(backend, c))
         .collect();
-    // The grouped rows come from a derived table with columns of their own names (`c0`...),
-    // so nothing in the conflict clause can be taken for a column of the events.
+    // The grouped rows' columns have names of their own (`c0`...); on MySQL they come from a
+    // derived table, so nothing in the conflict clause can be taken for a column of the events.
+    // On SQLite the keys are written `+(...)` (a no-op there), so the planner reads the events
+    // by their id range rather than walking an index of theirs for its order.
+    let key = |expr: &str| match backend {
+        DbBackend::Sqlite => format!("+({expr})"),
+        _ => expr.to_owned(),
+    };
     let picked: Vec<String> = keys
         .iter()
-        .map(|k| k.1)
-        .chain(values.iter().map(|v| v.1))
+        .map(|k| key(k.1))
+        .chain(values.iter().map(|v| v.1.to_owned()))
         .enumerate()
         .map(|(i, expr)| format!("{expr} AS c{i}"))
         .collect();
@@ -153,12 +159,20 @@ pub async fn fold_into(
             updates.join(", ")
         ),
     };
+    let grouped = format!(
+        "SELECT {} FROM darknet_event WHERE id > ? AND id <= ? GROUP BY {group}",
+        picked.join(", ")
+    );
+    let rows = match backend {
+        DbBackend::MySql => format!("SELECT * FROM ({grouped}) f ORDER BY {group}"),
+        // SQLite's grouping already yields the rows in key order, and it would copy a derived
+        // table into a temporary one and sort it again.
+        _ => grouped,
+    };
     let sql = format!(
-        "INSERT INTO {table} ({target}) SELECT * FROM (SELECT {picked} FROM darknet_event \
-         WHERE id > ? AND id <= ? GROUP BY {group}) f WHERE 1 = 1 ORDER BY {group} {conflict}",
-        table = quoted(backend, table),
-        target = target.join(", "),
-        picked = picked.join(", "),
+        "INSERT INTO {} ({}) {rows} {conflict}",
+        quoted(backend, table),
+        target.join(", "),
     );
     let started = std::time::Instant::now();
     let done = db
