@@ -120,8 +120,7 @@ pub async fn fold_into(
         .chain(values.iter().map(|v| v.0))
         .map(|c| quoted(backend, c))
         .collect();
-    // The grouped rows' columns have names of their own (`c0`...); on MySQL they come from a
-    // derived table, so nothing in the conflict clause can be taken for a column of the events.
+    // The grouped rows' columns have names of their own (`c0`...).
     // On SQLite the keys are written `+(...)` (a no-op there), so the planner reads the events
     // by their id range rather than walking an index of theirs for its order.
     let key = |expr: &str| match backend {
@@ -140,15 +139,13 @@ pub async fn fold_into(
     let updates: Vec<String> = values
         .iter()
         .map(|(col, _, merge)| {
+            // On MySQL the roll-up's own columns are named with their table: some (`country`,
+            // `asn`) are also columns of the events the rows come from.
             let old = match backend {
                 DbBackend::MySql => format!("{}.{}", quoted(backend, table), quoted(backend, col)),
                 _ => quoted(backend, col),
             };
-            format!(
-                "{} = {}",
-                quoted(backend, col),
-                merged_sql(backend, &old, col, *merge)
-            )
+            format!("{old} = {}", merged_sql(backend, &old, col, *merge))
         })
         .collect();
     let conflict = match backend {
@@ -159,16 +156,12 @@ pub async fn fold_into(
             updates.join(", ")
         ),
     };
-    let grouped = format!(
+    // Grouping yields the rows in key order on both (MariaDB sorts a GROUP BY; SQLite groups
+    // with a sorter). A derived table with an ORDER BY of its own cost a copy and a second sort.
+    let rows = format!(
         "SELECT {} FROM darknet_event WHERE id > ? AND id <= ? GROUP BY {group}",
         picked.join(", ")
     );
-    let rows = match backend {
-        DbBackend::MySql => format!("SELECT * FROM ({grouped}) f ORDER BY {group}"),
-        // SQLite's grouping already yields the rows in key order, and it would copy a derived
-        // table into a temporary one and sort it again.
-        _ => grouped,
-    };
     let sql = format!(
         "INSERT INTO {} ({}) {rows} {conflict}",
         quoted(backend, table),
