@@ -28,15 +28,23 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         let backend = manager.get_database_backend();
         for id in 1..=4 {
-            db.execute_raw(Statement::from_string(
-                backend,
-                format!(
-                    "INSERT INTO darknet_fold (id, upto) \
-                     SELECT {id}, COALESCE(MAX(id), 0) FROM darknet_event \
-                     WHERE NOT EXISTS (SELECT 1 FROM darknet_fold WHERE id = {id})"
-                ),
-            ))
-            .await?;
+            let present = db
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT id FROM darknet_fold WHERE id = {id}"),
+                ))
+                .await?
+                .is_some();
+            if !present {
+                db.execute_raw(Statement::from_string(
+                    backend,
+                    format!(
+                        "INSERT INTO darknet_fold (id, upto) \
+                         SELECT {id}, COALESCE(MAX(id), 0) FROM darknet_event"
+                    ),
+                ))
+                .await?;
+            }
         }
         Ok(())
     }
