@@ -36,7 +36,7 @@ const PORT: &str = "COALESCE(dst_port, -1)";
 fn tail_src(backend: DbBackend) -> SimpleExpr {
     match backend {
         DbBackend::Sqlite => Expr::cust("+src"),
-        _ => Expr::col(E::Src).into(),
+        _ => Expr::col(E::Src),
     }
 }
 
