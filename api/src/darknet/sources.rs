@@ -14,8 +14,8 @@ use entity::{
 use ipnet::IpNet;
 use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement, SimpleExpr, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::fold::{self, Roll};
@@ -235,6 +235,11 @@ where
     if w.start <= first && last < w.end {
         return top_sources_ever(db, mark, w, within, limit).await;
     }
+    if within.is_none()
+        && let Some(top) = top_sources_walk(db, (hours_mark, mark), w, (first, last), limit).await?
+    {
+        return Ok(top);
+    }
     use darknet_source_hour::Column as H;
     let mut rolled = w.condition(H::Hour);
     let mut fresh = w.condition(E::Hour).add(E::Id.gt(hours_mark));
@@ -306,6 +311,162 @@ where
             })
             .collect(),
     })
+}
+
+/// Sources the walk of [`top_sources_walk`] counts at most before it gives way to grouping
+/// the window.
+const WALK_MAX: usize = 4_096;
+/// Hours of a window the walk seeks per source at most.
+const WALK_HOURS: i64 = 24 * 35;
+
+/// The busiest sources of a window by the threshold rule. Sources are read in the order of
+/// their events of all time, which bound their events in any window, and each is counted
+/// exactly in the window (one seek per hour of the hourly roll-up, plus the tail past its
+/// mark). The walk stops once the next source's bound falls below the `limit`-th count found,
+/// so it reads about `limit` sources when the window's busiest are the busiest overall (as
+/// with scanners, which scan all the time). `None` when the window is too wide or the walk
+/// would read more than [`WALK_MAX`] sources: the caller then groups the window.
+async fn top_sources_walk(
+    db: &impl ConnectionTrait,
+    (hours_mark, mark): (i64, i64),
+    w: Window,
+    (first, last): (i64, i64),
+    limit: u64,
+) -> AppResult<Option<Top<SourceCount>>> {
+    use darknet_source::Column as S;
+    let hours: Vec<i64> = (w.start.max(first)..w.end.min(last + 1)).collect();
+    if hours.len() as i64 > WALK_HOURS {
+        return Ok(None);
+    }
+    let total = top_ports(db, w, None, None, 1).await?.total;
+    if limit == 0 || total == 0 {
+        return Ok(Some(Top {
+            total,
+            rows: Vec::new(),
+        }));
+    }
+    let limit = limit as usize;
+    // What the tails add: exactly, in the window past the hourly mark; to a source's bound,
+    // everything past the per-source mark.
+    let fresh: HashMap<Vec<u8>, i64> = tails(db, hours_mark, w.condition(E::Hour))
+        .await?
+        .into_iter()
+        .map(|(src, t)| (src, t.events))
+        .collect();
+    let since = tails(db, mark, Condition::all()).await?;
+    let mut counted: HashMap<Vec<u8>, i64> = HashMap::new();
+    // The (events, source) the next page starts below, and the bound of every source the
+    // walk has not read: the stored events of the last one read (0 once all are read).
+    let mut after: Option<(i64, Vec<u8>)> = None;
+    let mut ceiling;
+    let mut page = limit + 1;
+    loop {
+        // A source last seen before the window, or first seen after it, has nothing in it
+        // but what its tail holds, which the bound below covers.
+        let mut q = darknet_source::Entity::find()
+            .select_only()
+            .column(S::Src)
+            .column(S::Events)
+            .filter(S::LastSeen.gte(w.start_time()))
+            .filter(S::FirstSeen.lt(w.end_time()));
+        if let Some((events, src)) = after.take() {
+            q = q.filter(S::Events.lte(events)).filter(
+                Condition::any()
+                    .add(S::Events.lt(events))
+                    .add(S::Src.lt(src)),
+            );
+        }
+        let rows: Vec<(Vec<u8>, i64)> = q
+            .order_by_desc(S::Events)
+            .order_by_desc(S::Src)
+            .limit(page as u64)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let read_all = rows.len() < page;
+        after = rows.last().cloned().map(|(src, events)| (events, src));
+        ceiling = match (&after, read_all) {
+            (Some((events, _)), false) => *events,
+            _ => 0,
+        };
+        let srcs: Vec<Vec<u8>> = rows.into_iter().map(|(src, _)| src).collect();
+        count_in(db, &hours, &srcs, &fresh, &mut counted).await?;
+        if read_all || ceiling < kth(&counted, limit) {
+            break;
+        }
+        if counted.len() >= WALK_MAX {
+            return Ok(None);
+        }
+        page = (page * 2).min(WALK_MAX - counted.len());
+    }
+    // Sources of the tail the walk did not read whose bound still reaches the k-th count.
+    let bar = kth(&counted, limit);
+    let rest: Vec<Vec<u8>> = since
+        .iter()
+        .filter(|(src, t)| !counted.contains_key(*src) && ceiling + t.events >= bar)
+        .map(|(src, _)| src.clone())
+        .collect();
+    if counted.len() + rest.len() > WALK_MAX {
+        return Ok(None);
+    }
+    count_in(db, &hours, &rest, &fresh, &mut counted).await?;
+    let mut ranked: Vec<(Vec<u8>, i64)> = counted.into_iter().filter(|c| c.1 > 0).collect();
+    ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    ranked.truncate(limit);
+    let srcs: Vec<Vec<u8>> = ranked.iter().map(|r| r.0.clone()).collect();
+    let mut known = models(db, mark, &srcs).await?;
+    Ok(Some(Top {
+        total,
+        rows: ranked
+            .into_iter()
+            .filter_map(|(src, events)| {
+                known
+                    .remove(&src)
+                    .map(|source| SourceCount { source, events })
+            })
+            .collect(),
+    }))
+}
+
+/// The `k`-th largest count, at least 1 (a source without events in the window is never
+/// listed, so a bound of 0 never reaches it).
+fn kth(counted: &HashMap<Vec<u8>, i64>, k: usize) -> i64 {
+    let mut counts: Vec<i64> = counted.values().copied().collect();
+    if counts.len() < k {
+        return 1;
+    }
+    let (_, kth, _) = counts.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+    (*kth).max(1)
+}
+
+/// Counts each of `srcs` in the window's `hours`: its rows of the hourly roll-up, found by
+/// seeks on the roll-up's key (hour, source), and its `fresh` events past the roll-up's mark.
+async fn count_in(
+    db: &impl ConnectionTrait,
+    hours: &[i64],
+    srcs: &[Vec<u8>],
+    fresh: &HashMap<Vec<u8>, i64>,
+    counted: &mut HashMap<Vec<u8>, i64>,
+) -> AppResult<()> {
+    use darknet_source_hour::Column as H;
+    for chunk in srcs.chunks(CHUNK) {
+        let folded: Vec<(Vec<u8>, i64)> = darknet_source_hour::Entity::find()
+            .select_only()
+            .column(H::Src)
+            .column_as(sum(db.get_database_backend(), "events"), "n")
+            .filter(H::Hour.is_in(hours.iter().copied()))
+            .filter(H::Src.is_in(chunk.iter().cloned()))
+            .group_by(H::Src)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let folded: HashMap<Vec<u8>, i64> = folded.into_iter().collect();
+        for src in chunk {
+            let n = folded.get(src).copied().unwrap_or(0) + fresh.get(src).copied().unwrap_or(0);
+            counted.insert(src.clone(), n);
+        }
+    }
+    Ok(())
 }
 
 /// The busiest sources of all time (in `within` when given): the roll-up's leaders by its
@@ -415,6 +576,12 @@ where
     let txn = db.begin().await?;
     let db = &txn;
     let mark = fold::mark(db, Roll::SourceHour).await?;
+    let Some((_, last)) = span(db, mark).await? else {
+        return Ok(0);
+    };
+    if last < w.end {
+        return distinct_sources_since(db, w).await;
+    }
     let both: SelectStatement = Query::select()
         .column(H::Src)
         .from(darknet_source_hour::Entity)
@@ -436,6 +603,39 @@ where
         Some(row) => row.try_get("", "n")?,
         None => 0,
     })
+}
+
+/// Distinct sources of a window that reaches the newest event: those the per-source roll-up
+/// last saw at or after the window's start (read off its index by last seen), and those of the
+/// tail past its mark in the window that it does not count yet.
+async fn distinct_sources_since(db: &impl ConnectionTrait, w: Window) -> AppResult<i64> {
+    use darknet_source::Column as S;
+    use sea_orm::ExprTrait as _;
+    let mark = fold::mark(db, Roll::Source).await?;
+    let start = w.start_time();
+    let stored = darknet_source::Entity::find()
+        .filter(S::LastSeen.gte(start))
+        .count(db)
+        .await?;
+    let e = Alias::new("e");
+    let fresh = Query::select()
+        .expr_as(Expr::cust("COUNT(DISTINCT e.src)"), Alias::new("n"))
+        .from_as(darknet_event::Entity, e.clone())
+        .left_join(
+            darknet_source::Entity,
+            Condition::all()
+                .add(Expr::col((darknet_source::Entity, S::Src)).equals((e.clone(), E::Src)))
+                .add(Expr::col((darknet_source::Entity, S::LastSeen)).gte(start)),
+        )
+        .and_where(Expr::col((e.clone(), E::Id)).gt(mark))
+        .and_where(Expr::col((e, E::Hour)).gte(w.start))
+        .and_where(Expr::col((darknet_source::Entity, S::Src)).is_null())
+        .to_owned();
+    let fresh: i64 = match db.query_one(&fresh).await? {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(stored as i64 + fresh)
 }
 
 /// A scanner's profile.

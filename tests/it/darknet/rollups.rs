@@ -56,13 +56,16 @@ async fn roll_ups_answer_what_the_raw_events_give() {
         .unwrap_or(3);
     for case in 0..cases {
         let seed = rand::random::<u64>();
-        check_roll_ups(seed)
+        // Every other case has a few events from a sensor whose clock runs ahead, so that the
+        // last day's window no longer reaches the newest event.
+        let ahead = case % 2 == 1;
+        check_roll_ups(seed, ahead)
             .await
-            .unwrap_or_else(|e| panic!("case {case}, seed {seed}: {e}"));
+            .unwrap_or_else(|e| panic!("case {case}, seed {seed}, ahead {ahead}: {e}"));
     }
 }
 
-async fn check_roll_ups(seed: u64) -> Result<(), String> {
+async fn check_roll_ups(seed: u64, ahead: bool) -> Result<(), String> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let (_dir, geoip) = geoip_file();
     // The test folds by hand: first part-way, then all of it.
@@ -84,8 +87,12 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
         .collect();
     let n = rng.random_range(50..400);
     let mut sent: Vec<Sent> = Vec::new();
-    for _ in 0..n {
-        let src = pool[rng.random_range(0..pool.len())].clone();
+    for i in 0..n {
+        // Skewed: the first addresses of the pool are the busiest, as with real scanners.
+        let src = pool[rng
+            .random_range(0..pool.len())
+            .min(rng.random_range(0..pool.len()))]
+        .clone();
         let (protocol, port) = match rng.random_range(0..10) {
             0 => (if src.contains(':') { "ICMPv6" } else { "ICMP" }, None),
             1 => ("UDP", Some([53u16, 161, 1900][rng.random_range(0..3)])),
@@ -95,8 +102,13 @@ async fn check_roll_ups(seed: u64) -> Result<(), String> {
                 Some([22u16, 23, 80, 443, 445, 3389][rng.random_range(0..6)]),
             ),
         };
+        let at = if ahead && i % 25 == 0 {
+            now + chrono::Duration::seconds(rng.random_range(3600..3 * 3600))
+        } else {
+            now - chrono::Duration::seconds(rng.random_range(0..40 * 3600))
+        };
         sent.push(Sent {
-            at: now - chrono::Duration::seconds(rng.random_range(0..40 * 3600)),
+            at,
             sensor: rng.random_range(0..2),
             country: country_of(&src),
             src,
@@ -202,6 +214,42 @@ fn sources_of(top: &Value) -> BTreeMap<String, i64> {
             )
         })
         .collect()
+}
+
+/// `got` lists `k` of the busiest sources of `want` (fewer when there are fewer), each with
+/// its count, busiest first: no source left out has more events than the last one listed.
+fn top_k(what: &str, got: &Value, want: &BTreeMap<String, i64>, k: usize) -> Result<(), String> {
+    let rows: Vec<(String, i64)> = got["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["address"].as_str().unwrap().to_owned(),
+                s["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let fail = |why: String| Err(format!("{what}: {why}; got {rows:?}, want {want:?}"));
+    if rows.len() != k.min(want.len()) {
+        return fail(format!("{} sources listed", rows.len()));
+    }
+    for (i, (src, n)) in rows.iter().enumerate() {
+        if want.get(src) != Some(n) {
+            return fail(format!("{src} counted {n}"));
+        }
+        if i > 0 && rows[i - 1].1 < *n {
+            return fail("not busiest first".into());
+        }
+    }
+    let floor = rows.last().map_or(0, |r| r.1);
+    match want
+        .iter()
+        .find(|(src, n)| **n > floor && !rows.iter().any(|r| &r.0 == *src))
+    {
+        Some((src, n)) => fail(format!("{src} ({n} events) left out")),
+        None => Ok(()),
+    }
 }
 
 /// Every dashboard query answers what the case's events give.
@@ -358,11 +406,65 @@ async fn answers_match(app: &TestApp, case: &Case<'_>) -> Result<(), String> {
     check("shares total", &shares["total"], json!(total))?;
     check("shares other", &shares["other"], json!(0))?;
 
+    // The three busiest sources: of the window, of a window that ends before the newest events,
+    // and of the last day (the snapshot, which also counts the day's distinct sources).
+    let past = (start + end) / 2;
+    let top = app
+        .ok(
+            "query($from: DateTime, $to: DateTime, $past: DateTime) {
+                window: darknetTopSources(from: $from, to: $to, limit: 3) { total sources { address events } }
+                past: darknetTopSources(from: $from, to: $past, limit: 3) { total sources { address events } }
+                darknetSnapshot { from to events distinctSources topSources { address events } }
+            }",
+            json!({ "from": from, "to": to, "past": DateTime::from_timestamp(past * 3600, 0).unwrap().to_rfc3339() }),
+        )
+        .await;
+    top_k("top 3 of the window", &top["window"], &sources, 3)?;
+    let counts = |hours: std::ops::Range<i64>| {
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for e in sent.iter().filter(|e| hours.contains(&hour(e.at))) {
+            *counts.entry(e.src.clone()).or_default() += 1;
+        }
+        counts
+    };
+    top_k(
+        "top 3 before the newest",
+        &top["past"],
+        &counts(start..past),
+        3,
+    )?;
+    let snapshot = &top["darknetSnapshot"];
+    let at = |v: &Value| {
+        hour(
+            DateTime::parse_from_rfc3339(v.as_str().unwrap())
+                .unwrap()
+                .to_utc(),
+        )
+    };
+    let day = counts(at(&snapshot["from"])..at(&snapshot["to"]));
+    check(
+        "snapshot events",
+        &snapshot["events"],
+        json!(day.values().sum::<i64>()),
+    )?;
+    check(
+        "snapshot distinct sources",
+        &snapshot["distinctSources"],
+        json!(day.len()),
+    )?;
+    top_k(
+        "snapshot top sources",
+        &json!({ "sources": snapshot["topSources"] }),
+        &day,
+        10,
+    )?;
+
     // A window holding every event: the all-time answer (read off the per-source roll-up).
+    let until = (now + chrono::Duration::hours(24)).to_rfc3339();
     let everything = app
         .ok(
-            "query($from: DateTime) { darknetTopSources(from: $from, limit: 1000) { total sources { address events } } bySensor: darknetTimeSeries(from: $from, groupBy: SENSOR, bucket: DAY) { series { total } } }",
-            json!({ "from": (now - chrono::Duration::hours(48)).to_rfc3339() }),
+            "query($from: DateTime, $to: DateTime) { darknetTopSources(from: $from, to: $to, limit: 1000) { total sources { address events } } bySensor: darknetTimeSeries(from: $from, to: $to, groupBy: SENSOR, bucket: DAY) { series { total } } }",
+            json!({ "from": (now - chrono::Duration::hours(48)).to_rfc3339(), "to": until }),
         )
         .await;
     let mut all_sources: BTreeMap<String, i64> = BTreeMap::new();
@@ -394,11 +496,11 @@ async fn answers_match(app: &TestApp, case: &Case<'_>) -> Result<(), String> {
     ] {
         let got = app
             .ok(
-                "query($from: DateTime, $to: DateTime, $ever: DateTime, $net: String) {
+                "query($from: DateTime, $to: DateTime, $ever: DateTime, $until: DateTime, $net: String) {
                     window: darknetTopSources(from: $from, to: $to, within: $net, limit: 1000) { total sources { address events } }
-                    ever: darknetTopSources(from: $ever, within: $net, limit: 1000) { total sources { address events } }
+                    ever: darknetTopSources(from: $ever, to: $until, within: $net, limit: 1000) { total sources { address events } }
                 }",
-                json!({ "from": from, "to": to, "ever": (now - chrono::Duration::hours(48)).to_rfc3339(), "net": net }),
+                json!({ "from": from, "to": to, "ever": (now - chrono::Duration::hours(48)).to_rfc3339(), "until": until, "net": net }),
             )
             .await;
         for (which, events) in [
