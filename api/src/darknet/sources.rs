@@ -40,6 +40,16 @@ fn tail_src(backend: DbBackend) -> SimpleExpr {
     }
 }
 
+/// Tail events from sources in `lo..=hi` (a network), found by the tail's id range: on
+/// SQLite the source is written `+src`, else the planner reads the network's events of all
+/// time off the source index and each one's row (20 ms for a /16 at 10,000,000 events).
+fn tail_in(backend: DbBackend, lo: Vec<u8>, hi: Vec<u8>) -> Condition {
+    use sea_orm::ExprTrait as _;
+    Condition::all()
+        .add(tail_src(backend).gte(lo))
+        .add(tail_src(backend).lte(hi))
+}
+
 /// Events from one source in a window, with what is known of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceCount {
@@ -255,7 +265,7 @@ where
         rolled = rolled
             .add(H::Src.gte(lo.clone()))
             .add(H::Src.lte(hi.clone()));
-        fresh = fresh.add(E::Src.gte(lo)).add(E::Src.lte(hi));
+        fresh = fresh.add(tail_in(db.get_database_backend(), lo, hi));
     }
     // (source, events) rows of the roll-up, then the tail's counts per source.
     let both = Query::select()
@@ -455,7 +465,11 @@ async fn count_in(
     counted: &mut HashMap<Vec<u8>, i64>,
 ) -> AppResult<()> {
     use darknet_source_hour::Column as H;
-    for chunk in srcs.chunks(CHUNK) {
+    // Each statement seeks (hour, source) pairs: at most `SEEKS` of them, so that MariaDB's
+    // range optimizer keeps them as ranges (past its memory cap it would scan the table).
+    const SEEKS: usize = 8_192;
+    let chunk = (SEEKS / hours.len().max(1)).clamp(1, CHUNK);
+    for chunk in srcs.chunks(chunk) {
         let folded: Vec<(Vec<u8>, i64)> = darknet_source_hour::Entity::find()
             .select_only()
             .column(H::Src)
@@ -491,7 +505,7 @@ async fn top_sources_ever(
         rolled = rolled
             .add(S::Src.gte(lo.clone()))
             .add(S::Src.lte(hi.clone()));
-        fresh = fresh.add(E::Src.gte(lo)).add(E::Src.lte(hi));
+        fresh = fresh.add(tail_in(db.get_database_backend(), lo, hi));
     }
     let tail = tails(db, mark, fresh).await?;
     let total = match within {
