@@ -308,6 +308,17 @@ where
         .iter()
         .map(|r| Ok((r.try_get("", "src")?, r.try_get("", "total")?)))
         .collect::<Result<_, sea_orm::DbErr>>()?;
+    listed(db, mark, total, rows).await
+}
+
+/// A top-sources answer: `rows` (source, events in the window), busiest first, each with what
+/// the per-source roll-up and its tail know of the source.
+async fn listed(
+    db: &impl ConnectionTrait,
+    mark: i64,
+    total: i64,
+    rows: Vec<(Vec<u8>, i64)>,
+) -> AppResult<Top<SourceCount>> {
     let srcs: Vec<Vec<u8>> = rows.iter().map(|r| r.0.clone()).collect();
     let mut known = models(db, mark, &srcs).await?;
     Ok(Top {
@@ -429,19 +440,7 @@ async fn top_sources_walk(
     let mut ranked: Vec<(Vec<u8>, i64)> = counted.into_iter().filter(|c| c.1 > 0).collect();
     ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
     ranked.truncate(limit);
-    let srcs: Vec<Vec<u8>> = ranked.iter().map(|r| r.0.clone()).collect();
-    let mut known = models(db, mark, &srcs).await?;
-    Ok(Some(Top {
-        total,
-        rows: ranked
-            .into_iter()
-            .filter_map(|(src, events)| {
-                known
-                    .remove(&src)
-                    .map(|source| SourceCount { source, events })
-            })
-            .collect(),
-    }))
+    Ok(Some(listed(db, mark, total, ranked).await?))
 }
 
 /// The `k`-th largest count, at least 1 (a source without events in the window is never

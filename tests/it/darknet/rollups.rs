@@ -201,8 +201,8 @@ struct Case<'a> {
     window: (i64, i64),
 }
 
-/// `{address: events}` of a top-sources answer.
-fn sources_of(top: &Value) -> BTreeMap<String, i64> {
+/// `(address, events)` of a top-sources answer, in its order.
+fn rows_of(top: &Value) -> Vec<(String, i64)> {
     top["sources"]
         .as_array()
         .unwrap()
@@ -216,20 +216,15 @@ fn sources_of(top: &Value) -> BTreeMap<String, i64> {
         .collect()
 }
 
+/// `{address: events}` of a top-sources answer.
+fn sources_of(top: &Value) -> BTreeMap<String, i64> {
+    rows_of(top).into_iter().collect()
+}
+
 /// `got` lists `k` of the busiest sources of `want` (fewer when there are fewer), each with
 /// its count, busiest first: no source left out has more events than the last one listed.
 fn top_k(what: &str, got: &Value, want: &BTreeMap<String, i64>, k: usize) -> Result<(), String> {
-    let rows: Vec<(String, i64)> = got["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["address"].as_str().unwrap().to_owned(),
-                s["events"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let rows = rows_of(got);
     let fail = |why: String| Err(format!("{what}: {why}; got {rows:?}, want {want:?}"));
     if rows.len() != k.min(want.len()) {
         return fail(format!("{} sources listed", rows.len()));
