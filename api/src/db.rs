@@ -10,7 +10,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    DbErr, IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::Config;
@@ -141,8 +141,18 @@ pub fn count_queries(db: &mut DatabaseConnection) -> std::sync::Arc<Stats> {
 /// Starts a transaction that will write. On SQLite it takes the write lock at `BEGIN`
 /// (`IMMEDIATE`), so two writers wait for each other instead of failing on upgrade.
 pub async fn begin_write(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+    begin_write_with(db, None).await
+}
+
+async fn begin_write_with(
+    db: &DatabaseConnection,
+    isolation_level: Option<IsolationLevel>,
+) -> AppResult<DatabaseTransaction> {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        // SQLite has one level (its one writer reads what is committed); sea-orm warns when
+        // asked for another.
+        isolation_level: isolation_level.filter(|_| db.get_database_backend() == DbBackend::MySql),
         ..Default::default()
     };
     Ok(db.begin_with_options(options).await?)
@@ -164,6 +174,30 @@ where
     T: Send,
     F: for<'c> Fn(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + Sync,
 {
+    write_with(db, None, work).await
+}
+
+/// [`write`], with reads that see the latest committed rows and lock none of what they only
+/// read (`READ COMMITTED` on MySQL, where an `INSERT ... SELECT` would otherwise hold shared
+/// next-key locks on the rows it reads, and on the gap past the last one: every insert after
+/// them would wait). SQLite's one writer reads what is committed already.
+pub async fn write_reading_committed<T, F>(db: &DatabaseConnection, work: F) -> AppResult<T>
+where
+    T: Send,
+    F: for<'c> Fn(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + Sync,
+{
+    write_with(db, Some(IsolationLevel::ReadCommitted), work).await
+}
+
+async fn write_with<T, F>(
+    db: &DatabaseConnection,
+    isolation_level: Option<IsolationLevel>,
+    work: F,
+) -> AppResult<T>
+where
+    T: Send,
+    F: for<'c> Fn(&'c DatabaseTransaction) -> WriteFuture<'c, T> + Send + Sync,
+{
     let gate = sqlite_gate(db);
     let mut attempt = 1;
     loop {
@@ -172,7 +206,7 @@ where
                 Some((gate, _)) => Some(gate.lock().await),
                 None => None,
             };
-            let txn = begin_write(db).await?;
+            let txn = begin_write_with(db, isolation_level).await?;
             let out = work(&txn).await?;
             txn.commit().await?;
             Ok(out)

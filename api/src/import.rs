@@ -256,9 +256,9 @@ async fn darknet(
                 first_line,
                 &crate::auth::service::sha256_hex(&String::from_utf8_lossy(&chunk))[..32]
             );
-            let parsed = Arc::new(ingest::read(&chunk, format, first_line, crate::db::now()));
-            let report =
-                ingest::ingest(&state.db, &state.geoip, sensor.id, Some(key), &parsed).await?;
+            let parsed = ingest::read(&chunk, format, first_line, crate::db::now());
+            let batch = Arc::new(ingest::prepare(parsed, &state.geoip, sensor.id));
+            let report = ingest::ingest(&state.db, sensor.id, Some(key), &batch).await?;
             totals.0 += report.accepted;
             totals.1 += report.skipped;
             totals.2 += report.rejected_count;

@@ -2,7 +2,7 @@
 //! roll-ups (ports, countries) in its own transaction; each of the four per-source roll-ups
 //! (per hour and source, per source and port, per source and sensor, per source) takes the
 //! events past its own fold mark many batches at a time, in one transaction that moves that
-//! mark. One roll-up per transaction keeps batches from waiting long behind a fold.
+//! mark.
 //!
 //! Why: a batch of 10,000 events touches about 7,000 sources, and writing each of them into
 //! four tables was most of what ingest cost; 200,000 events touch far fewer per event.
@@ -10,16 +10,18 @@
 //! mark add (see [`super::sources`]), read in one snapshot, so an accepted batch counts at once
 //! and exactly once, folded or not.
 //!
-//! A mark is an event id. Ids follow commit order: batches take the sensor locks before
-//! their first insert (see `store::one_batch_at_a_time`) and SQLite has one writer, so no
-//! batch can commit an id at or below a mark a fold has set.
+//! A mark is an event id. A fold never goes past a [`settled`] id, at or below which every
+//! event is committed, so no batch can commit an id at or below a mark a fold has set. On
+//! MySQL batches go on writing while a roll-up folds (it locks only its mark's row, and reads
+//! committed events without locking them); SQLite has one writer, so there they wait.
 
 use std::time::{Duration, Instant};
 
 use entity::{darknet_event, darknet_fold};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 
 use super::store::{Merge, fold_into, one_batch_at_a_time};
@@ -96,11 +98,13 @@ pub async fn mark(db: &impl ConnectionTrait, roll: Roll) -> AppResult<i64> {
         .into_tuple()
         .one(db)
         .await?;
-    upto.ok_or_else(|| {
-        AppError::internal(sea_orm::DbErr::RecordNotFound(
-            "a darknet fold mark (migration 040)".into(),
-        ))
-    })
+    upto.ok_or_else(missing_mark)
+}
+
+fn missing_mark() -> AppError {
+    AppError::internal(sea_orm::DbErr::RecordNotFound(
+        "a darknet fold mark (migration 040)".into(),
+    ))
 }
 
 /// The lowest mark: every event at or below it is in every per-source roll-up.
@@ -130,16 +134,52 @@ pub async fn pending(db: &impl ConnectionTrait) -> AppResult<i64> {
     Ok((newest(db).await? - folded(db).await?).max(0))
 }
 
-/// Folds up to [`FOLD_MAX`] events past its mark into one roll-up and moves the mark, in the
-/// caller's transaction; answers how many event ids it covered.
-pub async fn fold(db: &impl ConnectionTrait, roll: Roll) -> AppResult<i64> {
-    one_batch_at_a_time(db).await?;
-    let after = mark(db, roll).await?;
-    let newest = newest(db).await?;
-    if newest <= after {
+/// The newest event id at or below which every event is committed. On MySQL it is read
+/// under the batches' locks: ids are handed out at insert, so a batch still writing may
+/// commit ids below the newest one another batch committed. SQLite's one writer commits its
+/// ids in order, and never reuses one (`AUTOINCREMENT`).
+pub async fn settled(db: &DatabaseConnection) -> AppResult<i64> {
+    if db.get_database_backend() != DbBackend::MySql {
+        return newest(db).await;
+    }
+    db::write(db, |txn| {
+        Box::pin(async move {
+            one_batch_at_a_time(txn).await?;
+            newest(txn).await
+        })
+    })
+    .await
+}
+
+/// Folds up to [`FOLD_MAX`] events past its mark, none past `upto` (a [`settled`] id), into
+/// one roll-up and moves the mark, in the caller's transaction; answers how many event ids it
+/// covered. The mark's row is locked first (`FOR UPDATE` on MySQL; SQLite has one writer), so
+/// two replicas folding the same roll-up take turns, and the second starts from the first's
+/// mark. Batches do not wait: they write neither the mark nor the per-source roll-ups, and
+/// in a transaction reading committed rows (`db::write_reading_committed`) the events read
+/// are not locked.
+pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult<i64> {
+    let after: Option<i64> = darknet_fold::Entity::find_by_id(roll as i32)
+        .select_only()
+        .column(darknet_fold::Column::Upto)
+        .lock_exclusive()
+        .into_tuple()
+        .one(db)
+        .await?;
+    let after = after.ok_or_else(missing_mark)?;
+    if upto <= after {
         return Ok(0);
     }
-    let upto = newest.min(after.saturating_add(FOLD_MAX));
+    let upto = upto.min(after.saturating_add(FOLD_MAX));
+    if db.get_database_backend() == DbBackend::MySql {
+        // A fold groups up to [`FOLD_MAX`] events in a temporary table; past MariaDB's
+        // default 16 MiB for one in memory it moves to disk, and a fold took three times as
+        // long per event. For this session (a pooled connection keeps it).
+        db.execute_unprepared(
+            "SET SESSION tmp_table_size = 268435456, max_heap_table_size = 268435456",
+        )
+        .await?;
+    }
     roll.add(db, (after, upto)).await?;
     darknet_fold::Entity::update_many()
         .col_expr(darknet_fold::Column::Upto, Expr::value(upto))
@@ -149,13 +189,17 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll) -> AppResult<i64> {
     Ok(upto - after)
 }
 
-/// Folds every roll-up once (up to [`FOLD_MAX`] events each), a transaction per roll-up;
-/// answers the most event ids one of them covered.
+/// Folds every roll-up once (up to [`FOLD_MAX`] events each, none past the events settled
+/// when it starts), a transaction per roll-up; answers the most event ids one of them covered.
 pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
+    let upto = settled(db).await?;
     let mut most = 0;
     for roll in Roll::ALL {
         let started = Instant::now();
-        let done = db::write(db, |txn| Box::pin(async move { fold(txn, roll).await })).await?;
+        let done = db::write_reading_committed(db, |txn| {
+            Box::pin(async move { fold(txn, roll, upto).await })
+        })
+        .await?;
         if done > 0 {
             tracing::debug!(
                 roll = ?roll,

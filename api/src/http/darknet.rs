@@ -168,15 +168,16 @@ pub(super) async fn ingest_darknet(
         Ok(b) => b,
         Err(response) => return response,
     };
-    let parsed = match tokio::task::spawn_blocking(move || {
-        ingest::read(&body, format, 1, db::now())
+    let (geo, sensor_id) = (state.geoip.clone(), sensor.id);
+    let batch = match tokio::task::spawn_blocking(move || {
+        ingest::prepare(ingest::read(&body, format, 1, db::now()), &geo, sensor_id)
     })
     .await
     {
-        Ok(p) => Arc::new(p),
+        Ok(b) => Arc::new(b),
         Err(e) => return failure(&state, AppError::internal(e)),
     };
-    match ingest::ingest(&state.db, &state.geoip, sensor.id, key, &parsed).await {
+    match ingest::ingest(&state.db, sensor.id, key, &batch).await {
         Ok(report) => HttpResponse::Ok().json(json!({
             "sensorId": crate::graphql::node::encode("Sensor", sensor.id),
             "batchId": report.batch_id,

@@ -189,3 +189,89 @@ async fn a_fold_that_fails_changes_nothing() {
     assert_eq!(profile_events(&app, "203.0.113.20").await, 4);
     app.stop().await;
 }
+
+/// The stored count of one source in the per-source roll-up (what folds wrote, no tail).
+async fn folded_events(db: &sea_orm::DatabaseConnection, address: &str) -> Option<i64> {
+    darknet_source::Entity::find_by_id(stored_key(address))
+        .one(db)
+        .await
+        .unwrap()
+        .map(|s| s.events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_folders_of_one_roll_up_take_turns_and_batches_go_on_meanwhile() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    let app = TestApp::spawn_with(|c| c.darknet_fold_ms = 0).await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    // A second replica's folder: a pool of its own.
+    let other = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, token) = sensor(&app, "turns").await;
+    let nd = "application/x-ndjson";
+    let (status, _) = post(&app, Some(&token), body(Utc::now(), &["203.0.113.30"; 4]), nd, None, "").await;
+    assert_eq!(status, 200);
+    let upto = fold::settled(&db).await.unwrap();
+    assert_eq!(fold::pending(&db).await.unwrap(), 4);
+
+    // The first folder has folded the per-source roll-up and not committed yet.
+    let (inside, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let first = tokio::spawn({
+        let (db, inside, release) = (db.clone(), inside.clone(), release.clone());
+        async move {
+            api::db::write_reading_committed(&db, |txn| {
+                let (inside, release) = (inside.clone(), release.clone());
+                Box::pin(async move {
+                    let n = fold::fold(txn, fold::Roll::Source, upto).await?;
+                    inside.notify_one();
+                    release.notified().await;
+                    Ok(n)
+                })
+            })
+            .await
+        }
+    });
+    inside.notified().await;
+
+    if app.db.is_mysql() {
+        // A batch is not held up by the fold: it locks only its mark's row, and reads the
+        // events without locking them (or the gap past the newest, where batches insert).
+        let batch = post(&app, Some(&token), body(Utc::now(), &["198.51.100.30"; 2]), nd, None, "");
+        let answered = tokio::time::timeout(Duration::from_secs(10), batch)
+            .await
+            .expect("a batch waited for a fold in progress");
+        assert_eq!(answered.0, 200);
+    }
+
+    // The second folder folds what it can and waits for the first's mark.
+    let second = tokio::spawn({
+        let other = other.clone();
+        async move { fold::fold_each(&other).await }
+    });
+    if app.db.is_mysql() {
+        // It gets as far as the roll-up the first holds (the others fold before it).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while fold::mark(&db, fold::Roll::SourceSensor).await.unwrap() == 0 {
+            assert!(std::time::Instant::now() < deadline, "the second folder did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second folder did not wait for the first");
+    assert_eq!(folded_events(&db, "203.0.113.30").await, None, "not committed yet");
+    release.notify_one();
+    assert_eq!(first.await.unwrap().unwrap(), 4);
+    second.await.unwrap().unwrap();
+
+    // Each event folded once: the second started from the first's mark.
+    assert_eq!(folded_events(&db, "203.0.113.30").await, Some(4));
+    fold::fold_all(&db).await.unwrap();
+    assert_eq!(fold::pending(&db).await.unwrap(), 0);
+    assert_eq!(folded_events(&db, "203.0.113.30").await, Some(4));
+    assert_eq!(profile_events(&app, "203.0.113.30").await, 4);
+    if app.db.is_mysql() {
+        assert_eq!(folded_events(&db, "198.51.100.30").await, Some(2));
+    }
+    app.stop().await;
+}
