@@ -438,7 +438,12 @@ async fn roll_up(db: &impl ConnectionTrait, sensor_id: i64, batch: &Batch) -> Ap
             .countries
             .iter()
             .map(|((hour, country), &n)| {
-                vec![hour.into(), sensor_id.into(), country.clone().into(), n.into()]
+                vec![
+                    hour.into(),
+                    sensor_id.into(),
+                    country.clone().into(),
+                    n.into(),
+                ]
             })
             .collect(),
     )

@@ -210,7 +210,15 @@ async fn two_folders_of_one_roll_up_take_turns_and_batches_go_on_meanwhile() {
     let other = api::db::connect(&config_for(&app.db.url)).await.unwrap();
     let (_, token) = sensor(&app, "turns").await;
     let nd = "application/x-ndjson";
-    let (status, _) = post(&app, Some(&token), body(Utc::now(), &["203.0.113.30"; 4]), nd, None, "").await;
+    let (status, _) = post(
+        &app,
+        Some(&token),
+        body(Utc::now(), &["203.0.113.30"; 4]),
+        nd,
+        None,
+        "",
+    )
+    .await;
     assert_eq!(status, 200);
     let upto = fold::settled(&db).await.unwrap();
     assert_eq!(fold::pending(&db).await.unwrap(), 4);
@@ -237,7 +245,14 @@ async fn two_folders_of_one_roll_up_take_turns_and_batches_go_on_meanwhile() {
     if app.db.is_mysql() {
         // A batch is not held up by the fold: it locks only its mark's row, and reads the
         // events without locking them (or the gap past the newest, where batches insert).
-        let batch = post(&app, Some(&token), body(Utc::now(), &["198.51.100.30"; 2]), nd, None, "");
+        let batch = post(
+            &app,
+            Some(&token),
+            body(Utc::now(), &["198.51.100.30"; 2]),
+            nd,
+            None,
+            "",
+        );
         let answered = tokio::time::timeout(Duration::from_secs(10), batch)
             .await
             .expect("a batch waited for a fold in progress");
@@ -253,13 +268,23 @@ async fn two_folders_of_one_roll_up_take_turns_and_batches_go_on_meanwhile() {
         // It gets as far as the roll-up the first holds (the others fold before it).
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while fold::mark(&db, fold::Roll::SourceSensor).await.unwrap() == 0 {
-            assert!(std::time::Instant::now() < deadline, "the second folder did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second folder did not start"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!second.is_finished(), "the second folder did not wait for the first");
-    assert_eq!(folded_events(&db, "203.0.113.30").await, None, "not committed yet");
+    assert!(
+        !second.is_finished(),
+        "the second folder did not wait for the first"
+    );
+    assert_eq!(
+        folded_events(&db, "203.0.113.30").await,
+        None,
+        "not committed yet"
+    );
     release.notify_one();
     assert_eq!(first.await.unwrap().unwrap(), 4);
     second.await.unwrap().unwrap();
