@@ -51,6 +51,7 @@ mod m20261206_000038_create_incident_article;
 mod m20261207_000039_drop_darknet_source_hour_src_index;
 mod m20261208_000040_create_darknet_fold;
 mod m20261209_000041_index_darknet_source_last_seen;
+mod m20261210_000042_index_darknet_event_by_hour_and_source;
 
 pub struct Migrator;
 
@@ -99,6 +100,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000039_drop_darknet_source_hour_src_index::Migration),
             Box::new(m20261208_000040_create_darknet_fold::Migration),
             Box::new(m20261209_000041_index_darknet_source_last_seen::Migration),
+            Box::new(m20261210_000042_index_darknet_event_by_hour_and_source::Migration),
         ]
     }
 }

@@ -576,3 +576,117 @@ pub(super) async fn count(app: &TestApp, id: String) -> i64 {
         .as_i64()
         .unwrap()
 }
+
+/// One page of `darknetEvents` as (ids, pageInfo, totalCount).
+async fn event_page(app: &TestApp, args: Value) -> (Vec<String>, Value, Value) {
+    let data = app
+        .ok(
+            "query($f: DarknetEventFilter, $first: Int, $after: String, $last: Int, $before: String) { darknetEvents(filter: $f, first: $first, after: $after, last: $last, before: $before) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { node { id } } } }",
+            args,
+        )
+        .await;
+    let list = &data["darknetEvents"];
+    let ids = list["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, list["pageInfo"].clone(), list["totalCount"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sources_events_are_listed_across_weeks_page_by_page_both_ways() {
+    let app = TestApp::spawn_with(|c| c.darknet_fold_ms = 0).await;
+    let (_, token) = sensor(&app, "weeks").await;
+    let now = Utc::now().trunc_subsecs(0);
+    // Over 60 days (a listing by source seeks a week of hours a statement): the source's
+    // events, its neighbour's in the /24, and noise from elsewhere in every hour around them.
+    let mut lines = String::new();
+    let mut wanted: Vec<(DateTime<Utc>, &str)> = Vec::new();
+    for day in 0..60i64 {
+        let at = now - chrono::Duration::hours(day * 24 + day % 7);
+        for (src, every) in [("203.0.113.5", 3), ("203.0.113.6", 5), ("198.51.100.9", 1)] {
+            if day % every == 0 {
+                lines.push_str(&format!(
+                    "{}\n",
+                    json!({ "time": at.to_rfc3339(), "src": src, "dst": "192.0.2.1", "protocol": "TCP", "srcPort": 1, "dstPort": 23 })
+                ));
+                wanted.push((at, src));
+            }
+        }
+    }
+    let (status, report) = post(&app, Some(&token), lines, "application/x-ndjson", None, "").await;
+    assert_eq!(
+        (status, report["accepted"].clone()),
+        (200, json!(wanted.len()))
+    );
+    // What the listing must give, newest first, found by time alone (no source filter).
+    let all = events(&app, json!({})).await;
+    assert_eq!(all.len(), wanted.len());
+    let ids_of = |pick: &dyn Fn(&str) -> bool| -> Vec<String> {
+        all.iter()
+            .filter(|e| pick(e["source"].as_str().unwrap()))
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let one = ids_of(&|s| s == "203.0.113.5");
+    let net = ids_of(&|s| s.starts_with("203.0.113."));
+    assert_eq!(one.len(), 20);
+    assert_eq!(net.len(), 32);
+
+    for (source, expected) in [("203.0.113.5", &one), ("203.0.113.0/24", &net)] {
+        let f = json!({ "source": source });
+        // Forward, 7 at a time.
+        let mut got = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let (ids, info, total) =
+                event_page(&app, json!({ "f": f, "first": 7, "after": after })).await;
+            assert_eq!(total, json!(expected.len()), "{source}");
+            got.extend(ids);
+            if info["hasNextPage"] != true {
+                break;
+            }
+            after = info["endCursor"].clone();
+        }
+        assert_eq!(&got, expected, "{source}: forward");
+        // Backward from the end, 6 at a time.
+        let mut back: Vec<String> = Vec::new();
+        let mut before = Value::Null;
+        loop {
+            let (ids, info, _) =
+                event_page(&app, json!({ "f": f, "last": 6, "before": before })).await;
+            back.splice(0..0, ids);
+            if info["hasPreviousPage"] != true {
+                break;
+            }
+            before = info["startCursor"].clone();
+        }
+        assert_eq!(&back, expected, "{source}: backward");
+    }
+
+    // A window: only the source's events in it, and its count.
+    let from = now - chrono::Duration::days(20);
+    let in_window: Vec<String> = all
+        .iter()
+        .filter(|e| e["source"] == "203.0.113.5")
+        .filter(|e| {
+            e["seenAt"]
+                .as_str()
+                .unwrap()
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+                >= from
+        })
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!in_window.is_empty() && in_window.len() < one.len());
+    let (ids, _, total) = event_page(
+        &app,
+        json!({ "f": { "source": "203.0.113.5", "from": from.to_rfc3339() }, "first": 100 }),
+    )
+    .await;
+    assert_eq!((ids, total), (in_window.clone(), json!(in_window.len())));
+    app.stop().await;
+}
