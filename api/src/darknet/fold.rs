@@ -175,15 +175,6 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult
         return Ok(0);
     }
     let upto = upto.min(after.saturating_add(FOLD_MAX));
-    if db.get_database_backend() == DbBackend::MySql {
-        // A fold groups up to [`FOLD_MAX`] events in a temporary table; past MariaDB's
-        // default 16 MiB for one in memory it moves to disk, and a fold took three times as
-        // long per event. For this session (a pooled connection keeps it).
-        db.execute_unprepared(
-            "SET SESSION tmp_table_size = 268435456, max_heap_table_size = 268435456",
-        )
-        .await?;
-    }
     roll.add(db, (after, upto)).await?;
     darknet_fold::Entity::update_many()
         .col_expr(darknet_fold::Column::Upto, Expr::value(upto))
