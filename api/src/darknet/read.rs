@@ -604,13 +604,9 @@ pub async fn count_events(db: &impl ConnectionTrait, f: &EventFilter) -> AppResu
     use sea_orm::PaginatorTrait;
     let count = |cond: Condition| darknet_event::Entity::find().filter(cond).count(db);
     // By source: seeking it hour by hour, as [`events`] does.
-    let runs = match f.source {
-        Some(_) => hour_runs(db, f, true).await?,
-        None => Vec::new(),
-    };
-    if f.source.is_none() || runs.len() > MAX_RUNS {
+    let Some(runs) = source_runs(db, f, true).await? else {
         return Ok(count(event_condition(f)).await?);
-    }
+    };
     let mut total = 0;
     for run in runs {
         let hours = darknet_event::Column::Hour.is_in(run);
@@ -652,17 +648,12 @@ pub async fn events(
     // By source: the events' index leads with the hour (see migration 042), so each
     // statement seeks the source in a run of hours, the newest run first (the oldest when
     // paging backwards), until the page is full. Runs of hours are runs of time, so the pages
-    // read one after another stay in order. Over more than [`MAX_RUNS`] runs (events strewn
-    // over years) the listing walks the time index instead, as without a source.
-    let runs = match f.source {
-        Some(_) => hour_runs(db, f, ascending).await?,
-        None => Vec::new(),
-    };
-    if f.source.is_none() || runs.len() > MAX_RUNS {
+    // read one after another stay in order.
+    let Some(runs) = source_runs(db, f, ascending).await? else {
         let query = ordered(darknet_event::Entity::find().filter(cond));
         let rows = query.limit(page.limit + 1).all(db).await?;
         return Ok(Page::from_rows(rows, page, cursor));
-    }
+    };
     let mut rows: Vec<darknet_event::Model> = Vec::new();
     for run in runs {
         let wanted = page.limit + 1 - rows.len() as u64;
@@ -684,14 +675,19 @@ const HOURS_A_SEEK: i64 = 168;
 /// Most statements a listing by source takes (over a year of hours).
 const MAX_RUNS: usize = 64;
 
-/// The hours a listing of `f` may find events in (those of the stored events, within its
-/// time filter), in runs of [`HOURS_A_SEEK`], newest first unless `ascending`.
-async fn hour_runs(
+/// The hours a listing of `f` by source seeks it in (those of the stored events, within its
+/// time filter), in runs of [`HOURS_A_SEEK`], newest first unless `ascending`. `None` without
+/// a source, or over more than [`MAX_RUNS`] runs (events strewn over years): the listing then
+/// walks the time index.
+async fn source_runs(
     db: &impl ConnectionTrait,
     f: &EventFilter,
     ascending: bool,
-) -> AppResult<Vec<Vec<i64>>> {
+) -> AppResult<Option<Vec<Vec<i64>>>> {
     use darknet_event::Column as C;
+    if f.source.is_none() {
+        return Ok(None);
+    }
     // Two statements: each reads one end of the index led by the hour.
     let mut ends = Vec::with_capacity(2);
     for end in [C::Hour.min(), C::Hour.max()] {
@@ -704,13 +700,16 @@ async fn hour_runs(
         ends.push(hour.flatten());
     }
     let (Some(first), Some(last)) = (ends[0], ends[1]) else {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     };
     let first = f.from.map_or(first, |t| first.max(super::hour_of(t)));
     let last = f.to.map_or(last, |t| last.min(super::hour_of(t)));
     let mut runs: Vec<Vec<i64>> = Vec::new();
     let mut start = first;
-    while start <= last && runs.len() <= MAX_RUNS {
+    while start <= last {
+        if runs.len() == MAX_RUNS {
+            return Ok(None);
+        }
         let end = last.min(start.saturating_add(HOURS_A_SEEK - 1));
         runs.push((start..=end).collect());
         start = end + 1;
@@ -721,7 +720,7 @@ async fn hour_runs(
             run.reverse();
         }
     }
-    Ok(runs)
+    Ok(Some(runs))
 }
 
 /// One raw event.
