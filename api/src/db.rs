@@ -53,7 +53,7 @@ pub async fn connect(config: &Config) -> AppResult<DatabaseConnection> {
                 .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
                 // Sorts and groupings too large for the page cache spill to a temporary file
                 // (the OS caches it) instead of growing the heap: the bundled SQLite keeps them
-                // in memory by default, and a darknet fold grouping 200,000 events would hold
+                // in memory by default, and a darknet fold grouping 400,000 events would hold
                 // tens of MiB that the allocator keeps after the fold.
                 .pragma("temp_store", "FILE")
         });
