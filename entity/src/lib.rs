@@ -13,6 +13,7 @@ pub mod darknet_batch;
 pub mod darknet_country_hour;
 pub mod darknet_event;
 pub mod darknet_fold;
+pub mod darknet_gate;
 pub mod darknet_port_hour;
 pub mod darknet_source;
 pub mod darknet_source_hour;

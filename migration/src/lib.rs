@@ -52,6 +52,7 @@ mod m20261207_000039_drop_darknet_source_hour_src_index;
 mod m20261208_000040_create_darknet_fold;
 mod m20261209_000041_index_darknet_source_last_seen;
 mod m20261210_000042_index_darknet_event_by_hour_and_source;
+mod m20261211_000043_create_darknet_gate;
 
 pub struct Migrator;
 
@@ -101,6 +102,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000040_create_darknet_fold::Migration),
             Box::new(m20261209_000041_index_darknet_source_last_seen::Migration),
             Box::new(m20261210_000042_index_darknet_event_by_hour_and_source::Migration),
+            Box::new(m20261211_000043_create_darknet_gate::Migration),
         ]
     }
 }

@@ -24,7 +24,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::store::{Merge, fold_into, one_batch_at_a_time};
+use super::store::{Merge, close_gate, fold_into};
 use crate::db;
 use crate::error::{AppError, AppResult};
 
@@ -138,17 +138,17 @@ pub async fn pending(db: &impl ConnectionTrait) -> AppResult<i64> {
     Ok((newest(db).await? - folded(db).await?).max(0))
 }
 
-/// The newest event id at or below which every event is committed. On MySQL it is read
-/// under the batches' locks: ids are handed out at insert, so a batch still writing may
-/// commit ids below the newest one another batch committed. SQLite's one writer commits its
-/// ids in order, and never reuses one (`AUTOINCREMENT`).
+/// The newest event id at or below which every event is committed. On MySQL it is read with
+/// the ingest gate closed ([`close_gate`]): ids are handed out at insert, so a batch still
+/// writing may commit ids below the newest one another batch committed. SQLite's one writer
+/// commits its ids in order, and never reuses one (`AUTOINCREMENT`).
 pub async fn settled(db: &DatabaseConnection) -> AppResult<i64> {
     if db.get_database_backend() != DbBackend::MySql {
         return newest(db).await;
     }
     db::write(db, |txn| {
         Box::pin(async move {
-            one_batch_at_a_time(txn).await?;
+            close_gate(txn).await?;
             newest(txn).await
         })
     })
@@ -185,11 +185,12 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult
 }
 
 /// Folds every roll-up once (up to [`FOLD_MAX`] events each, none past the events settled
-/// when it starts), a transaction per roll-up; answers the most event ids one of them covered.
+/// when it starts), a transaction per roll-up, all four at once (on MySQL they run side by
+/// side; SQLite's writers take turns); answers the most event ids one of them covered. A
+/// roll-up that fails does not undo the others.
 pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
     let upto = settled(db).await?;
-    let mut most = 0;
-    for roll in Roll::ALL {
+    let folds = Roll::ALL.map(|roll| async move {
         let started = Instant::now();
         let done = db::write_reading_committed(db, |txn| {
             Box::pin(async move { fold(txn, roll, upto).await })
@@ -203,7 +204,11 @@ pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
                 "darknet roll-up folded"
             );
         }
-        most = most.max(done);
+        Ok::<_, AppError>(done)
+    });
+    let mut most = 0;
+    for done in futures_util::future::join_all(folds).await {
+        most = most.max(done?);
     }
     Ok(most)
 }
@@ -222,8 +227,8 @@ pub async fn fold_all(db: &DatabaseConnection) -> AppResult<i64> {
 }
 
 /// Folds in the background, looking every `every`: when [`FOLD_AT`] events are waiting, or
-/// a smaller tail has waited [`FOLD_WAIT`]. Every replica may run it (folds take
-/// the same locks as batches); a failed fold is retried on the next look.
+/// a smaller tail has waited [`FOLD_WAIT`]. Every replica may run it (two folds of one
+/// roll-up take turns on its mark); a failed fold is retried on the next look.
 pub async fn run_folder(
     db: DatabaseConnection,
     every: Duration,

@@ -1,6 +1,6 @@
 //! Ingestion: a sensor's lines read into packets ([`read`], no database), then one batch
-//! written in one transaction ([`record`]): its events, the hourly roll-ups, the sensor's
-//! counters and one outbox row (the per-source roll-ups follow in bulk: [`super::fold`]). A batch with an idempotency key that was recorded before is answered
+//! written in one transaction ([`record`]): its events (side by side with other batches), then,
+//! one batch at a time, the hourly roll-ups, the sensor's counters and one outbox row (the per-source roll-ups follow in bulk: [`super::fold`]). A batch with an idempotency key that was recorded before is answered
 //! with its first report and adds nothing.
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use entity::{darknet_batch, darknet_event, sensor};
 use sea_orm::sea_query::{Alias, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, Value,
+    EntityTrait, QueryFilter, QuerySelect, Value,
 };
 
 use super::parse::{self, Line, Packet};
@@ -241,17 +241,12 @@ pub async fn record(
     key: Option<&str>,
     batch: &Batch,
 ) -> AppResult<Report> {
-    super::store::one_batch_at_a_time(db).await?;
+    super::store::enter_gate(db).await?;
     let sensor = sensor::Entity::find_by_id(sensor_id)
         .one(db)
         .await?
         .ok_or_else(|| AppError::not_found("sensor"))?;
-    if !sensor.enabled {
-        return Err(AppError::Forbidden(format!(
-            "sensor {:?} is disabled: its lines are refused",
-            sensor.name
-        )));
-    }
+    refuse_if_disabled(&sensor)?;
     if let Some(key) = key
         && let Some(earlier) = darknet_batch::Entity::find()
             .filter(darknet_batch::Column::SensorId.eq(sensor_id))
@@ -282,6 +277,16 @@ pub async fn record(
     let started = std::time::Instant::now();
     insert_events(db, sensor_id, row.id, &batch.events).await?;
     let inserted = started.elapsed();
+    // Batches write their events side by side; the counters they share, one at a time. The
+    // sensor is read again, locked: another batch may have added to its counters since, and
+    // it may have been disabled or deleted meanwhile (on MySQL no foreign key holds it).
+    super::store::one_batch_at_a_time(db).await?;
+    let sensor = sensor::Entity::find_by_id(sensor_id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::not_found("sensor"))?;
+    refuse_if_disabled(&sensor)?;
     roll_up(db, sensor_id, batch).await?;
     tracing::debug!(
         events = accepted,
@@ -315,6 +320,16 @@ pub async fn record(
         rejected: batch.rejected.clone(),
         replayed: false,
     })
+}
+
+fn refuse_if_disabled(sensor: &sensor::Model) -> AppResult<()> {
+    if sensor.enabled {
+        return Ok(());
+    }
+    Err(AppError::Forbidden(format!(
+        "sensor {:?} is disabled: its lines are refused",
+        sensor.name
+    )))
 }
 
 /// Records a batch in its own transaction; a concurrent batch with the same key is answered

@@ -218,6 +218,11 @@ pub async fn delete(db: &impl ConnectionTrait, id: i64) -> AppResult<()> {
             "this sensor has sent events: disable it instead".into(),
         ));
     }
+    // Its batches (all of them refused lines only); on MySQL no foreign key deletes them.
+    entity::darknet_batch::Entity::delete_many()
+        .filter(entity::darknet_batch::Column::SensorId.eq(id))
+        .exec(db)
+        .await?;
     sensor::Entity::delete_by_id(id).exec(db).await?;
     auth::revoke_api_tokens_of(db, current.user_id).await?;
     app_user::Entity::delete_by_id(current.user_id)

@@ -300,3 +300,102 @@ async fn two_folders_of_one_roll_up_take_turns_and_batches_go_on_meanwhile() {
     }
     app.stop().await;
 }
+
+/// Batches write their events side by side: a batch still writing does not hold the next one
+/// up (on MySQL; SQLite has one writer), a fold's settled id waits for it instead of passing
+/// ids it may yet commit, and the counters both add to lose neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_write_side_by_side_and_a_fold_waits_for_the_ones_still_writing() {
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+
+    let app = TestApp::spawn_with(|c| c.darknet_fold_ms = 0).await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, token) = sensor(&app, "side-by-side").await;
+    let nd = "application/x-ndjson";
+    let slow = format!(
+        "{}\n",
+        json!({ "time": Utc::now().to_rfc3339(), "src": "203.0.113.40", "dst": "192.0.2.1", "protocol": "TCP", "srcPort": 1, "dstPort": 4444 })
+    ) + &body(Utc::now(), &["203.0.113.40"; 2]);
+    if app.db.is_mysql() {
+        // The first batch's event to port 4444 takes 3 s to write.
+        db.execute_unprepared(
+            "CREATE TRIGGER slow_event BEFORE INSERT ON darknet_event FOR EACH ROW \
+             BEGIN IF NEW.dst_port = 4444 THEN DO SLEEP(3); END IF; END",
+        )
+        .await
+        .unwrap();
+    }
+    let first = tokio::spawn({
+        let (client, base, token) = (app.client.clone(), app.base.clone(), token.clone());
+        async move {
+            let res = client
+                .post(format!("{base}/ingest/darknet"))
+                .header("content-type", "application/x-ndjson")
+                .bearer_auth(&token)
+                .body(slow)
+                .send()
+                .await
+                .unwrap();
+            res.status().as_u16()
+        }
+    });
+    if app.db.is_mysql() {
+        // The first is writing its events.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!first.is_finished());
+    }
+    let (status, _) = post(
+        &app,
+        Some(&token),
+        body(Utc::now(), &["198.51.100.40"; 5]),
+        nd,
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    if app.db.is_mysql() {
+        assert!(
+            !first.is_finished(),
+            "the second batch waited for the first to finish writing"
+        );
+        let settled = tokio::spawn({
+            let db = db.clone();
+            async move { fold::settled(&db).await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!first.is_finished());
+        assert!(
+            !settled.is_finished(),
+            "a fold read the newest id while a batch was still writing below it"
+        );
+        assert_eq!(first.await.unwrap(), 200);
+        // Read once the first committed: it covers both batches' events.
+        let upto = settled.await.unwrap();
+        let newest: Option<i64> = entity::darknet_event::Entity::find()
+            .select_only()
+            .column_as(entity::darknet_event::Column::Id.max(), "n")
+            .into_tuple()
+            .one(&db)
+            .await
+            .unwrap();
+        assert_eq!(Some(upto), newest);
+        db.execute_unprepared("DROP TRIGGER slow_event")
+            .await
+            .unwrap();
+    } else {
+        assert_eq!(first.await.unwrap(), 200);
+    }
+    fold::fold_all(&db).await.unwrap();
+    assert_eq!(fold::pending(&db).await.unwrap(), 0);
+    assert_eq!(folded_events(&db, "203.0.113.40").await, Some(3));
+    assert_eq!(folded_events(&db, "198.51.100.40").await, Some(5));
+    let stored = entity::sensor::Entity::find()
+        .filter(entity::sensor::Column::Name.eq("side-by-side"))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.events, 8, "a batch's count was lost");
+    app.stop().await;
+}
