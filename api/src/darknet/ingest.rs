@@ -1,7 +1,8 @@
 //! Ingestion: a sensor's lines read into packets ([`read`], no database), then one batch
 //! written in one transaction ([`record`]): its events (side by side with other batches), then,
-//! one batch at a time, the hourly roll-ups, the sensor's counters and one outbox row (the per-source roll-ups follow in bulk: [`super::fold`]). A batch with an idempotency key that was recorded before is answered
-//! with its first report and adds nothing.
+//! one batch at a time, the hourly roll-ups, the sensor's counters and one outbox row (the
+//! per-source roll-ups follow in bulk: [`super::fold`]). A batch with an idempotency key that
+//! was recorded before is answered with its first report and adds nothing.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

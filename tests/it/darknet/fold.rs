@@ -317,10 +317,11 @@ async fn batches_write_side_by_side_and_a_fold_waits_for_the_ones_still_writing(
         json!({ "time": Utc::now().to_rfc3339(), "src": "203.0.113.40", "dst": "192.0.2.1", "protocol": "TCP", "srcPort": 1, "dstPort": 4444 })
     ) + &body(Utc::now(), &["203.0.113.40"; 2]);
     if app.db.is_mysql() {
-        // The first batch's event to port 4444 takes 3 s to write.
+        // The first batch's event to port 4444 takes 6 s to write (room for the rest of the
+        // test on a loaded machine).
         db.execute_unprepared(
             "CREATE TRIGGER slow_event BEFORE INSERT ON darknet_event FOR EACH ROW \
-             BEGIN IF NEW.dst_port = 4444 THEN DO SLEEP(3); END IF; END",
+             BEGIN IF NEW.dst_port = 4444 THEN DO SLEEP(6); END IF; END",
         )
         .await
         .unwrap();
