@@ -257,7 +257,8 @@ async fn darknet(
                 &crate::auth::service::sha256_hex(&String::from_utf8_lossy(&chunk))[..32]
             );
             let parsed = ingest::read(&chunk, format, first_line, crate::db::now());
-            let batch = Arc::new(ingest::prepare(parsed, &state.geoip, sensor.id));
+            let backend = sea_orm::ConnectionTrait::get_database_backend(&state.db);
+            let batch = Arc::new(ingest::prepare(parsed, &state.geoip, sensor.id, backend));
             let report = ingest::ingest(&state.db, sensor.id, Some(key), &batch).await?;
             totals.0 += report.accepted;
             totals.1 += report.skipped;

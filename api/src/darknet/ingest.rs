@@ -4,16 +4,15 @@
 //! per-source roll-ups follow in bulk: [`super::fold`]). A batch with an idempotency key that
 //! was recorded before is answered with its first report and adds nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use entity::{darknet_batch, darknet_event, sensor};
-use sea_orm::sea_query::{Alias, Query, SimpleExpr};
+use entity::{darknet_batch, sensor};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QuerySelect, Value,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
+    EntityTrait, QueryFilter, QuerySelect, Statement, Value,
 };
 
 use super::parse::{self, Line, Packet};
@@ -187,6 +186,9 @@ pub struct Batch {
     countries: BTreeMap<(i64, String), i64>,
     newest: Option<DateTime<Utc>>,
     summary: serde_json::Value,
+    /// The events' statements, built with the batch; the first attempt to record it takes
+    /// them (a retried transaction builds them again).
+    statements: std::sync::Mutex<Option<Vec<Statement>>>,
 }
 
 impl Batch {
@@ -194,10 +196,31 @@ impl Batch {
     pub fn accepted(&self) -> u64 {
         self.events.len() as u64
     }
+
+    /// The statements that write the events of batch `batch_id`: those built with the batch
+    /// the first time, built again after.
+    fn statements(&self, backend: DbBackend, sensor_id: i64, batch_id: i64) -> Vec<Statement> {
+        let built = self
+            .statements
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let mut statements =
+            built.unwrap_or_else(|| event_statements(backend, sensor_id, &self.events));
+        for s in &mut statements {
+            if let Some(values) = &mut s.values {
+                for v in values.0.iter_mut().skip(BATCH_COLUMN).step_by(EVENT_WIDTH) {
+                    *v = batch_id.into();
+                }
+            }
+        }
+        statements
+    }
 }
 
-/// Makes a read body ready to write for `sensor_id` (no database).
-pub fn prepare(parsed: Parsed, geo: &GeoIp, sensor_id: i64) -> Batch {
+/// Makes a read body ready to write for `sensor_id` into a `backend` database (no database
+/// is asked).
+pub fn prepare(parsed: Parsed, geo: &GeoIp, sensor_id: i64, backend: DbBackend) -> Batch {
     let mut events: Vec<Enriched> = parsed
         .packets
         .into_iter()
@@ -225,6 +248,7 @@ pub fn prepare(parsed: Parsed, geo: &GeoIp, sensor_id: i64) -> Batch {
     Batch {
         newest: events.iter().map(|e| e.p.at).max(),
         summary: summary(sensor_id, &events),
+        statements: std::sync::Mutex::new(Some(event_statements(backend, sensor_id, &events))),
         events,
         skipped: parsed.skipped,
         rejected_count: parsed.rejected_count,
@@ -276,7 +300,9 @@ pub async fn record(
     .await
     .map_err(|e| AppError::conflict_on_unique(e, "this idempotency key is being recorded"))?;
     let started = std::time::Instant::now();
-    insert_events(db, sensor_id, row.id, &batch.events).await?;
+    for statement in batch.statements(db.get_database_backend(), sensor_id, row.id) {
+        db.execute_raw(statement).await?;
+    }
     let inserted = started.elapsed();
     // Batches write their events side by side; the counters they share, one at a time. The
     // sensor is read again, locked: another batch may have added to its counters since, and
@@ -378,48 +404,54 @@ const EVENT_COLUMNS: [&str; 17] = [
     "id",
 ];
 
-async fn insert_events(
-    db: &impl ConnectionTrait,
-    sensor_id: i64,
-    batch_id: i64,
-    events: &[Enriched],
-) -> AppResult<()> {
+/// Columns of an event row, and where its batch id goes (known only in the transaction).
+const EVENT_WIDTH: usize = 16;
+const BATCH_COLUMN: usize = 1;
+
+/// The statements that write `events`, a chunk of rows each, with every value bound and the
+/// batch id left 0 ([`Batch::statements`] fills it in). Built with the batch, off the
+/// writers' turn: with sea-query building each statement inside the transaction, SQLite's one
+/// writer sat idle while it was built.
+fn event_statements(backend: DbBackend, sensor_id: i64, events: &[Enriched]) -> Vec<Statement> {
     // Without `id`: it is the key the database gives.
-    let columns = &EVENT_COLUMNS[..16];
-    for chunk in super::store::chunks(events, columns.len(), db.get_database_backend()) {
-        let mut insert = Query::insert();
-        insert
-            .into_table(darknet_event::Entity)
-            .columns(columns.iter().map(|c| Alias::new(*c)));
-        for e in chunk {
-            let p = &e.p;
-            let row: [Value; 16] = [
-                sensor_id.into(),
-                batch_id.into(),
-                p.at.into(),
-                e.hour.into(),
-                e.src.clone().into(),
-                ip_key(p.dst).into(),
-                i16::from(p.protocol.number()).into(),
-                p.src_port.map(i32::from).into(),
-                p.dst_port.map(i32::from).into(),
-                p.icmp_type.map(i16::from).into(),
-                p.icmp_code.map(i16::from).into(),
-                i16::from(p.tcp_flags).into(),
-                p.ttl.map(i16::from).into(),
-                p.length
-                    .map(|l| i32::try_from(l).unwrap_or(i32::MAX))
-                    .into(),
-                e.country.clone().into(),
-                e.asn.into(),
-            ];
-            insert
-                .values(row.into_iter().map(SimpleExpr::from))
-                .map_err(AppError::internal)?;
-        }
-        db.execute(&insert).await?;
-    }
-    Ok(())
+    let columns = &EVENT_COLUMNS[..EVENT_WIDTH];
+    let mut texts: HashMap<usize, String> = HashMap::new();
+    super::store::chunks(events, columns.len(), backend)
+        .map(|chunk| {
+            let sql = texts
+                .entry(chunk.len())
+                .or_insert_with(|| {
+                    super::store::insert_sql(backend, "darknet_event", columns, chunk.len())
+                })
+                .clone();
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * EVENT_WIDTH);
+            for e in chunk {
+                let p = &e.p;
+                let row: [Value; EVENT_WIDTH] = [
+                    sensor_id.into(),
+                    0i64.into(),
+                    p.at.into(),
+                    e.hour.into(),
+                    e.src.clone().into(),
+                    ip_key(p.dst).into(),
+                    i16::from(p.protocol.number()).into(),
+                    p.src_port.map(i32::from).into(),
+                    p.dst_port.map(i32::from).into(),
+                    p.icmp_type.map(i16::from).into(),
+                    p.icmp_code.map(i16::from).into(),
+                    i16::from(p.tcp_flags).into(),
+                    p.ttl.map(i16::from).into(),
+                    p.length
+                        .map(|l| i32::try_from(l).unwrap_or(i32::MAX))
+                        .into(),
+                    e.country.clone().into(),
+                    e.asn.into(),
+                ];
+                values.extend(row);
+            }
+            Statement::from_sql_and_values(backend, sql, values)
+        })
+        .collect()
 }
 
 /// Adds the batch to the hourly roll-ups (ports, countries). The per-source roll-ups take its

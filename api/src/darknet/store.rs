@@ -275,6 +275,20 @@ pub fn chunks<T>(rows: &[T], columns: usize, backend: DbBackend) -> impl Iterato
     })
 }
 
+/// The text of a multi-row insert into `table` of `rows` rows of `columns`, each value a
+/// bound parameter (`?` on both backends), for rows whose values are built ahead of their
+/// transaction.
+pub fn insert_sql(backend: DbBackend, table: &str, columns: &[&str], rows: usize) -> String {
+    let names: Vec<String> = columns.iter().map(|c| quoted(backend, c)).collect();
+    let row = format!("({})", vec!["?"; columns.len()].join(", "));
+    format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        quoted(backend, table),
+        names.join(", "),
+        vec![row; rows].join(", ")
+    )
+}
+
 /// `SUM(col)` as a 64-bit integer on both backends (MySQL sums to `DECIMAL`).
 pub fn sum(backend: DbBackend, col: &str) -> SimpleExpr {
     Expr::cust(match backend {

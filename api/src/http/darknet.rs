@@ -169,8 +169,10 @@ pub(super) async fn ingest_darknet(
         Err(response) => return response,
     };
     let (geo, sensor_id) = (state.geoip.clone(), sensor.id);
+    let backend = sea_orm::ConnectionTrait::get_database_backend(&state.db);
     let batch = match tokio::task::spawn_blocking(move || {
-        ingest::prepare(ingest::read(&body, format, 1, db::now()), &geo, sensor_id)
+        let parsed = ingest::read(&body, format, 1, db::now());
+        ingest::prepare(parsed, &geo, sensor_id, backend)
     })
     .await
     {
