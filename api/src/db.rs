@@ -117,6 +117,29 @@ fn sqlite_gate(db: &DatabaseConnection) -> Option<(Gate, PathBuf)> {
     Some((gate, file.to_path_buf()))
 }
 
+/// A connection of its own to `db`'s SQLite file, as a pool of one, for work whose temporary
+/// tables must outlast a transaction (with the same options: WAL, busy timeout, temporary
+/// files). `None` for MySQL and for an in-memory database, where a new connection would open
+/// another, empty, database.
+pub async fn own_sqlite_connection(
+    db: &DatabaseConnection,
+) -> AppResult<Option<DatabaseConnection>> {
+    if sqlite_gate(db).is_none() {
+        return Ok(None);
+    }
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let pool = sea_orm::sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with((*options).clone())
+        .await
+        .map_err(AppError::internal)?;
+    Ok(Some(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(
+        pool,
+    )))
+}
+
 /// What this process has asked of its database, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Stats {

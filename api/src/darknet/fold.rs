@@ -24,7 +24,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::store::{Merge, close_gate, fold_into};
+use super::store::{Merge, apply_staged, close_gate, fold_into, stage_fold};
 use crate::db;
 use crate::error::{AppError, AppResult};
 
@@ -60,39 +60,55 @@ impl Roll {
         Roll::Source,
     ];
 
-    /// Adds the events in `(after, upto]` to the roll-up.
-    async fn add(self, db: &impl ConnectionTrait, range: (i64, i64)) -> AppResult<u64> {
-        let count = ("events", "COUNT(*)", Merge::Add);
+    /// The roll-up's table, its key columns and its value columns, each with the expression
+    /// over the events that gives it.
+    fn spec(self) -> (&'static str, &'static [Key], &'static [Aggregate]) {
+        const COUNT: Aggregate = ("events", "COUNT(*)", Merge::Add);
         match self {
-            Roll::SourceHour => {
-                let keys = [("hour", "hour"), ("src", "src")];
-                fold_into(db, "darknet_source_hour", &keys, &[count], range).await
-            }
-            Roll::SourcePort => {
-                let keys = [
+            Roll::SourceHour => (
+                "darknet_source_hour",
+                &[("hour", "hour"), ("src", "src")],
+                &[COUNT],
+            ),
+            Roll::SourcePort => (
+                "darknet_source_port",
+                &[
                     ("src", "src"),
                     ("protocol", "protocol"),
                     ("port", "COALESCE(dst_port, -1)"),
-                ];
-                fold_into(db, "darknet_source_port", &keys, &[count], range).await
-            }
-            Roll::SourceSensor => {
-                let keys = [("src", "src"), ("sensor_id", "sensor_id")];
-                fold_into(db, "darknet_source_sensor", &keys, &[count], range).await
-            }
-            Roll::Source => {
-                let values = [
-                    count,
+                ],
+                &[COUNT],
+            ),
+            Roll::SourceSensor => (
+                "darknet_source_sensor",
+                &[("src", "src"), ("sensor_id", "sensor_id")],
+                &[COUNT],
+            ),
+            Roll::Source => (
+                "darknet_source",
+                &[("src", "src")],
+                &[
+                    COUNT,
                     ("first_seen", "MIN(seen_at)", Merge::Least),
                     ("last_seen", "MAX(seen_at)", Merge::Greatest),
                     ("country", "MIN(country)", Merge::KeepKnown),
                     ("asn", "MIN(asn)", Merge::KeepKnown),
-                ];
-                fold_into(db, "darknet_source", &[("src", "src")], &values, range).await
-            }
+                ],
+            ),
         }
     }
+
+    /// Adds the events in `(after, upto]` to the roll-up.
+    async fn add(self, db: &impl ConnectionTrait, range: (i64, i64)) -> AppResult<u64> {
+        let (table, keys, values) = self.spec();
+        fold_into(db, table, keys, values, range).await
+    }
 }
+
+/// A roll-up's key column and the expression over the events that gives it.
+type Key = (&'static str, &'static str);
+/// A roll-up's value column, its aggregate over the events and how it merges.
+type Aggregate = (&'static str, &'static str, Merge);
 
 /// A roll-up's fold mark: events with larger ids are not in it yet.
 pub async fn mark(db: &impl ConnectionTrait, roll: Roll) -> AppResult<i64> {
@@ -176,12 +192,57 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult
     }
     let upto = upto.min(after.saturating_add(FOLD_MAX));
     roll.add(db, (after, upto)).await?;
+    set_mark(db, roll, upto).await?;
+    Ok(upto - after)
+}
+
+async fn set_mark(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult<()> {
     darknet_fold::Entity::update_many()
         .col_expr(darknet_fold::Column::Upto, Expr::value(upto))
         .filter(darknet_fold::Column::Id.eq(roll as i32))
         .exec(db)
         .await?;
-    Ok(upto - after)
+    Ok(())
+}
+
+/// Folds every roll-up once on SQLite, on `own`, a connection of the fold's own (see
+/// [`db::own_sqlite_connection`]): each roll-up's events are grouped into a temporary table
+/// outside any write transaction, while batches go on writing (grouping, a sort of every event
+/// of the range, was most of a fold's time at the one writer), then added to the roll-up in a
+/// short write transaction that moves its mark, unless another fold moved it meanwhile.
+async fn fold_staged(own: &DatabaseConnection, upto: i64) -> AppResult<i64> {
+    let mut most = 0;
+    for roll in Roll::ALL {
+        let started = Instant::now();
+        let after = mark(own, roll).await?;
+        if upto <= after {
+            continue;
+        }
+        let until = upto.min(after.saturating_add(FOLD_MAX));
+        let (table, keys, values) = roll.spec();
+        stage_fold(own, table, keys, values, (after, until)).await?;
+        let staged = started.elapsed();
+        let done = db::write(own, |txn| {
+            Box::pin(async move {
+                if mark(txn, roll).await? != after {
+                    return Ok(0);
+                }
+                apply_staged(txn, table, keys, values).await?;
+                set_mark(txn, roll, until).await?;
+                Ok(until - after)
+            })
+        })
+        .await?;
+        tracing::debug!(
+            roll = ?roll,
+            events = done,
+            staged_ms = staged.as_millis() as u64,
+            ms = started.elapsed().as_millis() as u64,
+            "darknet roll-up folded"
+        );
+        most = most.max(done);
+    }
+    Ok(most)
 }
 
 /// Folds every roll-up once (up to [`FOLD_MAX`] events each, none past the events settled
@@ -189,6 +250,12 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult
 /// most event ids one of them covered. A roll-up that fails does not undo the others.
 pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
     let upto = settled(db).await?;
+    if let Some(own) = db::own_sqlite_connection(db).await? {
+        let most = fold_staged(&own, upto).await;
+        // Its temporary tables go with it.
+        own.close().await?;
+        return most;
+    }
     let folds = Roll::ALL.map(|roll| async move {
         let started = Instant::now();
         let done = db::write_reading_committed(db, |txn| {

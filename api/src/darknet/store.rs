@@ -102,18 +102,23 @@ pub async fn upsert(
     Ok(())
 }
 
-/// Adds the darknet events with ids in `(after, upto]` to `table`: grouped by `keys` (pairs of
-/// the roll-up's column and the expression over `darknet_event` that gives it), each value
-/// column the given aggregate, merged into an existing row as its `Merge` says. One
-/// statement, inside the database, rows in key order.
-pub async fn fold_into(
-    db: &impl ConnectionTrait,
+/// The SQL of a fold into `table`: its columns, the grouping of the events in a range (two
+/// parameters: after, upto) and the conflict clause that merges a grouped row into a stored one.
+struct FoldSql {
+    columns: String,
+    grouped: String,
+    conflict: String,
+}
+
+/// The SQL of a fold into `table`: the events grouped by `keys` (pairs of the roll-up's
+/// column and the expression over `darknet_event` that gives it), each value column the given
+/// aggregate, merged into an existing row as its `Merge` says.
+fn fold_sql(
+    backend: DbBackend,
     table: &'static str,
     keys: &[(&'static str, &'static str)],
     values: &[(&'static str, &'static str, Merge)],
-    (after, upto): (i64, i64),
-) -> AppResult<u64> {
-    let backend = db.get_database_backend();
+) -> FoldSql {
     let target: Vec<String> = keys
         .iter()
         .map(|k| k.0)
@@ -164,30 +169,111 @@ pub async fn fold_into(
         DbBackend::MySql => "SQL_BIG_RESULT ",
         _ => "",
     };
-    let rows = format!(
-        "SELECT {big}{} FROM darknet_event WHERE id > ? AND id <= ? GROUP BY {group}",
-        picked.join(", ")
-    );
-    let sql = format!(
-        "INSERT INTO {} ({}) {rows} {conflict}",
-        quoted(backend, table),
-        target.join(", "),
-    );
+    FoldSql {
+        columns: target.join(", "),
+        grouped: format!(
+            "SELECT {big}{} FROM darknet_event WHERE id > ? AND id <= ? GROUP BY {group}",
+            picked.join(", ")
+        ),
+        conflict,
+    }
+}
+
+async fn run(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    what: &'static str,
+    sql: String,
+    values: Vec<Value>,
+) -> AppResult<u64> {
     let started = std::time::Instant::now();
     let done = db
         .execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend,
+            db.get_database_backend(),
             sql,
-            [after.into(), upto.into()],
+            values,
         ))
         .await?;
     tracing::debug!(
         table,
         rows = done.rows_affected(),
         ms = started.elapsed().as_millis() as u64,
-        "folded"
+        "{what}"
     );
     Ok(done.rows_affected())
+}
+
+/// Adds the darknet events with ids in `(after, upto]` to `table` (see [`fold_sql`]). One
+/// statement, inside the database, rows in key order.
+pub async fn fold_into(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    keys: &[(&'static str, &'static str)],
+    values: &[(&'static str, &'static str, Merge)],
+    (after, upto): (i64, i64),
+) -> AppResult<u64> {
+    let f = fold_sql(db.get_database_backend(), table, keys, values);
+    let sql = format!(
+        "INSERT INTO {} ({}) {} {}",
+        quoted(db.get_database_backend(), table),
+        f.columns,
+        f.grouped,
+        f.conflict
+    );
+    run(db, table, "folded", sql, vec![after.into(), upto.into()]).await
+}
+
+/// The temporary table a fold into `table` is staged in (SQLite).
+fn staged(table: &str) -> String {
+    format!("temp.\"fold_{table}\"")
+}
+
+/// Groups the darknet events with ids in `(after, upto]` as [`fold_into`] would, into a
+/// temporary table of the connection (SQLite): grouping is most of a fold's work, and a
+/// connection outside a write transaction does it without the writer's lock, while batches
+/// write. [`apply_staged`], on the same connection, then adds the rows to the roll-up.
+pub async fn stage_fold(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    keys: &[(&'static str, &'static str)],
+    values: &[(&'static str, &'static str, Merge)],
+    (after, upto): (i64, i64),
+) -> AppResult<u64> {
+    let backend = db.get_database_backend();
+    let f = fold_sql(backend, table, keys, values);
+    let temp = staged(table);
+    // The roll-up's columns, without its key or any constraint.
+    db.execute_unprepared(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {} FROM {} WHERE 0",
+        f.columns,
+        quoted(backend, table)
+    ))
+    .await?;
+    db.execute_unprepared(&format!("DELETE FROM {temp}"))
+        .await?;
+    let sql = format!("INSERT INTO {temp} ({}) {}", f.columns, f.grouped);
+    run(db, table, "staged", sql, vec![after.into(), upto.into()]).await
+}
+
+/// Adds the rows [`stage_fold`] grouped into `table`, in the key order they were grouped in
+/// (SQLite; in the caller's write transaction, on the connection that staged them).
+pub async fn apply_staged(
+    db: &impl ConnectionTrait,
+    table: &'static str,
+    keys: &[(&'static str, &'static str)],
+    values: &[(&'static str, &'static str, Merge)],
+) -> AppResult<u64> {
+    let backend = db.get_database_backend();
+    let f = fold_sql(backend, table, keys, values);
+    // `WHERE true`: SQLite reads an `ON CONFLICT` after a bare `FROM` as a join's constraint.
+    let sql = format!(
+        "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE true {}",
+        quoted(backend, table),
+        staged(table),
+        f.conflict,
+        cols = f.columns,
+    );
+    run(db, table, "folded", sql, Vec::new()).await
 }
 
 /// Lets a batch write (on MySQL): it holds the ingest gate's row shared until it commits, so
