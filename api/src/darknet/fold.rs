@@ -13,7 +13,9 @@
 //! A mark is an event id. A fold never goes past a [`settled`] id, at or below which every
 //! event is committed, so no batch can commit an id at or below a mark a fold has set. On
 //! MySQL batches go on writing while a roll-up folds (it locks only its mark's row, and reads
-//! committed events without locking them); SQLite has one writer, so there they wait.
+//! committed events without locking them). SQLite has one writer: there a fold groups the
+//! events outside any write transaction, into a temporary table, and takes the writer only to
+//! add the grouped rows ([`fold_staged`]).
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +26,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::store::{Merge, apply_staged, close_gate, fold_into, stage_fold};
+use super::store::{Merge, apply_staged, close_gate, drop_staged, fold_into, stage_fold};
 use crate::db;
 use crate::error::{AppError, AppResult};
 
@@ -232,7 +234,9 @@ async fn fold_staged(own: &DatabaseConnection, upto: i64) -> AppResult<i64> {
                 Ok(until - after)
             })
         })
-        .await?;
+        .await;
+        drop_staged(own, table).await?;
+        let done = done?;
         tracing::debug!(
             roll = ?roll,
             events = done,
@@ -246,8 +250,9 @@ async fn fold_staged(own: &DatabaseConnection, upto: i64) -> AppResult<i64> {
 }
 
 /// Folds every roll-up once (up to [`FOLD_MAX`] events each, none past the events settled
-/// when it starts), a transaction per roll-up, on MySQL all four side by side; answers the
-/// most event ids one of them covered. A roll-up that fails does not undo the others.
+/// when it starts), a transaction per roll-up, on MySQL all four side by side, on a SQLite
+/// file staged ([`fold_staged`]); answers the most event ids one of them covered. A roll-up
+/// that fails does not undo the others.
 pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
     let upto = settled(db).await?;
     if let Some(own) = db::own_sqlite_connection(db).await? {
@@ -278,9 +283,9 @@ pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
             most = most.max(done?);
         }
     } else {
-        // One after another: queued together at SQLite's one writer, all four went ahead of
-        // the batches that arrived meanwhile (in the benchmark a batch's 99th percentile
-        // passed 2 s).
+        // An in-memory SQLite database (one connection's own): one after another. Queued
+        // together at SQLite's one writer, all four went ahead of the batches that arrived
+        // meanwhile (in the benchmark a batch's 99th percentile passed 2 s).
         for fold in folds {
             most = most.max(fold.await?);
         }

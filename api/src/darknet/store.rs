@@ -276,6 +276,14 @@ pub async fn apply_staged(
     run(db, table, "folded", sql, Vec::new()).await
 }
 
+/// Drops what [`stage_fold`] grouped into its temporary table, and the table with it: its
+/// pages go back at once, not when the connection closes.
+pub async fn drop_staged(db: &impl ConnectionTrait, table: &'static str) -> AppResult<()> {
+    db.execute_unprepared(&format!("DROP TABLE IF EXISTS {}", staged(table)))
+        .await?;
+    Ok(())
+}
+
 /// Lets a batch write (on MySQL): it holds the ingest gate's row shared until it commits, so
 /// batches write side by side, and [`close_gate`] waits for every one in flight. SQLite
 /// writers are serialised already.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use api::darknet::{fold, jobs};
 use chrono::Utc;
-use entity::{darknet_source, darknet_source_hour};
+use entity::{darknet_source, darknet_source_hour, darknet_source_port, darknet_source_sensor};
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
@@ -398,5 +398,69 @@ async fn batches_write_side_by_side_and_a_fold_waits_for_the_ones_still_writing(
         .unwrap()
         .unwrap();
     assert_eq!(stored.events, 8, "a batch's count was lost");
+    app.stop().await;
+}
+
+/// Every row's `events` of one roll-up, summed.
+async fn rolled<E: EntityTrait>(db: &sea_orm::DatabaseConnection) -> i64 {
+    E::find()
+        .into_json()
+        .all(db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row["events"].as_i64().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folds_of_two_replicas_at_once_count_each_event_once() {
+    use std::sync::Arc;
+    use tokio::sync::Notify;
+
+    let app = TestApp::spawn_with(|c| c.darknet_fold_ms = 0).await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let other = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, token) = sensor(&app, "twice").await;
+    let mut lines = body(Utc::now(), &["203.0.113.40"; 5]);
+    lines.push_str(&body(Utc::now(), &["198.51.100.40"; 3]));
+    let (status, _) = post(&app, Some(&token), lines, "application/x-ndjson", None, "").await;
+    assert_eq!(status, 200);
+
+    // The writers are held back while both folders start: on SQLite each groups the same
+    // events (outside any write transaction) and then waits for its turn to add them.
+    let (held, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let holder = tokio::spawn({
+        let (db, held, release) = (db.clone(), held.clone(), release.clone());
+        async move {
+            api::db::write(&db, |_| {
+                let (held, release) = (held.clone(), release.clone());
+                Box::pin(async move {
+                    held.notify_one();
+                    release.notified().await;
+                    Ok(())
+                })
+            })
+            .await
+        }
+    });
+    held.notified().await;
+    let folders = [db.clone(), other.clone()]
+        .map(|db| tokio::spawn(async move { fold::fold_all(&db).await }));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    release.notify_one();
+    holder.await.unwrap().unwrap();
+    for folder in folders {
+        folder.await.unwrap().unwrap();
+    }
+
+    // The second to add a roll-up's rows found its mark moved, and added nothing.
+    assert_eq!(fold::pending(&db).await.unwrap(), 0);
+    assert_eq!(folded_events(&db, "203.0.113.40").await, Some(5));
+    assert_eq!(folded_events(&db, "198.51.100.40").await, Some(3));
+    assert_eq!(rolled::<darknet_source_hour::Entity>(&db).await, 8);
+    assert_eq!(rolled::<darknet_source_port::Entity>(&db).await, 8);
+    assert_eq!(rolled::<darknet_source_sensor::Entity>(&db).await, 8);
+    assert_eq!(profile_events(&app, "203.0.113.40").await, 5);
     app.stop().await;
 }
