@@ -26,7 +26,7 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::store::{Merge, apply_staged, close_gate, drop_staged, fold_into, stage_fold};
+use super::store::{Merge, Rollup, apply_staged, close_gate, drop_staged, fold_into, stage_fold};
 use crate::db;
 use crate::error::{AppError, AppResult};
 
@@ -62,55 +62,43 @@ impl Roll {
         Roll::Source,
     ];
 
-    /// The roll-up's table, its key columns and its value columns, each with the expression
-    /// over the events that gives it.
-    fn spec(self) -> (&'static str, &'static [Key], &'static [Aggregate]) {
-        const COUNT: Aggregate = ("events", "COUNT(*)", Merge::Add);
+    /// What the roll-up holds and how the events give it.
+    fn rollup(self) -> &'static Rollup {
+        const COUNT: (&str, &str, Merge) = ("events", "COUNT(*)", Merge::Add);
         match self {
-            Roll::SourceHour => (
-                "darknet_source_hour",
-                &[("hour", "hour"), ("src", "src")],
-                &[COUNT],
-            ),
-            Roll::SourcePort => (
-                "darknet_source_port",
-                &[
+            Roll::SourceHour => &Rollup {
+                table: "darknet_source_hour",
+                keys: &[("hour", "hour"), ("src", "src")],
+                values: &[COUNT],
+            },
+            Roll::SourcePort => &Rollup {
+                table: "darknet_source_port",
+                keys: &[
                     ("src", "src"),
                     ("protocol", "protocol"),
                     ("port", "COALESCE(dst_port, -1)"),
                 ],
-                &[COUNT],
-            ),
-            Roll::SourceSensor => (
-                "darknet_source_sensor",
-                &[("src", "src"), ("sensor_id", "sensor_id")],
-                &[COUNT],
-            ),
-            Roll::Source => (
-                "darknet_source",
-                &[("src", "src")],
-                &[
+                values: &[COUNT],
+            },
+            Roll::SourceSensor => &Rollup {
+                table: "darknet_source_sensor",
+                keys: &[("src", "src"), ("sensor_id", "sensor_id")],
+                values: &[COUNT],
+            },
+            Roll::Source => &Rollup {
+                table: "darknet_source",
+                keys: &[("src", "src")],
+                values: &[
                     COUNT,
                     ("first_seen", "MIN(seen_at)", Merge::Least),
                     ("last_seen", "MAX(seen_at)", Merge::Greatest),
                     ("country", "MIN(country)", Merge::KeepKnown),
                     ("asn", "MIN(asn)", Merge::KeepKnown),
                 ],
-            ),
+            },
         }
     }
-
-    /// Adds the events in `(after, upto]` to the roll-up.
-    async fn add(self, db: &impl ConnectionTrait, range: (i64, i64)) -> AppResult<u64> {
-        let (table, keys, values) = self.spec();
-        fold_into(db, table, keys, values, range).await
-    }
 }
-
-/// A roll-up's key column and the expression over the events that gives it.
-type Key = (&'static str, &'static str);
-/// A roll-up's value column, its aggregate over the events and how it merges.
-type Aggregate = (&'static str, &'static str, Merge);
 
 /// A roll-up's fold mark: events with larger ids are not in it yet.
 pub async fn mark(db: &impl ConnectionTrait, roll: Roll) -> AppResult<i64> {
@@ -193,7 +181,7 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult
         return Ok(0);
     }
     let upto = upto.min(after.saturating_add(FOLD_MAX));
-    roll.add(db, (after, upto)).await?;
+    fold_into(db, roll.rollup(), (after, upto)).await?;
     set_mark(db, roll, upto).await?;
     Ok(upto - after)
 }
@@ -221,21 +209,21 @@ async fn fold_staged(own: &DatabaseConnection, upto: i64) -> AppResult<i64> {
             continue;
         }
         let until = upto.min(after.saturating_add(FOLD_MAX));
-        let (table, keys, values) = roll.spec();
-        stage_fold(own, table, keys, values, (after, until)).await?;
+        let rollup = roll.rollup();
+        stage_fold(own, rollup, (after, until)).await?;
         let staged = started.elapsed();
         let done = db::write(own, |txn| {
             Box::pin(async move {
                 if mark(txn, roll).await? != after {
                     return Ok(0);
                 }
-                apply_staged(txn, table, keys, values).await?;
+                apply_staged(txn, rollup).await?;
                 set_mark(txn, roll, until).await?;
                 Ok(until - after)
             })
         })
         .await;
-        drop_staged(own, table).await?;
+        drop_staged(own, rollup).await?;
         let done = done?;
         tracing::debug!(
             roll = ?roll,

@@ -102,7 +102,16 @@ pub async fn upsert(
     Ok(())
 }
 
-/// The SQL of a fold into `table`: its columns, the grouping of the events in a range (two
+/// A roll-up the darknet events fold into: its table, its key columns and its value columns,
+/// each with the expression over `darknet_event` that gives it (a value also with how it merges
+/// into a stored row).
+pub struct Rollup {
+    pub table: &'static str,
+    pub keys: &'static [(&'static str, &'static str)],
+    pub values: &'static [(&'static str, &'static str, Merge)],
+}
+
+/// The SQL of a fold into a roll-up: its columns, the grouping of the events in a range (two
 /// parameters: after, upto) and the conflict clause that merges a grouped row into a stored one.
 struct FoldSql {
     columns: String,
@@ -110,15 +119,14 @@ struct FoldSql {
     conflict: String,
 }
 
-/// The SQL of a fold into `table`: the events grouped by `keys` (pairs of the roll-up's
-/// column and the expression over `darknet_event` that gives it), each value column the given
+/// The SQL of a fold into `rollup`: the events grouped by its keys, each value column its
 /// aggregate, merged into an existing row as its `Merge` says.
-fn fold_sql(
-    backend: DbBackend,
-    table: &'static str,
-    keys: &[(&'static str, &'static str)],
-    values: &[(&'static str, &'static str, Merge)],
-) -> FoldSql {
+fn fold_sql(backend: DbBackend, rollup: &Rollup) -> FoldSql {
+    let Rollup {
+        table,
+        keys,
+        values,
+    } = *rollup;
     let target: Vec<String> = keys
         .iter()
         .map(|k| k.0)
@@ -203,24 +211,29 @@ async fn run(
     Ok(done.rows_affected())
 }
 
-/// Adds the darknet events with ids in `(after, upto]` to `table` (see [`fold_sql`]). One
+/// Adds the darknet events with ids in `(after, upto]` to `rollup` (see [`fold_sql`]). One
 /// statement, inside the database, rows in key order.
 pub async fn fold_into(
     db: &impl ConnectionTrait,
-    table: &'static str,
-    keys: &[(&'static str, &'static str)],
-    values: &[(&'static str, &'static str, Merge)],
+    rollup: &Rollup,
     (after, upto): (i64, i64),
 ) -> AppResult<u64> {
-    let f = fold_sql(db.get_database_backend(), table, keys, values);
+    let f = fold_sql(db.get_database_backend(), rollup);
     let sql = format!(
         "INSERT INTO {} ({}) {} {}",
-        quoted(db.get_database_backend(), table),
+        quoted(db.get_database_backend(), rollup.table),
         f.columns,
         f.grouped,
         f.conflict
     );
-    run(db, table, "folded", sql, vec![after.into(), upto.into()]).await
+    run(
+        db,
+        rollup.table,
+        "folded",
+        sql,
+        vec![after.into(), upto.into()],
+    )
+    .await
 }
 
 /// The temporary table a fold into `table` is staged in (SQLite).
@@ -234,52 +247,52 @@ fn staged(table: &str) -> String {
 /// write. [`apply_staged`], on the same connection, then adds the rows to the roll-up.
 pub async fn stage_fold(
     db: &impl ConnectionTrait,
-    table: &'static str,
-    keys: &[(&'static str, &'static str)],
-    values: &[(&'static str, &'static str, Merge)],
+    rollup: &Rollup,
     (after, upto): (i64, i64),
 ) -> AppResult<u64> {
     let backend = db.get_database_backend();
-    let f = fold_sql(backend, table, keys, values);
-    let temp = staged(table);
+    let f = fold_sql(backend, rollup);
+    let temp = staged(rollup.table);
     // The roll-up's columns, without its key or any constraint.
     db.execute_unprepared(&format!(
         "CREATE TEMP TABLE IF NOT EXISTS {temp} AS SELECT {} FROM {} WHERE 0",
         f.columns,
-        quoted(backend, table)
+        quoted(backend, rollup.table)
     ))
     .await?;
     db.execute_unprepared(&format!("DELETE FROM {temp}"))
         .await?;
     let sql = format!("INSERT INTO {temp} ({}) {}", f.columns, f.grouped);
-    run(db, table, "staged", sql, vec![after.into(), upto.into()]).await
+    run(
+        db,
+        rollup.table,
+        "staged",
+        sql,
+        vec![after.into(), upto.into()],
+    )
+    .await
 }
 
-/// Adds the rows [`stage_fold`] grouped into `table`, in the key order they were grouped in
+/// Adds the rows [`stage_fold`] grouped to `rollup`, in the key order they were grouped in
 /// (SQLite; in the caller's write transaction, on the connection that staged them).
-pub async fn apply_staged(
-    db: &impl ConnectionTrait,
-    table: &'static str,
-    keys: &[(&'static str, &'static str)],
-    values: &[(&'static str, &'static str, Merge)],
-) -> AppResult<u64> {
+pub async fn apply_staged(db: &impl ConnectionTrait, rollup: &Rollup) -> AppResult<u64> {
     let backend = db.get_database_backend();
-    let f = fold_sql(backend, table, keys, values);
+    let f = fold_sql(backend, rollup);
     // `WHERE true`: SQLite reads an `ON CONFLICT` after a bare `FROM` as a join's constraint.
     let sql = format!(
         "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE true {}",
-        quoted(backend, table),
-        staged(table),
+        quoted(backend, rollup.table),
+        staged(rollup.table),
         f.conflict,
         cols = f.columns,
     );
-    run(db, table, "folded", sql, Vec::new()).await
+    run(db, rollup.table, "folded", sql, Vec::new()).await
 }
 
 /// Drops what [`stage_fold`] grouped into its temporary table, and the table with it: its
 /// pages go back at once, not when the connection closes.
-pub async fn drop_staged(db: &impl ConnectionTrait, table: &'static str) -> AppResult<()> {
-    db.execute_unprepared(&format!("DROP TABLE IF EXISTS {}", staged(table)))
+pub async fn drop_staged(db: &impl ConnectionTrait, rollup: &Rollup) -> AppResult<()> {
+    db.execute_unprepared(&format!("DROP TABLE IF EXISTS {}", staged(rollup.table)))
         .await?;
     Ok(())
 }
