@@ -119,20 +119,27 @@ fn sqlite_gate(db: &DatabaseConnection) -> Option<(Gate, PathBuf)> {
 
 /// A connection of its own to `db`'s SQLite file, as a pool of one, for work whose temporary
 /// tables must outlast a transaction (with the same options: WAL, busy timeout, temporary
-/// files). `None` for MySQL and for an in-memory database, where a new connection would open
-/// another, empty, database.
+/// files), its page caches (of the file and of its temporary tables) held to `cache_kib` KiB
+/// each; that also bounds what a sort holds in memory before it spills to a temporary file
+/// (1 MiB at least). `None` for MySQL and for an in-memory database, where a new connection
+/// would open another, empty, database.
 pub async fn own_sqlite_connection(
     db: &DatabaseConnection,
+    cache_kib: u32,
 ) -> AppResult<Option<DatabaseConnection>> {
     if sqlite_gate(db).is_none() {
         return Ok(None);
     }
-    let options = db.get_sqlite_connection_pool().connect_options();
+    let cache = format!("-{cache_kib}");
+    let options = (*db.get_sqlite_connection_pool().connect_options())
+        .clone()
+        .pragma("cache_size", cache.clone())
+        .pragma("temp.cache_size", cache);
     let pool = sea_orm::sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with((*options).clone())
+        .connect_with(options)
         .await
         .map_err(AppError::internal)?;
     Ok(Some(sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(

@@ -41,6 +41,11 @@ pub const FOLD_WAIT: Duration = Duration::from_secs(5);
 /// Most events one fold transaction takes (a longer tail takes several).
 pub const FOLD_MAX: i64 = 800_000;
 
+/// The page caches of a SQLite fold's own connection, in KiB (SQLite's default is 2,000):
+/// what it reads it reads once, in order, and it runs while batches write, so what it holds
+/// adds to the process's peak.
+const FOLD_CACHE_KIB: u32 = 512;
+
 /// A per-source roll-up, by the id of its fold mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Roll {
@@ -243,7 +248,7 @@ async fn fold_staged(own: &DatabaseConnection, upto: i64) -> AppResult<i64> {
 /// that fails does not undo the others.
 pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
     let upto = settled(db).await?;
-    if let Some(own) = db::own_sqlite_connection(db).await? {
+    if let Some(own) = db::own_sqlite_connection(db, FOLD_CACHE_KIB).await? {
         let most = fold_staged(&own, upto).await;
         // Its temporary tables go with it.
         own.close().await?;

@@ -464,3 +464,40 @@ async fn folds_of_two_replicas_at_once_count_each_event_once() {
     assert_eq!(profile_events(&app, "203.0.113.40").await, 5);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_folds_own_connection_holds_its_caches_small() {
+    use sea_orm::{DbBackend, Statement};
+
+    let app = TestApp::spawn().await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let own = api::db::own_sqlite_connection(&db, 512).await.unwrap();
+    if db.get_database_backend() != DbBackend::Sqlite {
+        assert!(own.is_none(), "MySQL folds on its pool");
+        app.stop().await;
+        return;
+    }
+    let own = own.expect("a SQLite file gives a connection of its own");
+    for pragma in ["PRAGMA cache_size", "PRAGMA temp.cache_size"] {
+        let row = own
+            .query_one_raw(Statement::from_string(DbBackend::Sqlite, pragma))
+            .await
+            .unwrap()
+            .unwrap();
+        let kib: i64 = row.try_get_by_index(0).unwrap();
+        assert_eq!(kib, -512, "{pragma}");
+    }
+    // The pool's connections keep SQLite's default.
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA cache_size",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let kib: i64 = row.try_get_by_index(0).unwrap();
+    assert_eq!(kib, -2000, "the pool's cache");
+    own.close().await.unwrap();
+    app.stop().await;
+}
