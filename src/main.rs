@@ -6,9 +6,9 @@
 /// runs only on threads that allocate again) kept the peak; see `cargo bench --bench fanout`.
 ///
 /// It is linked unprefixed (`unprefixed_malloc_on_supported_platforms`), so it is `malloc` for
-/// the C code in the process too: SQLite's page caches and sorts. Under glibc those stayed in
-/// per-thread arenas, one per SQLite connection, and a darknet flood's peak was 1.33x its size
-/// after the first 100,000 events; with one allocator that hands freed pages back after 1 s
+/// the C code in the process too: SQLite's page caches and sorts. With SQLite on glibc a
+/// darknet flood's peak was 1.33x its size after the first 100,000 events (1.39x with glibc
+/// held to one arena); with one allocator that hands freed pages back after 1 s
 /// (`.cargo/config.toml`) it was 1.18x-1.21x, and 1.12x-1.16x with the folds' caches held
 /// small as well (`cargo bench --bench darknet_ingest`).
 #[global_allocator]
