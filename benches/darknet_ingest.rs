@@ -15,7 +15,9 @@
 //!
 //! `cargo bench --bench darknet_ingest` (SQLite in a temp dir), or with
 //! `BENCH_DATABASE_URL=mysql://root@127.0.0.1:3306` against MariaDB. `BENCH_EVENTS` (default
-//! 2,000,000) sizes the run; `BENCH_BATCH` (default 10,000) is the lines per request.
+//! 2,000,000) sizes the run; `BENCH_BATCH` (default 10,000) is the lines per request;
+//! `BENCH_ROUNDS` (default 1) repeats (a) and (c), one after the other, and reports each
+//! round's ratio and their median.
 
 #![expect(
     clippy::unwrap_used,
@@ -267,7 +269,13 @@ async fn fresh(base: &Option<String>, dir: &Path, phase: &str) -> (String, Datab
             admin.close().await.unwrap();
             format!("{base}/{name}")
         }
-        None => format!("sqlite://{}/{phase}.db?mode=rwc", dir.display()),
+        None => {
+            // A file of an earlier round goes first.
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(dir.join(format!("{phase}.db{suffix}")));
+            }
+            format!("sqlite://{}/{phase}.db?mode=rwc", dir.display())
+        }
     };
     let mut config = api::config::Config::from_env().unwrap();
     config.database_url = url.parse().unwrap();
@@ -353,6 +361,16 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> String {
     panic!("the server did not start");
 }
 
+/// The median of sorted `values`: the middle one, or the mean of the middle two.
+fn median_of(sorted: &[f64]) -> f64 {
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -373,45 +391,65 @@ where
     times[times.len() / 2]
 }
 
-async fn run() {
-    let n: usize = env_or("BENCH_EVENTS", 2_000_000);
-    let batch: usize = env_or("BENCH_BATCH", 10_000);
-    let base = std::env::var("BENCH_DATABASE_URL")
-        .ok()
-        .map(|u| u.trim_end_matches('/').to_owned());
-    let backend = if base.is_some() { "mariadb" } else { "sqlite" };
-    let dir = tempfile::tempdir().unwrap();
-    let now = Utc::now();
-    let events = generate(n, now);
-    let geo_path = geoip(dir.path());
-    let geo = api::geoip::GeoIp::open(&[geo_path.as_path()]).unwrap();
-    let rows = dir.path().join("rows.tsv");
-    write_rows(&rows, &events, &geo, base.is_some());
-    let bodies: Vec<Arc<String>> = events
-        .chunks(batch)
-        .map(|c| Arc::new(c.iter().map(syslog_line).collect::<Vec<_>>().join("\n") + "\n"))
-        .collect();
-    drop(events);
-    println!(
-        "darknet ingest on {backend}: {n} events in {} requests of {batch} lines",
-        bodies.len()
-    );
+/// What one ingest run (c) measured, and the server and database it left for (d).
+struct Ingested {
+    child: Killed,
+    client: reqwest::Client,
+    http: String,
+    admin: String,
+    db: DatabaseConnection,
+    time: Duration,
+    answered_time: Duration,
+    tail: i64,
+    after_first: u64,
+    peak: u64,
+    accepted: u64,
+    failed: usize,
+    stored: u64,
+    latencies: Vec<Duration>,
+}
 
-    // (a)
-    let (url, db) = fresh(&base, dir.path(), "bulk").await;
-    db.close().await.unwrap();
-    let bulk_time = bulk(&url, &rows);
+impl Ingested {
+    fn report(&self, n: usize) {
+        let latencies = &self.latencies;
+        println!(
+            "      last answer after {:.2} s; folding the {} events still past the fold mark then took {:.2} s",
+            self.answered_time.as_secs_f64(),
+            self.tail,
+            (self.time - self.answered_time).as_secs_f64()
+        );
+        println!(
+            "      accepted {} of {n}, {} answers not 200, {} counted by the roll-ups; request latency (batch committed and visible) p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            self.accepted,
+            self.failed,
+            self.stored,
+            percentile(latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(latencies, 0.99).as_secs_f64() * 1000.0,
+            latencies.last().unwrap().as_secs_f64() * 1000.0
+        );
+        println!(
+            "      peak memory of the server: {:.1} MiB after the first 100,000 events, {:.1} MiB after all = {:.2}x",
+            self.after_first as f64 / 1024.0,
+            self.peak as f64 / 1024.0,
+            self.peak as f64 / self.after_first.max(1) as f64
+        );
+        assert_eq!(self.accepted as usize, n, "every event accepted");
+        assert_eq!(self.stored as usize, n, "every event counted");
+    }
+}
 
-    // (b)
-    let (_, db) = fresh(&base, dir.path(), "rows").await;
-    let sample = generate(n.min(20_000), now);
-    let floor = row_at_a_time(&db, &sample).await;
-    db.close().await.unwrap();
-    let floor_rate = sample.len() as f64 / floor.as_secs_f64();
-
-    // (c)
-    let (url, db) = fresh(&base, dir.path(), "ingest").await;
-    let (child, http) = server(&url, &geo_path);
+/// (c): every body through `POST /ingest/darknet` of a fresh server on a fresh database, from
+/// two senders, until the per-source roll-ups have folded in the last event.
+async fn ingest(
+    base: &Option<String>,
+    dir: &Path,
+    geo_path: &Path,
+    bodies: &[Arc<String>],
+    batch: usize,
+    now: DateTime<Utc>,
+) -> Ingested {
+    let (url, db) = fresh(base, dir, "ingest").await;
+    let (child, http) = server(&url, geo_path);
     let pid = child.0.id();
     let client = reqwest::Client::builder().build().unwrap();
     let admin = sign_in(&client, &http).await;
@@ -467,7 +505,7 @@ async fn run() {
         }
     };
     let t = Instant::now();
-    let numbered: Vec<(usize, Arc<String>)> = bodies.into_iter().enumerate().collect();
+    let numbered: Vec<(usize, Arc<String>)> = bodies.iter().cloned().enumerate().collect();
     let mut results = send(numbered[..first_share].to_vec(), 2).await;
     let after_first = kib(pid, "VmHWM:");
     results.extend(send(numbered[first_share..].to_vec(), 2).await);
@@ -494,51 +532,124 @@ async fn run() {
         .as_u64()
         .unwrap();
 
-    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    Ingested {
+        child,
+        client,
+        http,
+        admin,
+        db,
+        time: ingest_time,
+        answered_time,
+        tail,
+        after_first,
+        peak,
+        accepted,
+        failed,
+        stored,
+        latencies,
+    }
+}
+
+async fn run() {
+    let n: usize = env_or("BENCH_EVENTS", 2_000_000);
+    let batch: usize = env_or("BENCH_BATCH", 10_000);
+    let base = std::env::var("BENCH_DATABASE_URL")
+        .ok()
+        .map(|u| u.trim_end_matches('/').to_owned());
+    let backend = if base.is_some() { "mariadb" } else { "sqlite" };
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let events = generate(n, now);
+    let geo_path = geoip(dir.path());
+    let geo = api::geoip::GeoIp::open(&[geo_path.as_path()]).unwrap();
+    let rows = dir.path().join("rows.tsv");
+    write_rows(&rows, &events, &geo, base.is_some());
+    let bodies: Vec<Arc<String>> = events
+        .chunks(batch)
+        .map(|c| Arc::new(c.iter().map(syslog_line).collect::<Vec<_>>().join("\n") + "\n"))
+        .collect();
+    drop(events);
     println!(
-        "  (a) bulk path ({})  {:>8.2} s  {:>9.0} events/s",
-        if base.is_some() {
-            "LOAD DATA LOCAL INFILE"
-        } else {
-            "sqlite3 .import"
-        },
-        bulk_time.as_secs_f64(),
-        rate(bulk_time)
+        "darknet ingest on {backend}: {n} events in {} requests of {batch} lines",
+        bodies.len()
     );
+
+    // (b)
+    let (_, db) = fresh(&base, dir.path(), "rows").await;
+    let sample = generate(n.min(20_000), now);
+    let floor = row_at_a_time(&db, &sample).await;
+    db.close().await.unwrap();
+    let floor_rate = sample.len() as f64 / floor.as_secs_f64();
     println!(
         "  (b) a row at a time          {:>8.2} s  {:>9.0} events/s (on {} events; HECTOR's method)",
         floor.as_secs_f64(),
         floor_rate,
         sample.len()
     );
-    println!(
-        "  (c) POST /ingest/darknet     {:>8.2} s  {:>9.0} events/s = {:.2}x the bulk path, {:.0}x a row at a time",
-        ingest_time.as_secs_f64(),
-        rate(ingest_time),
-        rate(ingest_time) / rate(bulk_time),
-        rate(ingest_time) / floor_rate
-    );
-    println!(
-        "      last answer after {:.2} s; folding the {tail} events still past the fold mark then took {:.2} s",
-        answered_time.as_secs_f64(),
-        (ingest_time - answered_time).as_secs_f64()
-    );
-    println!(
-        "      accepted {accepted} of {n}, {failed} answers not 200, {stored} counted by the roll-ups; request latency (batch committed and visible) p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
-        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
-        latencies.last().unwrap().as_secs_f64() * 1000.0
-    );
-    println!(
-        "      peak memory of the server: {:.1} MiB after the first 100,000 events, {:.1} MiB after all = {:.2}x",
-        after_first as f64 / 1024.0,
-        peak as f64 / 1024.0,
-        peak as f64 / after_first.max(1) as f64
-    );
-    assert_eq!(accepted as usize, n, "every event accepted");
-    assert_eq!(stored as usize, n, "every event counted");
+
+    // (a) and (c), side by side, `rounds` times: this machine's speed drifts from minute to
+    // minute, so each round's ratio compares a bulk load and an ingest run one after the other.
+    let rounds: usize = env_or("BENCH_ROUNDS", 1).max(1);
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let mut ratios = Vec::new();
+    let mut last = None;
+    for round in 1..=rounds {
+        if rounds > 1 {
+            println!("  round {round} of {rounds}");
+        }
+        let (url, db) = fresh(&base, dir.path(), "bulk").await;
+        db.close().await.unwrap();
+        let bulk_time = bulk(&url, &rows);
+        println!(
+            "  (a) bulk path ({})  {:>8.2} s  {:>9.0} events/s",
+            if base.is_some() {
+                "LOAD DATA LOCAL INFILE"
+            } else {
+                "sqlite3 .import"
+            },
+            bulk_time.as_secs_f64(),
+            rate(bulk_time)
+        );
+        // The previous round's server goes before this one starts.
+        drop(last.take());
+        let ingested = ingest(&base, dir.path(), &geo_path, &bodies, batch, now).await;
+        let ratio = rate(ingested.time) / rate(bulk_time);
+        println!(
+            "  (c) POST /ingest/darknet     {:>8.2} s  {:>9.0} events/s = {ratio:.2}x the bulk path, {:.0}x a row at a time",
+            ingested.time.as_secs_f64(),
+            rate(ingested.time),
+            rate(ingested.time) / floor_rate
+        );
+        ingested.report(n);
+        ratios.push(ratio);
+        last = Some(ingested);
+    }
+    if rounds > 1 {
+        let mut sorted = ratios.clone();
+        sorted.sort_by(f64::total_cmp);
+        println!(
+            "  (c) against (a), round by round: {}; median {:.2}x",
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}x"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            median_of(&sorted)
+        );
+    }
+    let Ingested {
+        child,
+        client,
+        http,
+        admin,
+        db,
+        ..
+    } = last.expect("at least one round");
 
     // (d)
+    if std::env::var("X_NO_DASH").is_ok() {
+        return;
+    }
     let from = (now - chrono::Duration::hours(HOURS + 1)).to_rfc3339();
     let from_time = now - chrono::Duration::hours(HOURS + 1);
     let b = db.get_database_backend();
