@@ -17,7 +17,7 @@
 //! `BENCH_DATABASE_URL=mysql://root@127.0.0.1:3306` against MariaDB. `BENCH_EVENTS` (default
 //! 2,000,000) sizes the run; `BENCH_BATCH` (default 10,000) is the lines per request;
 //! `BENCH_ROUNDS` (default 1) repeats (a) and (c), one after the other, and reports each
-//! round's ratio and their median.
+//! round's ratio and their median; `BENCH_DASHBOARDS=0` leaves (d) out.
 
 #![expect(
     clippy::unwrap_used,
@@ -364,7 +364,7 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> String {
 /// The median of sorted `values`: the middle one, or the mean of the middle two.
 fn median_of(sorted: &[f64]) -> f64 {
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]
@@ -647,7 +647,7 @@ async fn run() {
     } = last.expect("at least one round");
 
     // (d)
-    if std::env::var("X_NO_DASH").is_ok() {
+    if std::env::var("BENCH_DASHBOARDS").is_ok_and(|v| v == "0") {
         return;
     }
     let from = (now - chrono::Duration::hours(HOURS + 1)).to_rfc3339();

@@ -427,7 +427,7 @@ pub struct Config {
     pub darknet_tick_secs: u64,
 
     /// How often, in milliseconds, the darknet folder looks for events to fold into the
-    /// per-source roll-ups (it folds 100,000 waiting events at once, fewer after 5 s); 0: this
+    /// per-source roll-ups (it folds 400,000 waiting events at once, fewer after 5 s); 0: this
     /// process never folds (another replica or `hector` commands do).
     #[arg(
         global = true,

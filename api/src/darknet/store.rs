@@ -119,9 +119,25 @@ struct FoldSql {
     conflict: String,
 }
 
+/// Where a fold's rows come from.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    /// The events with ids in a range (two parameters: after, upto).
+    Events,
+    /// A temporary table a grouping of them was staged in ([`stage_grouped`]).
+    Staged(&'a str),
+}
+
+/// The name a grouping gives `col` (`g_src`...): no column of the events is named so, so a
+/// `GROUP BY` of it cannot mean one of theirs (some roll-up columns, `country` and `asn`, are
+/// also columns of the events), and a grouping staged in a table names its columns so.
+pub fn grouped(col: &str) -> String {
+    format!("g_{col}")
+}
+
 /// The SQL of a fold into `rollup`: the events grouped by its keys, each value column its
 /// aggregate, merged into an existing row as its `Merge` says.
-fn fold_sql(backend: DbBackend, rollup: &Rollup) -> FoldSql {
+fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
     let Rollup {
         table,
         keys,
@@ -133,7 +149,6 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup) -> FoldSql {
         .chain(values.iter().map(|v| v.0))
         .map(|c| quoted(backend, c))
         .collect();
-    // The grouped rows' columns have names of their own (`c0`...).
     // On SQLite the keys are written `+(...)` (a no-op there), so the planner reads the events
     // by their id range rather than walking an index of theirs for its order.
     let key = |expr: &str| match backend {
@@ -142,12 +157,11 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup) -> FoldSql {
     };
     let picked: Vec<String> = keys
         .iter()
-        .map(|k| key(k.1))
-        .chain(values.iter().map(|v| v.1.to_owned()))
-        .enumerate()
-        .map(|(i, expr)| format!("{expr} AS c{i}"))
+        .map(|k| (k.0, key(k.1)))
+        .chain(values.iter().map(|v| (v.0, v.1.to_owned())))
+        .map(|(col, expr)| format!("{expr} AS {}", grouped(col)))
         .collect();
-    let group: Vec<String> = (0..keys.len()).map(|i| format!("c{i}")).collect();
+    let group: Vec<String> = keys.iter().map(|k| grouped(k.0)).collect();
     let group = group.join(", ");
     let updates: Vec<String> = values
         .iter()
@@ -180,8 +194,12 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup) -> FoldSql {
     FoldSql {
         columns: target.join(", "),
         grouped: format!(
-            "SELECT {big}{} FROM darknet_event WHERE id > ? AND id <= ? GROUP BY {group}",
-            picked.join(", ")
+            "SELECT {big}{} FROM {} GROUP BY {group}",
+            picked.join(", "),
+            match rows {
+                Rows::Events => "darknet_event WHERE id > ? AND id <= ?".to_owned(),
+                Rows::Staged(table) => quoted(backend, table),
+            }
         ),
         conflict,
     }
@@ -211,6 +229,18 @@ async fn run(
     Ok(done.rows_affected())
 }
 
+/// The statement that adds `rows`, grouped by `rollup`'s keys, to `rollup`.
+fn insert_grouped(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> String {
+    let f = fold_sql(backend, rollup, rows);
+    format!(
+        "INSERT INTO {} ({}) {} {}",
+        quoted(backend, rollup.table),
+        f.columns,
+        f.grouped,
+        f.conflict
+    )
+}
+
 /// Adds the darknet events with ids in `(after, upto]` to `rollup` (see [`fold_sql`]). One
 /// statement, inside the database, rows in key order.
 pub async fn fold_into(
@@ -218,14 +248,7 @@ pub async fn fold_into(
     rollup: &Rollup,
     (after, upto): (i64, i64),
 ) -> AppResult<u64> {
-    let f = fold_sql(db.get_database_backend(), rollup);
-    let sql = format!(
-        "INSERT INTO {} ({}) {} {}",
-        quoted(db.get_database_backend(), rollup.table),
-        f.columns,
-        f.grouped,
-        f.conflict
-    );
+    let sql = insert_grouped(db.get_database_backend(), rollup, Rows::Events);
     run(
         db,
         rollup.table,
@@ -234,6 +257,55 @@ pub async fn fold_into(
         vec![after.into(), upto.into()],
     )
     .await
+}
+
+/// Groups the events with ids in `(after, upto]` by `stage`'s keys, each of its values its
+/// aggregate, into a temporary table of the connection (MySQL) named `stage.table`, whose
+/// columns are named as [`grouped`] says: one grouping (a sort of every event in the range)
+/// that several roll-ups then fold from ([`fold_from_staged`]). One left by a failed fold on
+/// this connection goes first.
+pub async fn stage_grouped(
+    db: &impl ConnectionTrait,
+    stage: &Rollup,
+    (after, upto): (i64, i64),
+) -> AppResult<u64> {
+    drop_temporary(db, stage.table).await?;
+    let backend = db.get_database_backend();
+    let f = fold_sql(backend, stage, Rows::Events);
+    let sql = format!(
+        "CREATE TEMPORARY TABLE {} AS {}",
+        quoted(backend, stage.table),
+        f.grouped
+    );
+    run(
+        db,
+        stage.table,
+        "staged",
+        sql,
+        vec![after.into(), upto.into()],
+    )
+    .await
+}
+
+/// Adds to `rollup` what [`stage_grouped`] grouped into the temporary table `staged`, grouped
+/// again by `rollup`'s keys (its expressions name the staged columns), in key order (MySQL).
+pub async fn fold_from_staged(
+    db: &impl ConnectionTrait,
+    rollup: &Rollup,
+    staged: &str,
+) -> AppResult<u64> {
+    let sql = insert_grouped(db.get_database_backend(), rollup, Rows::Staged(staged));
+    run(db, rollup.table, "folded", sql, Vec::new()).await
+}
+
+/// Drops the temporary table `table` of the connection, if there is one (MySQL).
+pub async fn drop_temporary(db: &impl ConnectionTrait, table: &str) -> AppResult<()> {
+    db.execute_unprepared(&format!(
+        "DROP TEMPORARY TABLE IF EXISTS {}",
+        quoted(db.get_database_backend(), table)
+    ))
+    .await?;
+    Ok(())
 }
 
 /// The temporary table a fold into `table` is staged in (SQLite).
@@ -251,7 +323,7 @@ pub async fn stage_fold(
     (after, upto): (i64, i64),
 ) -> AppResult<u64> {
     let backend = db.get_database_backend();
-    let f = fold_sql(backend, rollup);
+    let f = fold_sql(backend, rollup, Rows::Events);
     let temp = staged(rollup.table);
     // The roll-up's columns, without its key or any constraint.
     db.execute_unprepared(&format!(
@@ -277,7 +349,7 @@ pub async fn stage_fold(
 /// (SQLite; in the caller's write transaction, on the connection that staged them).
 pub async fn apply_staged(db: &impl ConnectionTrait, rollup: &Rollup) -> AppResult<u64> {
     let backend = db.get_database_backend();
-    let f = fold_sql(backend, rollup);
+    let f = fold_sql(backend, rollup, Rows::Events);
     // `WHERE true`: SQLite reads an `ON CONFLICT` after a bare `FROM` as a join's constraint.
     let sql = format!(
         "INSERT INTO {} ({cols}) SELECT {cols} FROM {} WHERE true {}",

@@ -265,9 +265,12 @@ async fn two_folders_of_one_roll_up_take_turns_and_batches_go_on_meanwhile() {
         async move { fold::fold_each(&other).await }
     });
     if app.db.is_mysql() {
-        // It gets as far as the roll-up the first holds (the others fold before it).
+        // It folds the roll-ups the first does not hold; the two by source fold together, so
+        // both wait for the first's mark.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while fold::mark(&db, fold::Roll::SourceSensor).await.unwrap() == 0 {
+        while fold::mark(&db, fold::Roll::SourceHour).await.unwrap() == 0
+            || fold::mark(&db, fold::Roll::SourcePort).await.unwrap() == 0
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the second folder did not start"
@@ -280,6 +283,13 @@ async fn two_folders_of_one_roll_up_take_turns_and_batches_go_on_meanwhile() {
         !second.is_finished(),
         "the second folder did not wait for the first"
     );
+    if app.db.is_mysql() {
+        assert_eq!(
+            fold::mark(&db, fold::Roll::SourceSensor).await.unwrap(),
+            0,
+            "folded apart from the per-source totals"
+        );
+    }
     assert_eq!(
         folded_events(&db, "203.0.113.30").await,
         None,
@@ -499,5 +509,97 @@ async fn a_folds_own_connection_holds_its_caches_small() {
     let kib: i64 = row.try_get_by_index(0).unwrap();
     assert_eq!(kib, -2000, "the pool's cache");
     own.close().await.unwrap();
+    app.stop().await;
+}
+
+/// The two roll-ups by source (per source and sensor, per source) fold together: on MySQL
+/// from one grouping of their events, in one transaction that moves both marks. Marks apart
+/// (one of them folded alone) are brought together, and on MySQL a grouping that a failed fold
+/// left on its connection is replaced, not counted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_roll_ups_by_source_fold_together_and_count_each_event_once() {
+    use api::darknet::fold::Roll;
+    use sea_orm::{ColumnTrait, QueryFilter, TransactionTrait};
+
+    let app = TestApp::spawn_with(|c| c.darknet_fold_ms = 0).await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, north) = sensor(&app, "north").await;
+    let (_, south) = sensor(&app, "south").await;
+    let (x, y) = ("203.0.113.50", "198.51.100.50");
+    let start = Utc::now() - chrono::Duration::hours(3);
+    let t = |minutes: i64| start + chrono::Duration::minutes(minutes);
+    let send = |token: String, lines: String| {
+        let app = &app;
+        async move {
+            let (status, report) =
+                post(app, Some(&token), lines, "application/x-ndjson", None, "").await;
+            assert_eq!((status, report["rejectedCount"].clone()), (200, json!(0)));
+        }
+    };
+    let mut first = body(t(0), &[x, x, x]);
+    first.push_str(&body(t(1), &[y]));
+    send(north.clone(), first).await;
+    send(south.clone(), body(t(30), &[x, x])).await;
+
+    // One of the two folded alone: their marks apart.
+    let upto = fold::settled(&db).await.unwrap();
+    let alone = api::db::write_reading_committed(&db, |txn| {
+        Box::pin(async move { fold::fold(txn, Roll::SourceSensor, upto).await })
+    })
+    .await
+    .unwrap();
+    assert!(alone > 0);
+    assert_ne!(
+        fold::mark(&db, Roll::SourceSensor).await.unwrap(),
+        fold::mark(&db, Roll::Source).await.unwrap()
+    );
+    fold::fold_all(&db).await.unwrap();
+    assert_eq!(fold::pending(&db).await.unwrap(), 0);
+    assert_eq!(folded_events(&db, x).await, Some(5));
+
+    send(south, body(t(90), &[x])).await;
+    let newest = fold::settled(&db).await.unwrap();
+    if app.db.is_mysql() {
+        // A grouping left on the connection by a fold that failed after staging it.
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared(
+            "CREATE TEMPORARY TABLE darknet_fold_by_sensor AS SELECT src AS g_src, sensor_id AS g_sensor_id, 1000 AS g_events, seen_at AS g_first_seen, seen_at AS g_last_seen, country AS g_country, asn AS g_asn FROM darknet_event",
+        )
+        .await
+        .unwrap();
+        assert_eq!(fold::fold_by_source(&txn, newest).await.unwrap(), 1);
+        txn.commit().await.unwrap();
+    } else {
+        // SQLite stages each roll-up its own way.
+        fold::fold_all(&db).await.unwrap();
+    }
+    for roll in [Roll::SourceSensor, Roll::Source] {
+        assert_eq!(fold::mark(&db, roll).await.unwrap(), newest, "{roll:?}");
+    }
+
+    let stored = darknet_source::Entity::find_by_id(stored_key(x))
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.events, 6);
+    let (first_seen, last_seen) = (stored.first_seen, stored.last_seen);
+    assert_eq!(
+        (first_seen.timestamp(), last_seen.timestamp()),
+        (t(0).timestamp(), t(90).timestamp())
+    );
+    assert_eq!(folded_events(&db, y).await, Some(1));
+    let mut per_sensor: Vec<i64> = darknet_source_sensor::Entity::find()
+        .filter(darknet_source_sensor::Column::Src.eq(stored_key(x)))
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.events)
+        .collect();
+    per_sensor.sort_unstable();
+    assert_eq!(per_sensor, vec![3, 3], "north 3, south 2 and 1");
+    assert_eq!(rolled::<darknet_source_sensor::Entity>(&db).await, 7);
+    assert_eq!(profile_events(&app, x).await, 6);
     app.stop().await;
 }
