@@ -335,43 +335,25 @@ pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
         own.close().await?;
         return most;
     }
-    let folds = Roll::ALL.map(|roll| async move {
-        let started = Instant::now();
-        let done = db::write_reading_committed(db, |txn| {
-            Box::pin(async move { fold(txn, roll, upto).await })
+    let folds = Roll::ALL.map(|roll| {
+        logged(format!("{roll:?}"), async move {
+            db::write_reading_committed(db, |txn| {
+                Box::pin(async move { fold(txn, roll, upto).await })
+            })
+            .await
         })
-        .await?;
-        if done > 0 {
-            tracing::debug!(
-                roll = ?roll,
-                events = done,
-                ms = started.elapsed().as_millis() as u64,
-                "darknet roll-up folded"
-            );
-        }
-        Ok::<_, AppError>(done)
     });
     let mut most = 0;
     if db.get_database_backend() == DbBackend::MySql {
         // Three side by side: by hour and source, by source and port, and the two by source
         // from one grouping.
         let [by_hour, by_port, ..] = folds;
-        let by_source = async {
-            let started = Instant::now();
-            let done = db::write_reading_committed(db, |txn| {
+        let by_source = logged("SourceSensor and Source".to_owned(), async move {
+            db::write_reading_committed(db, |txn| {
                 Box::pin(async move { fold_by_source(txn, upto).await })
             })
-            .await?;
-            if done > 0 {
-                tracing::debug!(
-                    roll = "SourceSensor and Source",
-                    events = done,
-                    ms = started.elapsed().as_millis() as u64,
-                    "darknet roll-up folded"
-                );
-            }
-            Ok::<_, AppError>(done)
-        };
+            .await
+        });
         let (by_hour, by_port, by_source) = tokio::join!(by_hour, by_port, by_source);
         for done in [by_hour, by_port, by_source] {
             most = most.max(done?);
@@ -385,6 +367,21 @@ pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
         }
     }
     Ok(most)
+}
+
+/// A fold of `what`, logged with how many event ids it covered and how long it took.
+async fn logged(what: String, fold: impl Future<Output = AppResult<i64>>) -> AppResult<i64> {
+    let started = Instant::now();
+    let done = fold.await?;
+    if done > 0 {
+        tracing::debug!(
+            roll = what,
+            events = done,
+            ms = started.elapsed().as_millis() as u64,
+            "darknet roll-up folded"
+        );
+    }
+    Ok(done)
 }
 
 /// Folds until nothing lies past any mark; answers how many event ids the furthest behind
