@@ -27,13 +27,18 @@ pub enum Protocol {
 impl Protocol {
     /// The name in `PROTO=` (a number for the others).
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "TCP" | "6" => Self::Tcp,
-            "UDP" | "17" => Self::Udp,
-            "ICMP" | "1" => Self::Icmp,
-            "ICMPV6" | "58" => Self::Icmpv6,
-            other => Self::Other(other.parse().ok()?),
-        })
+        // Compared in place, any case: once per line, so no upper-cased copy.
+        const NAMED: [(&str, &str, Protocol); 4] = [
+            ("TCP", "6", Protocol::Tcp),
+            ("UDP", "17", Protocol::Udp),
+            ("ICMP", "1", Protocol::Icmp),
+            ("ICMPV6", "58", Protocol::Icmpv6),
+        ];
+        NAMED
+            .iter()
+            .find(|(name, number, _)| s.eq_ignore_ascii_case(name) || s == *number)
+            .map(|(_, _, p)| *p)
+            .or_else(|| Some(Self::Other(s.parse().ok()?)))
     }
 
     /// Its IP protocol number.
@@ -181,28 +186,36 @@ fn number<T: std::str::FromStr>(fields: &[(&str, &str)], key: &str) -> Result<Op
         .transpose()
 }
 
+/// Most `KEY=value` fields a line may have (iptables writes about twenty).
+const MAX_FIELDS: usize = 64;
+
 /// Reads the `IN=... SRC=... PROTO=...` part of an iptables LOG line at `at`.
 fn packet(message: &str, at: DateTime<Utc>) -> Result<Packet, Refusal> {
     let start = message
         .find("IN=")
         .ok_or("not an iptables LOG line (no `IN=`)")?;
-    let mut fields: Vec<(&str, &str)> = Vec::new();
+    // On the stack: a line's fields are read once per line, millions of lines a minute, and a
+    // vector grown field by field cost five allocations a line.
+    let mut slots: [(&str, &str); MAX_FIELDS] = [("", ""); MAX_FIELDS];
+    let mut count = 0;
     let mut tcp_flags = 0u8;
     for token in message[start..].split_whitespace() {
         match token.split_once('=') {
-            Some((k, v)) => fields.push((k, v)),
+            Some(kv) => {
+                let slot = slots.get_mut(count).ok_or("too many fields")?;
+                *slot = kv;
+                count += 1;
+            }
             None => {
                 if let Some((_, bit)) = flags::NAMES.iter().find(|(n, _)| *n == token) {
                     tcp_flags |= bit;
                 }
             }
         }
-        if fields.len() > 64 {
-            return Err("too many fields".into());
-        }
     }
+    let fields = &slots[..count];
     let address = |key: &str| -> Result<IpAddr, Refusal> {
-        let v = field(&fields, key).ok_or_else(|| format!("no `{key}=`"))?;
+        let v = field(fields, key).ok_or_else(|| format!("no `{key}=`"))?;
         v.parse()
             .map_err(|_| format!("`{key}={v}` is not an IP address"))
     };
@@ -210,11 +223,11 @@ fn packet(message: &str, at: DateTime<Utc>) -> Result<Packet, Refusal> {
     if src.is_ipv4() != dst.is_ipv4() {
         return Err("`SRC` and `DST` are of different IP versions".into());
     }
-    let proto = field(&fields, "PROTO").ok_or("no `PROTO=`")?;
+    let proto = field(fields, "PROTO").ok_or("no `PROTO=`")?;
     let protocol = Protocol::parse(proto).ok_or_else(|| format!("`PROTO={proto}` is unknown"))?;
-    let ttl = match number::<u8>(&fields, "TTL")? {
+    let ttl = match number::<u8>(fields, "TTL")? {
         Some(t) => Some(t),
-        None => number::<u8>(&fields, "HOPLIMIT")?,
+        None => number::<u8>(fields, "HOPLIMIT")?,
     };
     let mut p = Packet {
         at,
@@ -227,19 +240,19 @@ fn packet(message: &str, at: DateTime<Utc>) -> Result<Packet, Refusal> {
         icmp_code: None,
         tcp_flags: 0,
         ttl,
-        length: number(&fields, "LEN")?,
+        length: number(fields, "LEN")?,
     };
     match protocol {
         Protocol::Tcp | Protocol::Udp => {
-            p.src_port = Some(number(&fields, "SPT")?.ok_or("no `SPT=`")?);
-            p.dst_port = Some(number(&fields, "DPT")?.ok_or("no `DPT=`")?);
+            p.src_port = Some(number(fields, "SPT")?.ok_or("no `SPT=`")?);
+            p.dst_port = Some(number(fields, "DPT")?.ok_or("no `DPT=`")?);
             if protocol == Protocol::Tcp {
                 p.tcp_flags = tcp_flags;
             }
         }
         Protocol::Icmp | Protocol::Icmpv6 => {
-            p.icmp_type = Some(number(&fields, "TYPE")?.ok_or("no `TYPE=`")?);
-            p.icmp_code = Some(number(&fields, "CODE")?.ok_or("no `CODE=`")?);
+            p.icmp_type = Some(number(fields, "TYPE")?.ok_or("no `TYPE=`")?);
+            p.icmp_code = Some(number(fields, "CODE")?.ok_or("no `CODE=`")?);
         }
         Protocol::Other(_) => {}
     }
@@ -475,6 +488,43 @@ mod tests {
             assert!(err.contains(why), "{line}: {err}");
         }
         assert!(parse_line(&"x".repeat(MAX_LINE + 1), now()).is_err());
+    }
+
+    #[test]
+    fn protocols_are_read_by_name_in_any_case_or_by_number() {
+        for (text, protocol) in [
+            ("TCP", Protocol::Tcp),
+            ("tcp", Protocol::Tcp),
+            ("6", Protocol::Tcp),
+            ("Udp", Protocol::Udp),
+            ("17", Protocol::Udp),
+            ("ICMP", Protocol::Icmp),
+            ("1", Protocol::Icmp),
+            ("icmpv6", Protocol::Icmpv6),
+            ("58", Protocol::Icmpv6),
+            ("47", Protocol::Other(47)),
+        ] {
+            assert_eq!(Protocol::parse(text), Some(protocol), "{text}");
+        }
+        for text in ["", "SCTPX", "256", "-1", "ICMPV"] {
+            assert_eq!(Protocol::parse(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_line_holds_at_most_max_fields_fields() {
+        let line = |extra: usize| {
+            let padding: Vec<String> = (0..extra).map(|i| format!("X{i}=1")).collect();
+            format!(
+                "May 17 14:50:29 s kernel: iptables IN=eth0 SRC=1.2.3.4 DST=1.2.3.5 PROTO=TCP SPT=1 DPT=2 {}",
+                padding.join(" ")
+            )
+        };
+        // Six fields of its own.
+        let full = packet_of(&line(MAX_FIELDS - 6));
+        assert_eq!(full.dst_port, Some(2));
+        let err = parse_line(&line(MAX_FIELDS - 5), now()).unwrap_err();
+        assert!(err.contains("too many fields"), "{err}");
     }
 
     #[test]
