@@ -313,6 +313,7 @@ async fn serve(
         background.spawn(crate::darknet::fold::run_folder(
             db.clone(),
             Duration::from_millis(state.config.darknet_fold_ms),
+            state.config.darknet_fold_at,
             state.shutdown.clone(),
         ));
     }

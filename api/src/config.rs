@@ -145,6 +145,12 @@ pub enum Environment {
     Production,
 }
 
+/// Waiting darknet events that make the folder fold at once, by default (the darknet's fold
+/// module explains the choice).
+pub const DARKNET_FOLD_AT: i64 = 400_000;
+/// Most events one darknet fold takes; no threshold may ask for more.
+pub const DARKNET_FOLD_MAX: i64 = 800_000;
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// `development` or `production` (production needs a configured JWT secret, serves no
@@ -427,8 +433,8 @@ pub struct Config {
     pub darknet_tick_secs: u64,
 
     /// How often, in milliseconds, the darknet folder looks for events to fold into the
-    /// per-source roll-ups (it folds 400,000 waiting events at once, fewer after 5 s); 0: this
-    /// process never folds (another replica or `hector` commands do).
+    /// per-source roll-ups (it folds once HECTOR_DARKNET_FOLD_AT events wait, fewer after 5 s);
+    /// 0: this process never folds (another replica or `hector` commands do).
     #[arg(
         global = true,
         long,
@@ -436,6 +442,16 @@ pub struct Config {
         default_value_t = 1000
     )]
     pub darknet_fold_ms: u64,
+
+    /// Waiting darknet events that make the folder fold at once (1 to 800,000). Smaller folds
+    /// keep less unfolded at the end of a flood; larger ones write fewer roll-up rows per event.
+    #[arg(
+        global = true,
+        long,
+        env = "HECTOR_DARKNET_FOLD_AT",
+        default_value_t = DARKNET_FOLD_AT
+    )]
+    pub darknet_fold_at: i64,
 
     /// A port's hourly count is a spike when it exceeds this many times its trailing
     /// 24-hour average.
@@ -579,6 +595,11 @@ impl Config {
         }
         if !(self.darknet_spike_factor.is_finite() && self.darknet_spike_factor > 1.0) {
             return Err("HECTOR_DARKNET_SPIKE_FACTOR must be a number above 1".into());
+        }
+        if !(1..=DARKNET_FOLD_MAX).contains(&self.darknet_fold_at) {
+            return Err(format!(
+                "HECTOR_DARKNET_FOLD_AT must be between 1 and {DARKNET_FOLD_MAX}"
+            ));
         }
         if self.darknet_tick_secs == 0 || self.max_darknet_body_bytes < 4096 {
             return Err(
@@ -729,6 +750,20 @@ mod tests {
         assert!(!config.serves_graphiql());
         config.graphiql = Some(true);
         assert!(config.serves_graphiql());
+    }
+
+    #[test]
+    fn the_fold_threshold_is_bounded() {
+        let mut config = Config::from_env().unwrap();
+        for bad in [0, -1, DARKNET_FOLD_MAX + 1] {
+            config.darknet_fold_at = bad;
+            let err = config.validate().unwrap_err();
+            assert!(err.contains("HECTOR_DARKNET_FOLD_AT"), "{err}");
+        }
+        for good in [1, DARKNET_FOLD_MAX] {
+            config.darknet_fold_at = good;
+            config.validate().unwrap();
+        }
     }
 
     #[test]

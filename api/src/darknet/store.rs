@@ -53,6 +53,20 @@ fn merged_sql(backend: DbBackend, old: &str, col: &str, merge: Merge) -> String 
     }
 }
 
+impl Merge {
+    /// The aggregate that combines the groups of a staged grouping ([`stage_grouped`]) by
+    /// coarser keys: the one that matches how a stored row and an incoming one merge (a sum
+    /// for counts, the smaller or larger first and last seen, and for a value kept when known,
+    /// `MIN`, which is how a fold picks it from the events).
+    fn regrouped(self, col: &str) -> String {
+        match self {
+            Merge::Add => format!("SUM({col})"),
+            Merge::Least | Merge::KeepKnown => format!("MIN({col})"),
+            Merge::Greatest => format!("MAX({col})"),
+        }
+    }
+}
+
 fn merged(backend: DbBackend, col: &str, merge: Merge) -> SimpleExpr {
     Expr::cust(merged_sql(backend, &quoted(backend, col), col, merge))
 }
@@ -155,12 +169,23 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
         DbBackend::Sqlite => format!("+({expr})"),
         _ => expr.to_owned(),
     };
-    let picked: Vec<String> = keys
-        .iter()
-        .map(|k| (k.0, key(k.1)))
-        .chain(values.iter().map(|v| (v.0, v.1.to_owned())))
-        .map(|(col, expr)| format!("{expr} AS {}", grouped(col)))
-        .collect();
+    // From the events, each column's own expression; from a staged grouping, its grouped
+    // column, combined as the column merges.
+    let picked: Vec<String> = match rows {
+        Rows::Events => keys
+            .iter()
+            .map(|k| (k.0, key(k.1)))
+            .chain(values.iter().map(|v| (v.0, v.1.to_owned())))
+            .collect::<Vec<_>>(),
+        Rows::Staged(_) => keys
+            .iter()
+            .map(|k| (k.0, grouped(k.0)))
+            .chain(values.iter().map(|v| (v.0, v.2.regrouped(&grouped(v.0)))))
+            .collect(),
+    }
+    .into_iter()
+    .map(|(col, expr)| format!("{expr} AS {}", grouped(col)))
+    .collect();
     let group: Vec<String> = keys.iter().map(|k| grouped(k.0)).collect();
     let group = group.join(", ");
     let updates: Vec<String> = values
@@ -288,7 +313,8 @@ pub async fn stage_grouped(
 }
 
 /// Adds to `rollup` what [`stage_grouped`] grouped into the temporary table `staged`, grouped
-/// again by `rollup`'s keys (its expressions name the staged columns), in key order (MySQL).
+/// again by `rollup`'s keys, in key order (MySQL). The staged grouping must hold each of
+/// `rollup`'s keys and values (as columns named by [`grouped`]), by keys at least as fine.
 pub async fn fold_from_staged(
     db: &impl ConnectionTrait,
     rollup: &Rollup,

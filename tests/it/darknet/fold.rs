@@ -39,6 +39,47 @@ fn stored_key(address: &str) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_folder_folds_as_soon_as_its_threshold_of_events_waits() {
+    // Four events against a threshold of four: folded on the folder's next look, not after
+    // the wait a smaller tail gets (which the default threshold would have meant).
+    let app = TestApp::spawn_with(|c| {
+        c.darknet_fold_ms = 50;
+        c.darknet_fold_at = 4;
+    })
+    .await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, token) = sensor(&app, "eager").await;
+    let sources = ["203.0.113.8", "203.0.113.8", "198.51.100.3", "198.51.100.4"];
+    let started = std::time::Instant::now();
+    let (status, _) = post(
+        &app,
+        Some(&token),
+        body(Utc::now(), &sources),
+        "application/x-ndjson",
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    while fold::pending(&db).await.unwrap() > 0 {
+        assert!(
+            started.elapsed() < fold::FOLD_WAIT,
+            "four waiting events were not folded before {:?}",
+            fold::FOLD_WAIT
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let stored = darknet_source::Entity::find_by_id(stored_key("203.0.113.8"))
+        .one(&db)
+        .await
+        .unwrap()
+        .expect("the source is in the roll-up");
+    assert_eq!(stored.events, 2);
+    assert_eq!(profile_events(&app, "203.0.113.8").await, 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_folder_folds_in_the_background_and_answers_count_each_event_once() {
     let app = TestApp::spawn_with(|c| c.darknet_fold_ms = 100).await;
     let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
