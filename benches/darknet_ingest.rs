@@ -17,7 +17,8 @@
 //! `BENCH_DATABASE_URL=mysql://root@127.0.0.1:3306` against MariaDB. `BENCH_EVENTS` (default
 //! 2,000,000) sizes the run; `BENCH_BATCH` (default 10,000) is the lines per request;
 //! `BENCH_ROUNDS` (default 1) repeats (a) and (c), one after the other, and reports each
-//! round's ratio and their median; `BENCH_DASHBOARDS=0` leaves (d) out.
+//! round's ratio and their median; `BENCH_DASHBOARDS=0` leaves (d) out; `BENCH_SENDERS`
+//! (default 2) is how many requests are in flight at once.
 
 #![expect(
     clippy::unwrap_used,
@@ -506,9 +507,10 @@ async fn ingest(
     };
     let t = Instant::now();
     let numbered: Vec<(usize, Arc<String>)> = bodies.iter().cloned().enumerate().collect();
-    let mut results = send(numbered[..first_share].to_vec(), 2).await;
+    let senders: usize = env_or("BENCH_SENDERS", 2).max(1);
+    let mut results = send(numbered[..first_share].to_vec(), senders).await;
     let after_first = kib(pid, "VmHWM:");
-    results.extend(send(numbered[first_share..].to_vec(), 2).await);
+    results.extend(send(numbered[first_share..].to_vec(), senders).await);
     let answered_time = t.elapsed();
     // Every answer already counts every accepted event (per-source answers add the events not
     // folded yet); the work left is folding that tail into the per-source roll-ups. The run

@@ -242,7 +242,12 @@ pub fn prepare(parsed: Parsed, geo: &GeoIp, sensor_id: i64, backend: DbBackend) 
             }
         })
         .collect();
-    events.sort_by(|a, b| a.src.cmp(&b.src));
+    // In time order (a sensor sends its lines so; the sort is stable and linear on them): the
+    // events' index by time takes each batch at its own end, as the bulk path takes a file,
+    // and two batches writing side by side (MySQL) meet only at the ends of the indexes. Sorted
+    // by source, two batches walked the index by hour and source in step, page for page, and
+    // MariaDB ingest took 37.1, 37.4 and 36.5 s instead of 39.0 to 42.6 s (2,000,000 events).
+    events.sort_by_key(|e| e.p.at);
     let mut ports: BTreeMap<(i64, i16, i32), i64> = BTreeMap::new();
     let mut countries: BTreeMap<(i64, Option<[u8; 2]>), i64> = BTreeMap::new();
     for e in &events {
@@ -571,6 +576,34 @@ bad \0 byte\n\
         assert_eq!(parsed.rejected_count, MAX_LISTED as u64 + 6);
         assert_eq!(parsed.rejected.len(), MAX_LISTED);
         assert!(parsed.rejected[0].reason.starts_with("longer than"));
+    }
+
+    #[test]
+    fn a_batch_writes_its_events_in_time_order() {
+        // Out of time order, and the later event from the lower address.
+        let body = b"Dec  2 10:05:00 s kernel: iptables IN=eth0 OUT= SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP SPT=1 DPT=23 SYN\n\
+Dec  2 10:00:00 s kernel: iptables IN=eth0 OUT= SRC=203.0.113.200 DST=192.0.2.1 PROTO=TCP SPT=1 DPT=22 SYN\n\
+Dec  2 10:09:00 s kernel: iptables IN=eth0 OUT= SRC=203.0.113.1 DST=192.0.2.1 PROTO=UDP SPT=1 DPT=53\n";
+        let parsed = read(body, Format::Syslog, 1, now());
+        let geo = GeoIp::open(&[]).unwrap();
+        let batch = prepare(parsed, &geo, 1, DbBackend::MySql);
+        let ports: Vec<Option<u16>> = batch.events.iter().map(|e| e.p.dst_port).collect();
+        assert_eq!(ports, vec![Some(22), Some(23), Some(53)]);
+        // The rows the statements write, in that order (`seen_at` is each row's third value).
+        let statements = batch.statements(DbBackend::MySql, 1, 7);
+        let values: Vec<&sea_orm::Value> = statements
+            .iter()
+            .flat_map(|s| s.values.as_ref().unwrap().0.iter())
+            .collect();
+        let seen: Vec<&sea_orm::Value> = values
+            .iter()
+            .skip(2)
+            .step_by(EVENT_WIDTH)
+            .copied()
+            .collect();
+        let times: Vec<sea_orm::Value> = batch.events.iter().map(|e| e.p.at.into()).collect();
+        assert_eq!(seen, times.iter().collect::<Vec<_>>());
+        assert!(batch.events.windows(2).all(|w| w[0].p.at < w[1].p.at));
     }
 
     #[test]
