@@ -22,9 +22,13 @@ pub struct Origin {
 
 impl Origin {
     pub fn country_code(&self) -> Option<String> {
-        self.country
-            .map(|c| String::from_utf8_lossy(&c).into_owned())
+        country_text(self.country)
     }
+}
+
+/// A country code (as [`Origin`] holds it) as text.
+pub fn country_text(country: Option<[u8; 2]>) -> Option<String> {
+    country.map(|c| String::from_utf8_lossy(&c).into_owned())
 }
 
 #[derive(serde::Deserialize)]

@@ -35,16 +35,6 @@ use super::store::{
 use crate::db;
 use crate::error::{AppError, AppResult};
 
-/// Events past a mark that make the folder fold at once, by default
-/// (`HECTOR_DARKNET_FOLD_AT`). A fold's cost is mostly its groups (one row of a roll-up
-/// written per source, or per source and port...), and a busy darknet sees the same scanners
-/// again and again: in the benchmark's flood 200,000 events touched 46,000 of its 50,000
-/// sources and 400,000 touched 49,000, so folding twice as many at a time wrote nearly half as
-/// many rows per event. What is still unfolded when a flood ends is folded after its last
-/// batch, and larger folds leave more; in the 2,000,000-event flood on MariaDB, 400,000 still
-/// finished soonest (medians of three rounds 0.66x and 0.68x of `LOAD DATA` against 0.61x and
-/// 0.65x with 200,000, and 0.55x with 100,000).
-pub const FOLD_AT: i64 = crate::config::DARKNET_FOLD_AT;
 /// Longest the folder leaves a smaller tail unfolded.
 pub const FOLD_WAIT: Duration = Duration::from_secs(5);
 /// Most events one fold transaction takes (a longer tail takes several).
@@ -384,7 +374,7 @@ pub async fn fold_all(db: &DatabaseConnection) -> AppResult<i64> {
 }
 
 /// Folds in the background, looking every `every`: when `at` events are waiting (see
-/// [`FOLD_AT`]), or a smaller tail has waited [`FOLD_WAIT`]. Every replica may run it (two
+/// [`crate::config::DARKNET_FOLD_AT`]), or a smaller tail has waited [`FOLD_WAIT`]. Every replica may run it (two
 /// folds of one roll-up take turns on its mark); a failed fold is retried on the next look.
 pub async fn run_folder(
     db: DatabaseConnection,

@@ -21,7 +21,7 @@ use super::{ACTIVITY_TOPIC, hour_of};
 use crate::db;
 use crate::error::{AppError, AppResult};
 use crate::events::{self, ChangeKind, Item, NewEvent};
-use crate::geoip::GeoIp;
+use crate::geoip::{self, GeoIp};
 use crate::net::ip_key;
 
 /// Most rejected lines a report lists (all are counted).
@@ -164,11 +164,6 @@ struct Enriched {
     /// event fewer than a `String` cloned into each of the batch's tallies).
     country: Option<[u8; 2]>,
     asn: Option<i64>,
-}
-
-/// A country code as the rows hold it ("" for none in the roll-ups' keys).
-fn country_text(country: Option<[u8; 2]>) -> Option<String> {
-    crate::geoip::Origin { country, asn: None }.country_code()
 }
 
 /// The destination port of a roll-up: the port, else -1.
@@ -454,7 +449,7 @@ fn event_statements(backend: DbBackend, sensor_id: i64, events: &[Enriched]) -> 
                     p.length
                         .map(|l| i32::try_from(l).unwrap_or(i32::MAX))
                         .into(),
-                    country_text(e.country).into(),
+                    geoip::country_text(e.country).into(),
                     e.asn.into(),
                 ];
                 values.extend(row);
@@ -500,7 +495,7 @@ async fn roll_up(db: &impl ConnectionTrait, sensor_id: i64, batch: &Batch) -> Ap
                 vec![
                     hour.into(),
                     sensor_id.into(),
-                    country_text(*country).unwrap_or_default().into(),
+                    geoip::country_text(*country).unwrap_or_default().into(),
                     n.into(),
                 ]
             })
@@ -532,7 +527,7 @@ fn summary(sensor_id: i64, events: &[Enriched]) -> serde_json::Value {
         "events": events.len(),
         "protocols": protocols.into_iter().collect::<Vec<_>>(),
         "ports": top(ports.into_iter().map(|((p, port), n)| (serde_json::json!([p, port]), n)).collect()),
-        "countries": top(countries.into_iter().map(|(c, n)| (serde_json::json!(country_text(c).unwrap_or_default()), n)).collect()),
+        "countries": top(countries.into_iter().map(|(c, n)| (serde_json::json!(geoip::country_text(c).unwrap_or_default()), n)).collect()),
         "sources": top(sources.into_iter().map(|(s, n)| (serde_json::json!(s.to_string()), n)).collect()),
     })
 }
