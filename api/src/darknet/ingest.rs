@@ -176,9 +176,7 @@ fn port_of(p: &Packet) -> i32 {
 /// is worked out before the transaction, so a writer's turn (SQLite has one writer; on MySQL
 /// batches take turns) is spent writing.
 pub struct Batch {
-    /// In source order: the events' index by hour and source is then written in order within
-    /// each hour rather than at random (with the index led by the source, before migration
-    /// 042, it saved a quarter of a batch's time); times and ids still order the listings.
+    /// In time order (see [`prepare`]).
     events: Vec<Enriched>,
     skipped: u64,
     rejected_count: u64,
