@@ -374,8 +374,9 @@ pub async fn fold_all(db: &DatabaseConnection) -> AppResult<i64> {
 }
 
 /// Folds in the background, looking every `every`: when `at` events are waiting (see
-/// [`crate::config::DARKNET_FOLD_AT`]), or a smaller tail has waited [`FOLD_WAIT`]. Every replica may run it (two
-/// folds of one roll-up take turns on its mark); a failed fold is retried on the next look.
+/// [`crate::config::DARKNET_FOLD_AT`]), or a smaller tail has waited [`FOLD_WAIT`]. Every
+/// replica may run it (two folds of one roll-up take turns on its mark); a failed fold is
+/// retried on the next look.
 pub async fn run_folder(
     db: DatabaseConnection,
     every: Duration,

@@ -174,7 +174,7 @@ fn port_of(p: &Packet) -> i32 {
 /// A body's packets made ready to write ([`prepare`]): each with what the GeoIP databases say
 /// of its source, what they add to the hourly roll-ups, and the live view's summary. All of it
 /// is worked out before the transaction, so a writer's turn (SQLite has one writer; on MySQL
-/// batches take turns) is spent writing.
+/// batches take turns for the counters they share) is spent writing.
 pub struct Batch {
     /// In time order (see [`prepare`]).
     events: Vec<Enriched>,
