@@ -25,20 +25,35 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// The name in `PROTO=` (a number for the others).
+    /// The name in `PROTO=` (any case), or the IP protocol number in decimal digits: a number
+    /// of a named protocol is that protocol (`6` and `06` are TCP), so one protocol is never
+    /// two values.
     pub fn parse(s: &str) -> Option<Self> {
         // Compared in place, any case: once per line, so no upper-cased copy.
-        const NAMED: [(&str, &str, Protocol); 4] = [
-            ("TCP", "6", Protocol::Tcp),
-            ("UDP", "17", Protocol::Udp),
-            ("ICMP", "1", Protocol::Icmp),
-            ("ICMPV6", "58", Protocol::Icmpv6),
+        const NAMED: [(&str, Protocol); 4] = [
+            ("TCP", Protocol::Tcp),
+            ("UDP", Protocol::Udp),
+            ("ICMP", Protocol::Icmp),
+            ("ICMPV6", Protocol::Icmpv6),
         ];
-        NAMED
-            .iter()
-            .find(|(name, number, _)| s.eq_ignore_ascii_case(name) || s == *number)
-            .map(|(_, _, p)| *p)
-            .or_else(|| Some(Self::Other(s.parse().ok()?)))
+        if let Some((_, p)) = NAMED.iter().find(|(name, _)| s.eq_ignore_ascii_case(name)) {
+            return Some(*p);
+        }
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self::of_number(s.parse().ok()?))
+    }
+
+    /// The protocol with IP protocol number `n`.
+    pub fn of_number(n: u8) -> Self {
+        match n {
+            6 => Self::Tcp,
+            17 => Self::Udp,
+            1 => Self::Icmp,
+            58 => Self::Icmpv6,
+            n => Self::Other(n),
+        }
     }
 
     /// Its IP protocol number.
@@ -424,6 +439,13 @@ mod tests {
             "Nov 30 08:00:00 s kernel: iptables IN=eth0 OUT= SRC=203.0.113.5 DST=192.0.2.1 LEN=64 TTL=60 PROTO=47",
         );
         assert_eq!(gre.protocol, Protocol::Other(47));
+        // A named protocol by number is that protocol, ports and flags read as its.
+        let tcp = packet_of(
+            "Nov 30 08:00:00 s kernel: iptables IN=eth0 OUT= SRC=203.0.113.5 DST=192.0.2.1 LEN=40 TTL=60 PROTO=06 SPT=40000 DPT=23 WINDOW=1024 SYN URGP=0",
+        );
+        assert_eq!(tcp.protocol, Protocol::Tcp);
+        assert_eq!((tcp.src_port, tcp.dst_port), (Some(40000), Some(23)));
+        assert_eq!(tcp.tcp_flags, flags::SYN);
     }
 
     #[test]
@@ -502,11 +524,20 @@ mod tests {
             ("1", Protocol::Icmp),
             ("icmpv6", Protocol::Icmpv6),
             ("58", Protocol::Icmpv6),
+            ("06", Protocol::Tcp),
+            ("017", Protocol::Udp),
             ("47", Protocol::Other(47)),
+            ("047", Protocol::Other(47)),
         ] {
             assert_eq!(Protocol::parse(text), Some(protocol), "{text}");
         }
-        for text in ["", "SCTPX", "256", "-1", "ICMPV"] {
+        for n in 0..=u8::MAX {
+            let p = Protocol::of_number(n);
+            assert_eq!(p.number(), n);
+            assert_eq!(Protocol::parse(&n.to_string()), Some(p));
+            assert_eq!(Protocol::parse(&p.name()), Some(p), "{n}");
+        }
+        for text in ["", "SCTPX", "256", "-1", "+6", " 6", "6 ", "ICMPV"] {
             assert_eq!(Protocol::parse(text), None, "{text}");
         }
     }
