@@ -13,6 +13,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::parse::Protocol;
 use super::store::sum;
 use crate::error::{AppError, AppResult};
 use crate::net::{ip_from_key, net_key_range};
@@ -462,13 +463,9 @@ pub async fn shares(
     w: Window,
     limit: u64,
 ) -> AppResult<(i64, Vec<(String, i64)>)> {
-    let name = |p: i16| match p {
-        6 => "TCP".to_owned(),
-        17 => "UDP".to_owned(),
-        1 => "ICMP".to_owned(),
-        58 => "ICMPv6".to_owned(),
-        other => other.to_string(),
-    };
+    // As `PROTO=` writes it.
+    let name =
+        |p: i16| u8::try_from(p).map_or_else(|_| p.to_string(), |n| Protocol::of_number(n).name());
     Ok(match field {
         ShareField::DestinationPort => {
             let top = top_ports(db, w, None, None, limit).await?;

@@ -87,21 +87,22 @@ pub enum DarknetProtocol {
 
 impl DarknetProtocol {
     pub fn of(number: i16) -> Self {
-        match number {
-            6 => Self::Tcp,
-            17 => Self::Udp,
-            1 => Self::Icmp,
-            58 => Self::Icmpv6,
-            _ => Self::Other,
+        match u8::try_from(number).map(Protocol::of_number) {
+            Ok(Protocol::Tcp) => Self::Tcp,
+            Ok(Protocol::Udp) => Self::Udp,
+            Ok(Protocol::Icmp) => Self::Icmp,
+            Ok(Protocol::Icmpv6) => Self::Icmpv6,
+            Ok(Protocol::Other(_)) | Err(_) => Self::Other,
         }
     }
 
     pub fn selection(self) -> ProtocolSel {
+        let is = |p: Protocol| ProtocolSel::Is(p.number().into());
         match self {
-            Self::Tcp => ProtocolSel::Is(6),
-            Self::Udp => ProtocolSel::Is(17),
-            Self::Icmp => ProtocolSel::Is(1),
-            Self::Icmpv6 => ProtocolSel::Is(58),
+            Self::Tcp => is(Protocol::Tcp),
+            Self::Udp => is(Protocol::Udp),
+            Self::Icmp => is(Protocol::Icmp),
+            Self::Icmpv6 => is(Protocol::Icmpv6),
             Self::Other => ProtocolSel::Other,
         }
     }
