@@ -8,6 +8,7 @@ pub mod fold;
 pub mod graphql;
 pub mod ingest;
 pub mod jobs;
+mod literal;
 pub mod parse;
 pub mod read;
 pub mod sensor;
