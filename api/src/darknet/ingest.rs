@@ -15,7 +15,6 @@ use sea_orm::{
     DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement, Value,
 };
 
-use super::literal;
 use super::parse::{self, Line, Packet};
 use super::store::{Merge, upsert};
 use super::{ACTIVITY_TOPIC, hour_of};
@@ -189,7 +188,7 @@ pub struct Batch {
     summary: serde_json::Value,
     /// The events' statements, built with the batch; the first attempt to record it takes
     /// them (a retried transaction builds them again).
-    statements: std::sync::Mutex<Option<Vec<EventInsert>>>,
+    statements: std::sync::Mutex<Option<Vec<Statement>>>,
 }
 
 impl Batch {
@@ -200,7 +199,7 @@ impl Batch {
 
     /// The statements that write the events of batch `batch_id`: those built with the batch
     /// the first time, built again after.
-    fn statements(&self, backend: DbBackend, sensor_id: i64, batch_id: i64) -> Vec<EventInsert> {
+    fn statements(&self, backend: DbBackend, sensor_id: i64, batch_id: i64) -> Vec<Statement> {
         let built = self
             .statements
             .lock()
@@ -209,7 +208,11 @@ impl Batch {
         let mut statements =
             built.unwrap_or_else(|| event_statements(backend, sensor_id, &self.events));
         for s in &mut statements {
-            s.set_batch(batch_id);
+            if let Some(values) = &mut s.values {
+                for v in values.0.iter_mut().skip(BATCH_COLUMN).step_by(EVENT_WIDTH) {
+                    *v = batch_id.into();
+                }
+            }
         }
         statements
     }
@@ -301,7 +304,7 @@ pub async fn record(
     .map_err(|e| AppError::conflict_on_unique(e, "this idempotency key is being recorded"))?;
     let started = std::time::Instant::now();
     for statement in batch.statements(db.get_database_backend(), sensor_id, row.id) {
-        statement.execute(db).await?;
+        db.execute_raw(statement).await?;
     }
     let inserted = started.elapsed();
     // Batches write their events side by side; the counters they share, one at a time. The
@@ -408,60 +411,13 @@ const EVENT_COLUMNS: [&str; 17] = [
 const EVENT_WIDTH: usize = 16;
 const BATCH_COLUMN: usize = 1;
 
-/// One multi-row `INSERT` of a batch's events, built with the batch, before the batch has an
-/// id ([`Batch::statements`] gives it one).
-enum EventInsert {
-    /// Every value bound, the batch id 0 until it is set (SQLite).
-    Bound(Statement),
-    /// Every value written into the text, sent without preparing it (MySQL): MariaDB spent
-    /// about an eighth of an ingest's time handling 16 bound values a row (`Item_param`,
-    /// `setup_fields`, `cleanup_items`), more than it takes to read them as literals. The
-    /// batch id is a blank [`literal::ID_WIDTH`] wide at each offset of `batch_at`. Nothing
-    /// in the text comes from a sensor as text: it is numbers, times written here, addresses
-    /// in hex and country codes of two ASCII letters.
-    Literal { sql: String, batch_at: Vec<usize> },
-}
-
-impl EventInsert {
-    fn set_batch(&mut self, batch_id: i64) {
-        match self {
-            EventInsert::Bound(s) => {
-                if let Some(values) = &mut s.values {
-                    for v in values.0.iter_mut().skip(BATCH_COLUMN).step_by(EVENT_WIDTH) {
-                        *v = batch_id.into();
-                    }
-                }
-            }
-            EventInsert::Literal { sql, batch_at } => literal::fill_ids(sql, batch_at, batch_id),
-        }
-    }
-
-    async fn execute(self, db: &impl ConnectionTrait) -> AppResult<()> {
-        match self {
-            EventInsert::Bound(s) => db.execute_raw(s).await?,
-            EventInsert::Literal { sql, .. } => db.execute_unprepared(&sql).await?,
-        };
-        Ok(())
-    }
-}
-
-/// Whether MySQL batches write their events as literals (temporary: `HECTOR_DARKNET_LITERAL=0`
-/// binds them, to compare both in one build).
-static LITERAL: std::sync::LazyLock<bool> =
-    std::sync::LazyLock::new(|| std::env::var("HECTOR_DARKNET_LITERAL").map_or(true, |v| v != "0"));
-
-/// The statements that write `events`, a chunk of rows each, the batch id left to fill in
-/// ([`Batch::statements`]). Built with the batch, off the writers' turn: with sea-query
-/// building each statement inside the transaction, SQLite's one writer sat idle while it was
-/// built.
-fn event_statements(backend: DbBackend, sensor_id: i64, events: &[Enriched]) -> Vec<EventInsert> {
+/// The statements that write `events`, a chunk of rows each, with every value bound and the
+/// batch id left 0 ([`Batch::statements`] fills it in). Built with the batch, off the
+/// writers' turn: with sea-query building each statement inside the transaction, SQLite's one
+/// writer sat idle while it was built.
+fn event_statements(backend: DbBackend, sensor_id: i64, events: &[Enriched]) -> Vec<Statement> {
     // Without `id`: it is the key the database gives.
     let columns = &EVENT_COLUMNS[..EVENT_WIDTH];
-    if backend == DbBackend::MySql && *LITERAL {
-        return super::store::chunks(events, columns.len(), backend)
-            .map(|chunk| literal_insert(sensor_id, columns, chunk))
-            .collect();
-    }
     let mut texts: HashMap<usize, String> = HashMap::new();
     super::store::chunks(events, columns.len(), backend)
         .map(|chunk| {
@@ -488,68 +444,17 @@ fn event_statements(backend: DbBackend, sensor_id: i64, events: &[Enriched]) -> 
                     p.icmp_code.map(i16::from).into(),
                     i16::from(p.tcp_flags).into(),
                     p.ttl.map(i16::from).into(),
-                    length_of(p).into(),
+                    p.length
+                        .map(|l| i32::try_from(l).unwrap_or(i32::MAX))
+                        .into(),
                     geoip::country_text(e.country).into(),
                     e.asn.into(),
                 ];
                 values.extend(row);
             }
-            EventInsert::Bound(Statement::from_sql_and_values(backend, sql, values))
+            Statement::from_sql_and_values(backend, sql, values)
         })
         .collect()
-}
-
-/// A packet's length as its column holds it.
-fn length_of(p: &Packet) -> Option<i32> {
-    p.length.map(|l| i32::try_from(l).unwrap_or(i32::MAX))
-}
-
-/// The MySQL `INSERT` of `chunk` with every value a literal, in the order of `columns`.
-fn literal_insert(sensor_id: i64, columns: &[&'static str], chunk: &[Enriched]) -> EventInsert {
-    use literal::Text;
-    let mut sql = Text::with_capacity(64 + columns.len() * 16 + chunk.len() * 160);
-    sql.insert_into("darknet_event", columns);
-    let mut batch_at = Vec::with_capacity(chunk.len());
-    for (i, e) in chunk.iter().enumerate() {
-        let p = &e.p;
-        sql.raw(if i == 0 { "(" } else { ",(" });
-        sql.int(sensor_id);
-        sql.raw(",");
-        batch_at.push(sql.blank_id());
-        sql.raw(",");
-        sql.time(p.at);
-        sql.raw(",");
-        sql.int(e.hour);
-        sql.raw(",");
-        sql.hex(&e.src);
-        sql.raw(",");
-        sql.hex(&ip_key(p.dst));
-        sql.raw(",");
-        sql.int(p.protocol.number());
-        sql.raw(",");
-        sql.opt_int(p.src_port);
-        sql.raw(",");
-        sql.opt_int(p.dst_port);
-        sql.raw(",");
-        sql.opt_int(p.icmp_type);
-        sql.raw(",");
-        sql.opt_int(p.icmp_code);
-        sql.raw(",");
-        sql.int(p.tcp_flags);
-        sql.raw(",");
-        sql.opt_int(p.ttl);
-        sql.raw(",");
-        sql.opt_int(length_of(p));
-        sql.raw(",");
-        sql.country(e.country);
-        sql.raw(",");
-        sql.opt_int(e.asn);
-        sql.raw(")");
-    }
-    EventInsert::Literal {
-        sql: sql.into_string(),
-        batch_at,
-    }
 }
 
 /// Adds the batch to the hourly roll-ups (ports, countries). The per-source roll-ups take its
@@ -677,30 +582,11 @@ Dec  2 10:09:00 s kernel: iptables IN=eth0 OUT= SRC=203.0.113.1 DST=192.0.2.1 PR
         let batch = prepare(parsed, &geo, 1, DbBackend::MySql);
         let ports: Vec<Option<u16>> = batch.events.iter().map(|e| e.p.dst_port).collect();
         assert_eq!(ports, vec![Some(22), Some(23), Some(53)]);
-        // The rows the statements write, in that order: on MySQL (the backend the batch was
-        // built for) the times written into the text...
-        let texts: Vec<String> = batch
-            .statements(DbBackend::MySql, 1, 7)
-            .into_iter()
-            .map(|s| match s {
-                EventInsert::Literal { sql, .. } => sql,
-                EventInsert::Bound(_) => panic!("MySQL writes its values in"),
-            })
-            .collect();
-        let text = texts.concat();
-        let at: Vec<usize> = ["10:00:00", "10:05:00", "10:09:00"]
-            .iter()
-            .map(|t| text.find(t).unwrap())
-            .collect();
-        assert!(at.windows(2).all(|w| w[0] < w[1]), "{text}");
-        // ... and on SQLite (built again) the bound times, `seen_at` being each row's third value.
-        let statements = batch.statements(DbBackend::Sqlite, 1, 7);
+        // The rows the statements write, in that order (`seen_at` is each row's third value).
+        let statements = batch.statements(DbBackend::MySql, 1, 7);
         let values: Vec<&sea_orm::Value> = statements
             .iter()
-            .flat_map(|s| match s {
-                EventInsert::Bound(s) => s.values.as_ref().unwrap().0.iter(),
-                EventInsert::Literal { .. } => panic!("SQLite binds its values"),
-            })
+            .flat_map(|s| s.values.as_ref().unwrap().0.iter())
             .collect();
         let seen: Vec<&sea_orm::Value> = values
             .iter()

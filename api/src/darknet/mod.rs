@@ -8,7 +8,6 @@ pub mod fold;
 pub mod graphql;
 pub mod ingest;
 pub mod jobs;
-mod literal;
 pub mod parse;
 pub mod read;
 pub mod sensor;
