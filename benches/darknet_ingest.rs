@@ -19,7 +19,10 @@
 //! (a) runs before and after each (c), and (c) is compared with the mean of the two;
 //! `BENCH_ROUNDS` (default 1) repeats (c) and the (a) after it, and reports each round's
 //! ratio and their median; `BENCH_DASHBOARDS=0` leaves (d) out; `BENCH_SENDERS`
-//! (default 2) is how many requests are in flight at once.
+//! (default 2) is how many requests are in flight at once; `BENCH_ALTERNATE_ENV=NAME=VALUE`
+//! gives the server of rounds 2, 4... that setting, to compare two settings in one run.
+//! Against a MariaDB on this machine, the CPU time it spends in (a) and in (c) (until the
+//! last answer, and after) is reported beside the wall times, and the server's own CPU time.
 
 #![expect(
     clippy::unwrap_used,
@@ -297,6 +300,63 @@ fn kib(pid: u32, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user and system) process `pid` has used so far, if it can be read.
+fn cpu_of(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), from the third: utime is the
+    // 14th field of the line, stime the 15th, both in clock ticks (100 a second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The MariaDB server on this machine, if one runs here (found by name): its CPU time is
+/// reported beside each run's wall time, which this machine's drifting speed moves more.
+fn mariadb_pid() -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            matches!(comm.trim(), "mariadbd" | "mysqld").then_some(pid)
+        })
+}
+
+/// A process's CPU time from a start (nothing when the process is not known or readable).
+struct CpuClock {
+    pid: Option<u32>,
+    start: Option<Duration>,
+}
+
+impl CpuClock {
+    fn start(pid: Option<u32>) -> CpuClock {
+        CpuClock {
+            pid,
+            start: pid.and_then(cpu_of),
+        }
+    }
+
+    fn used(&self) -> Option<Duration> {
+        Some(cpu_of(self.pid?)?.saturating_sub(self.start?))
+    }
+}
+
+/// `; MariaDB used .. s of CPU`, when that is known.
+fn db_cpu_note(cpu: Option<Duration>) -> String {
+    cpu.map(|c| format!("; MariaDB used {:.1} s of CPU", c.as_secs_f64()))
+        .unwrap_or_default()
+}
+
+/// A setting (`NAME=VALUE`) that every other round's server gets (`BENCH_ALTERNATE_ENV`), to
+/// compare two settings in one run, round by round, on a machine whose speed drifts.
+fn alternate_env() -> Option<(String, String)> {
+    let setting = std::env::var("BENCH_ALTERNATE_ENV").ok()?;
+    let (name, value) = setting.split_once('=')?;
+    Some((name.to_owned(), value.to_owned()))
+}
+
 /// A child process killed when dropped (also when the benchmark panics).
 struct Killed(Child);
 
@@ -307,8 +367,8 @@ impl Drop for Killed {
     }
 }
 
-/// A `hector` server process on `url`, and its address.
-fn server(url: &str, geoip: &Path) -> (Killed, String) {
+/// A `hector` server process on `url`, with `extra` set in its environment, and its address.
+fn server(url: &str, geoip: &Path, extra: Option<&(String, String)>) -> (Killed, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -325,6 +385,7 @@ fn server(url: &str, geoip: &Path) -> (Killed, String) {
         .env("HECTOR_RATE_LIMIT_PER_MINUTE", "0")
         .env("HECTOR_GEOIP_COUNTRY_DB", geoip)
         .env("HECTOR_SCHEDULER", "false")
+        .envs(extra.cloned())
         .env_remove("HECTOR_ENV")
         .stdout(Stdio::null())
         .spawn()
@@ -409,16 +470,30 @@ struct Ingested {
     failed: usize,
     stored: u64,
     latencies: Vec<Duration>,
+    /// MariaDB's CPU time over `time`, when it runs on this machine.
+    db_cpu: Option<Duration>,
+    /// MariaDB's CPU time until the last answer.
+    db_cpu_answered: Option<Duration>,
+    /// The server's CPU time over `time`.
+    server_cpu: Option<Duration>,
 }
 
 impl Ingested {
     fn report(&self, n: usize) {
         let latencies = &self.latencies;
         println!(
-            "      last answer after {:.2} s; folding the {} events still past the fold mark then took {:.2} s",
+            "      last answer after {:.2} s; folding the {} events still past the fold mark then took {:.2} s{}",
             self.answered_time.as_secs_f64(),
             self.tail,
-            (self.time - self.answered_time).as_secs_f64()
+            (self.time - self.answered_time).as_secs_f64(),
+            match (self.db_cpu_answered, self.db_cpu) {
+                (Some(a), Some(all)) => format!(
+                    " (MariaDB CPU {:.1} s until the last answer, {:.1} s after)",
+                    a.as_secs_f64(),
+                    (all - a).as_secs_f64()
+                ),
+                _ => String::new(),
+            }
         );
         println!(
             "      accepted {} of {n}, {} answers not 200, {} counted by the roll-ups; request latency (batch committed and visible) p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
@@ -430,28 +505,50 @@ impl Ingested {
             latencies.last().unwrap().as_secs_f64() * 1000.0
         );
         println!(
-            "      peak memory of the server: {:.1} MiB after the first 100,000 events, {:.1} MiB after all = {:.2}x",
+            "      peak memory of the server: {:.1} MiB after the first 100,000 events, {:.1} MiB after all = {:.2}x; its CPU time {}",
             self.after_first as f64 / 1024.0,
             self.peak as f64 / 1024.0,
-            self.peak as f64 / self.after_first.max(1) as f64
+            self.peak as f64 / self.after_first.max(1) as f64,
+            self.server_cpu.map_or("unknown".to_owned(), |c| format!(
+                "{:.1} s",
+                c.as_secs_f64()
+            ))
         );
         assert_eq!(self.accepted as usize, n, "every event accepted");
         assert_eq!(self.stored as usize, n, "every event counted");
     }
 }
 
-/// (c): every body through `POST /ingest/darknet` of a fresh server on a fresh database, from
-/// two senders, until the per-source roll-ups have folded in the last event.
-async fn ingest(
-    base: &Option<String>,
-    dir: &Path,
-    geo_path: &Path,
-    bodies: &[Arc<String>],
+/// What every ingest run (c) of a benchmark run shares.
+struct Setup<'a> {
+    /// The MariaDB server's URL (without a database), or none for SQLite.
+    base: &'a Option<String>,
+    dir: &'a Path,
+    geo_path: &'a Path,
+    /// The requests' bodies.
+    bodies: &'a [Arc<String>],
+    /// Lines per request.
     batch: usize,
     now: DateTime<Utc>,
-) -> Ingested {
+    /// The local MariaDB server's process, if there is one.
+    mariadb: Option<u32>,
+}
+
+/// (c): every body through `POST /ingest/darknet` of a fresh server (with `extra` in its
+/// environment) on a fresh database, from two senders, until the per-source roll-ups have
+/// folded in the last event.
+async fn ingest(setup: &Setup<'_>, extra: Option<&(String, String)>) -> Ingested {
+    let &Setup {
+        base,
+        dir,
+        geo_path,
+        bodies,
+        batch,
+        now,
+        mariadb,
+    } = setup;
     let (url, db) = fresh(base, dir, "ingest").await;
-    let (child, http) = server(&url, geo_path);
+    let (child, http) = server(&url, geo_path, extra);
     let pid = child.0.id();
     let client = reqwest::Client::builder().build().unwrap();
     let admin = sign_in(&client, &http).await;
@@ -507,18 +604,23 @@ async fn ingest(
         }
     };
     let t = Instant::now();
+    let db_clock = CpuClock::start(mariadb);
+    let server_clock = CpuClock::start(Some(pid));
     let numbered: Vec<(usize, Arc<String>)> = bodies.iter().cloned().enumerate().collect();
     let senders: usize = env_or("BENCH_SENDERS", 2).max(1);
     let mut results = send(numbered[..first_share].to_vec(), senders).await;
     let after_first = kib(pid, "VmHWM:");
     results.extend(send(numbered[first_share..].to_vec(), senders).await);
     let answered_time = t.elapsed();
+    let db_cpu_answered = db_clock.used();
     // Every answer already counts every accepted event (per-source answers add the events not
     // folded yet); the work left is folding that tail into the per-source roll-ups. The run
     // does it now instead of leaving it to the server's folder, and counts it.
     let tail = api::darknet::fold::pending(&db).await.unwrap();
     api::darknet::fold::fold_all(&db).await.unwrap();
     let ingest_time = t.elapsed();
+    let db_cpu = db_clock.used();
+    let server_cpu = server_clock.used();
     let peak = kib(pid, "VmHWM:");
     let accepted: u64 = results.iter().map(|r| r.1).sum();
     let failed = results.iter().filter(|r| r.2 != 200).count();
@@ -550,6 +652,9 @@ async fn ingest(
         failed,
         stored,
         latencies,
+        db_cpu,
+        db_cpu_answered,
+        server_cpu,
     }
 }
 
@@ -594,42 +699,70 @@ async fn run() {
     // drifts from minute to minute, so each ingest run is compared with the bulk loads just
     // before and just after it (their mean), which cancels a drift that runs one way.
     let rounds: usize = env_or("BENCH_ROUNDS", 1).max(1);
+    let mariadb = base.as_ref().and_then(|_| mariadb_pid());
+    let alternate = alternate_env();
+    let setup = Setup {
+        base: &base,
+        dir: dir.path(),
+        geo_path: &geo_path,
+        bodies: &bodies,
+        batch,
+        now,
+        mariadb,
+    };
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     let bulk_load = || async {
         let (url, db) = fresh(&base, dir.path(), "bulk").await;
         db.close().await.unwrap();
+        let clock = CpuClock::start(mariadb);
         let bulk_time = bulk(&url, &rows);
+        let cpu = clock.used();
         println!(
-            "  (a) bulk path ({})  {:>8.2} s  {:>9.0} events/s",
+            "  (a) bulk path ({})  {:>8.2} s  {:>9.0} events/s{}",
             if base.is_some() {
                 "LOAD DATA LOCAL INFILE"
             } else {
                 "sqlite3 .import"
             },
             bulk_time.as_secs_f64(),
-            rate(bulk_time)
+            rate(bulk_time),
+            db_cpu_note(cpu)
         );
-        bulk_time
+        (bulk_time, cpu)
     };
     let mut ratios = Vec::new();
     let mut last = None;
     let mut before = bulk_load().await;
     for round in 1..=rounds {
+        // Rounds 2, 4... with the alternate setting, if one is given.
+        let extra = alternate.as_ref().filter(|_| round % 2 == 0);
         if rounds > 1 {
-            println!("  round {round} of {rounds}");
+            match extra {
+                Some((name, value)) => println!("  round {round} of {rounds}, with {name}={value}"),
+                None => println!("  round {round} of {rounds}"),
+            }
         }
         // The previous round's server goes before this one starts.
         drop(last.take());
-        let ingested = ingest(&base, dir.path(), &geo_path, &bodies, batch, now).await;
+        let ingested = ingest(&setup, extra).await;
+        let cpu = ingested.db_cpu;
         let after = bulk_load().await;
-        let bracket = (before + after) / 2;
+        let bracket = (before.0 + after.0) / 2;
         let ratio = rate(ingested.time) / rate(bracket);
         println!(
-            "  (c) POST /ingest/darknet     {:>8.2} s  {:>9.0} events/s = {ratio:.2}x the bulk path ({:.2} s, the mean of the loads before and after), {:.0}x a row at a time",
+            "  (c) POST /ingest/darknet     {:>8.2} s  {:>9.0} events/s = {ratio:.2}x the bulk path ({:.2} s, the mean of the loads before and after), {:.0}x a row at a time{}{}",
             ingested.time.as_secs_f64(),
             rate(ingested.time),
             bracket.as_secs_f64(),
-            rate(ingested.time) / floor_rate
+            rate(ingested.time) / floor_rate,
+            db_cpu_note(cpu),
+            match (cpu, before.1, after.1) {
+                (Some(c), Some(b), Some(a)) => format!(
+                    " = {:.2}x that of the loads",
+                    c.as_secs_f64() / ((b + a) / 2).as_secs_f64()
+                ),
+                _ => String::new(),
+            }
         );
         ingested.report(n);
         ratios.push(ratio);
