@@ -350,10 +350,14 @@ fn db_cpu_note(cpu: Option<Duration>) -> String {
 }
 
 /// A setting (`NAME=VALUE`) that every other round's server gets (`BENCH_ALTERNATE_ENV`), to
-/// compare two settings in one run, round by round, on a machine whose speed drifts.
+/// compare two settings in one run, round by round, on a machine whose speed drifts. One that
+/// is not `NAME=VALUE` stops the run rather than comparing a setting with itself.
 fn alternate_env() -> Option<(String, String)> {
     let setting = std::env::var("BENCH_ALTERNATE_ENV").ok()?;
-    let (name, value) = setting.split_once('=')?;
+    let (name, value) = setting
+        .split_once('=')
+        .filter(|(name, _)| !name.is_empty())
+        .expect("BENCH_ALTERNATE_ENV is NAME=VALUE");
     Some((name.to_owned(), value.to_owned()))
 }
 
