@@ -178,6 +178,15 @@ fn write_rows(path: &Path, events: &[Ev], geo: &api::geoip::GeoIp, mysql: bool) 
 
 const COLUMNS: &str = "sensor_id, batch_id, seen_at, hour, @src, @dst, protocol, src_port, dst_port, icmp_type, icmp_code, tcp_flags, ttl, length, country, asn";
 
+/// The user, host and port of a `mysql://user@host:port` URL without a database (root and
+/// 3306 when not given).
+fn mysql_server(base: &str) -> (&str, &str, &str) {
+    let rest = base.trim_start_matches("mysql://");
+    let (user, host) = rest.split_once('@').unwrap_or(("root", rest));
+    let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
+    (user, host, port)
+}
+
 /// (a): the database's own bulk path, timed around the tool.
 fn bulk(url: &str, rows: &Path) -> Duration {
     let t = Instant::now();
@@ -195,9 +204,7 @@ fn bulk(url: &str, rows: &Path) -> Duration {
         assert!(status.success());
     } else {
         let (base, db) = url.rsplit_once('/').unwrap();
-        let host = base.trim_start_matches("mysql://");
-        let (user, host) = host.split_once('@').unwrap_or(("root", host));
-        let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
+        let (user, host, port) = mysql_server(base);
         let sql = format!(
             "LOAD DATA LOCAL INFILE '{}' INTO TABLE darknet_event FIELDS TERMINATED BY '\\t' ({COLUMNS}) SET src = UNHEX(@src), dst = UNHEX(@dst)",
             rows.display()
@@ -311,9 +318,14 @@ fn cpu_of(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// The MariaDB server on this machine, if one runs here (found by name): its CPU time is
-/// reported beside each run's wall time, which this machine's drifting speed moves more.
-fn mariadb_pid() -> Option<u32> {
+/// The MariaDB server at `base`, when `base` is on this machine and one runs here (found by
+/// name): its CPU time is reported beside each run's wall time, which this machine's drifting
+/// speed moves more.
+fn mariadb_pid(base: &str) -> Option<u32> {
+    let (_, host, _) = mysql_server(base);
+    if host != "localhost" && !host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        return None;
+    }
     std::fs::read_dir("/proc")
         .ok()?
         .flatten()
@@ -494,7 +506,7 @@ impl Ingested {
                 (Some(a), Some(all)) => format!(
                     " (MariaDB CPU {:.1} s until the last answer, {:.1} s after)",
                     a.as_secs_f64(),
-                    (all - a).as_secs_f64()
+                    all.saturating_sub(a).as_secs_f64()
                 ),
                 _ => String::new(),
             }
@@ -703,7 +715,7 @@ async fn run() {
     // drifts from minute to minute, so each ingest run is compared with the bulk loads just
     // before and just after it (their mean), which cancels a drift that runs one way.
     let rounds: usize = env_or("BENCH_ROUNDS", 1).max(1);
-    let mariadb = base.as_ref().and_then(|_| mariadb_pid());
+    let mariadb = base.as_deref().and_then(mariadb_pid);
     let alternate = alternate_env();
     let setup = Setup {
         base: &base,
