@@ -9,8 +9,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction,
+    DbBackend, DbErr, IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::config::Config;
@@ -186,6 +187,71 @@ async fn begin_write_with(
         ..Default::default()
     };
     Ok(db.begin_with_options(options).await?)
+}
+
+/// Starts a transaction that only reads, every read of it seeing the database as it was at the
+/// first (`REPEATABLE READ, READ ONLY` on MySQL; on SQLite a deferred transaction reads one
+/// snapshot of the WAL and takes no lock a writer waits on). Dropping it ends it.
+pub async fn begin_read(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
+    let options = match db.get_database_backend() {
+        DbBackend::MySql => TransactionOptions {
+            isolation_level: Some(IsolationLevel::RepeatableRead),
+            access_mode: Some(AccessMode::ReadOnly),
+            ..Default::default()
+        },
+        _ => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
+            ..Default::default()
+        },
+    };
+    Ok(db.begin_with_options(options).await?)
+}
+
+/// Where a read goes: the pool (each statement on whichever connection is free, seeing what
+/// is committed when it runs), or one [`begin_read`] transaction (every statement one moment).
+pub enum Reader {
+    Pool(DatabaseConnection),
+    Snapshot(DatabaseTransaction),
+}
+
+impl Reader {
+    /// A reader of `db`: one snapshot if `snapshot`, else the pool.
+    pub async fn new(db: &DatabaseConnection, snapshot: bool) -> AppResult<Self> {
+        Ok(if snapshot {
+            Self::Snapshot(begin_read(db).await?)
+        } else {
+            Self::Pool(db.clone())
+        })
+    }
+}
+
+/// `$body` with `$c` the reader's connection or transaction.
+macro_rules! on_reader {
+    ($reader:expr, $c:ident => $body:expr) => {
+        match $reader {
+            Reader::Pool($c) => $body,
+            Reader::Snapshot($c) => $body,
+        }
+    };
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Reader {
+    fn get_database_backend(&self) -> DbBackend {
+        on_reader!(self, c => c.get_database_backend())
+    }
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        on_reader!(self, c => c.execute_raw(stmt).await)
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        on_reader!(self, c => c.execute_unprepared(sql).await)
+    }
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        on_reader!(self, c => c.query_one_raw(stmt).await)
+    }
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        on_reader!(self, c => c.query_all_raw(stmt).await)
+    }
 }
 
 /// The work of one attempt of [`write`], borrowing the transaction.

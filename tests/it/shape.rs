@@ -323,3 +323,50 @@ async fn others_see_who_set_an_exclusion_but_not_their_private_details() {
     assert_eq!(me["data"]["me"]["supportGroups"][0]["name"], "Ops");
     app.stop().await;
 }
+
+/// `totalCount` is of the same moment as the page beside it: while tags are created one after
+/// another, every answer counts exactly the tags it lists. (Counted after the page, from the
+/// pool, a tag committed between the two reads was counted and not listed.)
+#[tokio::test]
+async fn a_connections_total_count_is_of_the_same_moment_as_its_edges() {
+    const TAGS: usize = 60;
+    let app = TestApp::spawn().await;
+    let writer = async {
+        for i in 0..TAGS {
+            app.ok(
+                "mutation($n: String!) { createTag(input: {name: $n}) { tag { id } } }",
+                json!({ "n": format!("t{i:02}") }),
+            )
+            .await;
+        }
+    };
+    let reader = async {
+        let mut seen = std::collections::BTreeSet::new();
+        loop {
+            let list = app
+                .ok(
+                    "{ tags(first: 100) { totalCount edges { node { name } } } }",
+                    json!({}),
+                )
+                .await;
+            let listed = list["tags"]["edges"].as_array().unwrap().len();
+            assert_eq!(list["tags"]["totalCount"], listed, "{list}");
+            seen.insert(listed);
+            if listed == TAGS {
+                return seen;
+            }
+        }
+    };
+    let ((), seen) = tokio::join!(writer, reader);
+    // The reads overlapped the writes: they saw the list at several sizes on its way up.
+    assert!(seen.len() > 5, "{seen:?}");
+    // Asked for through fragments, it is counted too.
+    let sized = app
+        .ok(
+            "{ tags(first: 1) { ...Sized } } fragment Sized on TagConnection { ... on TagConnection { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(sized["tags"]["totalCount"], TAGS, "{sized}");
+    app.stop().await;
+}

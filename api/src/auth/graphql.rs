@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use crate::graphql::scalars::DateTime;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{api_token, app_user, audit_entry};
-use futures_util::FutureExt;
 
 use super::audit::{self, AuditFilter};
 use super::password::NewPassword;
@@ -14,7 +13,9 @@ use super::service::{self, NewUser, Tokens, UserChanges};
 use crate::actor::{ClientAddr, Principal, Role, Scopes};
 use crate::db;
 use crate::error::AppError;
-use crate::graphql::connection::{NameOrder, TimeOrder, TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{
+    NameOrder, TimeOrder, TotalCount, connection, list_reader, page, page_cost,
+};
 use crate::graphql::errors::BatchError;
 use crate::graphql::guard::{Access, Area};
 use crate::graphql::node;
@@ -633,13 +634,10 @@ impl AuthQuery {
         order_by: Option<NameOrder>,
     ) -> Result<UserConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let order = NameOrder::or(order_by, crate::page::KeyOrder::BY_CREATION);
         let found = service::users(&db, order, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { service::count_users(&db).await }.boxed()
-        });
+        let total = TotalCount::of(&db, service::count_users(&db)).await?;
         Ok(UserConnection::new(found, total))
     }
     /// A user by id (admins; others see only themselves, through `me` or `node`).
@@ -673,14 +671,11 @@ impl AuthQuery {
     ) -> Result<ApiTokenConnection> {
         let p = principal(ctx)?.clone();
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found =
             service::api_tokens_for(&db, &p, TimeOrder::newest_first(order_by, false), &page)
                 .await?;
-        let total = TotalCount::new(move || {
-            let (db, p) = (db.clone(), p.clone());
-            async move { service::count_api_tokens_for(&db, &p).await }.boxed()
-        });
+        let total = TotalCount::of(&db, service::count_api_tokens_for(&db, &p)).await?;
         Ok(ApiTokenConnection::new(found, total))
     }
 
@@ -715,13 +710,10 @@ impl AuthQuery {
             since: f.since.map(|t| t.0),
             until: f.until.map(|t| t.0),
         };
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found =
             audit::list(&db, &filter, TimeOrder::newest_first(order_by, true), &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, filter) = (db.clone(), filter.clone());
-            async move { audit::count(&db, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, audit::count(&db, &filter)).await?;
         Ok(AuditEntryConnection::new(found, total))
     }
 }

@@ -1,12 +1,10 @@
 //! Relay connections: `edges`, `nodes`, `pageInfo` and an opt-in `totalCount` that is only
 //! counted when a client selects it.
 
-use std::sync::Arc;
-
 use async_graphql::SimpleObject;
-use futures_util::future::BoxFuture;
 
-use crate::error::AppResult;
+use crate::db;
+use crate::error::{AppError, AppResult};
 
 /// Page arguments of a connection field, checked against the page cap.
 pub fn page(
@@ -94,20 +92,39 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// A deferred count of the whole list, run only if `totalCount` is selected.
-#[derive(Clone)]
-pub struct TotalCount(Arc<dyn Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync>);
+/// How many items the whole list holds, when the query asked (`totalCount`).
+#[derive(Debug, Clone, Copy)]
+pub struct TotalCount(Option<u64>);
+
+/// Where a connection field reads its page, and its [`TotalCount`] when the query selects
+/// `totalCount`: then one snapshot for both ([`db::Reader::Snapshot`]), else the pool. Read one
+/// after the other from the pool, a write committed between the page and the count gave a
+/// `totalCount` that disagreed with the `edges` beside it (a digest counted, none listed).
+pub async fn list_reader(ctx: &async_graphql::Context<'_>) -> async_graphql::Result<db::Reader> {
+    let wants_total = ctx.look_ahead().field("totalCount").exists();
+    Ok(db::Reader::new(&crate::graphql::state(ctx)?.db, wants_total).await?)
+}
 
 impl TotalCount {
-    pub fn new<F>(f: F) -> Self
-    where
-        F: Fn() -> BoxFuture<'static, AppResult<u64>> + Send + Sync + 'static,
-    {
-        Self(Arc::new(f))
+    /// `count` of the list, run in `reader`'s snapshot if the query asked for the total (see
+    /// [`list_reader`]); not run otherwise.
+    pub async fn of(
+        reader: &db::Reader,
+        count: impl Future<Output = AppResult<u64>>,
+    ) -> AppResult<Self> {
+        Ok(Self(match reader {
+            db::Reader::Snapshot(_) => Some(count.await?),
+            db::Reader::Pool(_) => None,
+        }))
     }
 
-    pub async fn get(&self) -> AppResult<u64> {
-        (self.0)().await
+    /// The count, or an error if the query did not ask for it.
+    pub fn get(self) -> AppResult<u64> {
+        self.0.ok_or_else(|| {
+            AppError::internal(std::io::Error::other(
+                "totalCount was resolved without being counted",
+            ))
+        })
     }
 }
 
@@ -178,9 +195,10 @@ macro_rules! connection {
                 &self.page_info
             }
 
-            /// How many items the whole list holds (counted only when asked for).
+            /// How many items the whole list holds: counted only when asked for, and then in
+            /// the same read snapshot as `edges`, so the two agree.
             async fn total_count(&self) -> async_graphql::Result<u64> {
-                Ok(self.total.get().await?)
+                Ok(self.total.get()?)
             }
         }
     };

@@ -3,9 +3,8 @@
 use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, ID, Object, Result};
 use entity::job_run;
-use futures_util::FutureExt;
 
-use crate::graphql::connection::{TimeOrder, TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{TimeOrder, TotalCount, connection, list_reader, page, page_cost};
 use crate::graphql::node;
 use crate::graphql::state;
 
@@ -168,9 +167,8 @@ impl JobQuery {
         #[graphql(desc = "Only runs of this job.")] job: Option<String>,
         #[graphql(desc = "The order; newest first when left out.")] order_by: Option<TimeOrder>,
     ) -> Result<JobRunConnection> {
-        let st = state(ctx)?;
         let page = page(ctx, first, after, last, before)?;
-        let db = st.db.clone();
+        let db = list_reader(ctx).await?;
         let found = service::runs(
             &db,
             job.as_deref(),
@@ -178,10 +176,7 @@ impl JobQuery {
             &page,
         )
         .await?;
-        let total = TotalCount::new(move || {
-            let (db, job) = (db.clone(), job.clone());
-            async move { service::count(&db, job.as_deref()).await }.boxed()
-        });
+        let total = TotalCount::of(&db, service::count(&db, job.as_deref())).await?;
         Ok(JobRunConnection::new(found, total))
     }
 

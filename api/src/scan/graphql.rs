@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription};
 use entity::{scan, scan_profile, scan_run};
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 
 use super::ingest;
 use super::profile::{Extra, Options, Technique};
@@ -17,7 +17,7 @@ use crate::db;
 use crate::error::AppError;
 use crate::events;
 use crate::graphql::connection::ImportRejection;
-use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{TotalCount, connection, list_reader, page, page_cost};
 use crate::graphql::guard::{self, Access, Area};
 use crate::graphql::scalars::{DateTime, Upload};
 use crate::graphql::{identity, node, state};
@@ -560,12 +560,9 @@ async fn run_list(
     before: Option<String>,
 ) -> Result<ScanRunConnection> {
     let page = page(ctx, first, after, last, before)?;
-    let db = state(ctx)?.db.clone();
+    let db = list_reader(ctx).await?;
     let found = service::runs(&db, scan_id, &page).await?;
-    let total = TotalCount::new(move || {
-        let db = db.clone();
-        async move { service::count_runs(&db, scan_id).await }.boxed()
-    });
+    let total = TotalCount::of(&db, service::count_runs(&db, scan_id)).await?;
     Ok(ScanRunConnection::new(found, total))
 }
 
@@ -593,12 +590,9 @@ impl ScanQuery {
         before: Option<String>,
     ) -> Result<ScanProfileConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = service::profiles(&db, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { service::count_profiles(&db).await }.boxed()
-        });
+        let total = TotalCount::of(&db, service::count_profiles(&db)).await?;
         Ok(ScanProfileConnection::new(found, total))
     }
 
@@ -633,12 +627,9 @@ impl ScanQuery {
         before: Option<String>,
     ) -> Result<ScanConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = service::scans(&db, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { service::count_scans(&db).await }.boxed()
-        });
+        let total = TotalCount::of(&db, service::count_scans(&db)).await?;
         Ok(ScanConnection::new(found, total))
     }
 

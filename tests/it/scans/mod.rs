@@ -491,16 +491,16 @@ async fn the_digest_job_lists_each_support_groups_exposure_changes_for_its_membe
     let (member, _) = user(&app, "wendy", "ANALYST", &[&group]).await;
     let (outsider, _) = user(&app, "otto", "ANALYST", &[]).await;
     let q = "{ exposureDigests(first: 5) { totalCount edges { node { supportGroup { name } opened closed changed changes { kind port host { address } } } } } }";
-    let mut digest = Value::Null;
+    let mut body = Value::Null;
     for _ in 0..100 {
-        let (_, body) = app.gql_as(Some(&member), q, json!({})).await;
+        body = app.gql_as(Some(&member), q, json!({})).await.1;
         if body["data"]["exposureDigests"]["totalCount"] == 1 {
-            digest = body["data"]["exposureDigests"]["edges"][0]["node"].clone();
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(digest["supportGroup"]["name"], "web team", "{digest}");
+    let digest = &body["data"]["exposureDigests"]["edges"][0]["node"];
+    assert_eq!(digest["supportGroup"]["name"], "web team", "{body}");
     assert_eq!(digest["opened"], 4);
     assert_eq!(digest["closed"], 0);
     assert_eq!(digest["changes"].as_array().unwrap().len(), 4);

@@ -1,7 +1,6 @@
 //! Darknet queries: sensors, raw events, and the analytics (roll-ups only).
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
-use futures_util::FutureExt;
 
 use super::live::DarknetSpikeConnection;
 use super::types::*;
@@ -9,7 +8,7 @@ use crate::darknet::read::{self, EventFilter, SeriesFilter, Window};
 use crate::darknet::{sensor, sources, spike};
 use crate::db;
 use crate::error::AppError;
-use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{TotalCount, connection, list_reader, page, page_cost};
 use crate::graphql::node;
 use crate::graphql::scalars::DateTime;
 use crate::graphql::state;
@@ -104,12 +103,9 @@ impl DarknetQuery {
         before: Option<String>,
     ) -> Result<SensorConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = sensor::list(&db, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { sensor::count(&db).await }.boxed()
-        });
+        let total = TotalCount::of(&db, sensor::count(&db)).await?;
         Ok(SensorConnection::new(found, total))
     }
 
@@ -153,13 +149,9 @@ impl DarknetQuery {
             sensor: sensor_of(f.sensor_id)?,
         };
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = read::events(&db, &filter, &page).await?;
-        let db = db.clone();
-        let total = TotalCount::new(move || {
-            let (db, filter) = (db.clone(), filter.clone());
-            async move { read::count_events(&db, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_events(&db, &filter)).await?;
         Ok(DarknetEventConnection::new(found, total))
     }
 
@@ -452,12 +444,9 @@ impl DarknetQuery {
         before: Option<String>,
     ) -> Result<DarknetSpikeConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = spike::list(&db, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { spike::count(&db).await }.boxed()
-        });
+        let total = TotalCount::of(&db, spike::count(&db)).await?;
         Ok(DarknetSpikeConnection::new(found, total))
     }
 }

@@ -1,7 +1,6 @@
 //! Reading feeds, articles (search and filters) and intel matches; the feed list as OPML.
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
-use futures_util::FutureExt;
 
 use super::types::{
     Article, ArticleConnection, Feed, FeedConnection, IndicatorKind, IntelMatch,
@@ -10,7 +9,7 @@ use super::types::{
 use crate::error::{AppError, AppResult};
 use crate::feed::indicators;
 use crate::feed::read::{self, ArticleFilter, MAX_TERMS, MatchFilter};
-use crate::graphql::connection::{NameOrder, TotalCount, page, page_cost};
+use crate::graphql::connection::{NameOrder, TotalCount, list_reader, page, page_cost};
 use crate::graphql::scalars::DateTime;
 use crate::graphql::{node, scope, state};
 
@@ -146,12 +145,9 @@ impl FeedQuery {
     ) -> Result<FeedConnection> {
         let page = page(ctx, first, after, last, before)?;
         let order = NameOrder::or(order_by, crate::page::KeyOrder::BY_KEY);
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = read::feeds(&db, order, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { read::count_feeds(&db).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_feeds(&db)).await?;
         Ok(FeedConnection::new(found, total))
     }
 
@@ -192,13 +188,10 @@ impl FeedQuery {
         #[graphql(desc = "Which articles.")] filter: Option<ArticleFilterInput>,
     ) -> Result<ArticleConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
-        let filter = filter.unwrap_or_default().filter(&db).await?;
+        let db = list_reader(ctx).await?;
+        let filter = filter.unwrap_or_default().filter(&state(ctx)?.db).await?;
         let found = read::articles(&db, &filter, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, filter) = (db.clone(), filter.clone());
-            async move { read::count_articles(&db, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_articles(&db, &filter)).await?;
         Ok(ArticleConnection::new(found, total))
     }
 
@@ -233,13 +226,10 @@ impl FeedQuery {
         #[graphql(desc = "Which matches.")] filter: Option<IntelMatchFilterInput>,
     ) -> Result<IntelMatchConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
         let filter = filter.unwrap_or_default().filter()?;
         let found = read::matches(&db, &scope, &filter, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
-            async move { read::count_matches(&db, &scope, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_matches(&db, &scope, &filter)).await?;
         Ok(IntelMatchConnection::new(found, total))
     }
 

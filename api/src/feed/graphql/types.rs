@@ -2,17 +2,16 @@
 
 use async_graphql::{Context, Enum, ID, Object, Result};
 use entity::{article, article_indicator, feed, intel_match};
-use futures_util::FutureExt;
 
 use super::loaders::{self, ArticleId, FeedId, IndicatorId, IndicatorsOf, TagsOf};
 use crate::error::AppError;
 use crate::feed::indicators::Kind;
 use crate::feed::read::{self, MatchFilter};
 use crate::feed::{FetchStatus, MatchKind};
-use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{TotalCount, connection, list_reader, page, page_cost};
 use crate::graphql::node;
 use crate::graphql::scalars::{DateTime, IpAddr};
-use crate::graphql::{scope, state};
+use crate::graphql::scope;
 use crate::host::graphql::Host;
 use crate::host::graphql::loaders::{self as host_loaders, HostId};
 
@@ -300,16 +299,13 @@ impl Article {
         before: Option<String>,
     ) -> Result<IntelMatchConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
         let filter = MatchFilter {
             article_id: Some(self.0.id),
             ..Default::default()
         };
         let found = read::matches(&db, &scope, &filter, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
-            async move { read::count_matches(&db, &scope, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_matches(&db, &scope, &filter)).await?;
         Ok(IntelMatchConnection::new(found, total))
     }
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject, Subscription};
 use entity::{exposure_change, exposure_digest, host, host_service, service_observation};
-use futures_util::{FutureExt, Stream, StreamExt};
+use futures_util::{Stream, StreamExt};
 
 use super::loaders::{self, HostId};
 use super::types::Host;
 use crate::error::AppError;
 use crate::events;
-use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{TotalCount, connection, list_reader, page, page_cost};
 use crate::graphql::scalars::DateTime;
 use crate::graphql::{guard, node, scope, state};
 use crate::host::service::exposure::{self, ChangeFilter, EXPOSURE_TOPIC};
@@ -192,13 +192,10 @@ impl Service {
         before: Option<String>,
     ) -> Result<ObservationConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = exposure::history(&db, self.0.id, &page).await?;
         let id = self.0.id;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { exposure::count_history(&db, id).await }.boxed()
-        });
+        let total = TotalCount::of(&db, exposure::count_history(&db, id)).await?;
         Ok(ObservationConnection::new(found, total))
     }
 }
@@ -560,12 +557,9 @@ impl ExposureQuery {
     ) -> Result<ExposureChangeConnection> {
         let page = page(ctx, first, after, last, before)?;
         let filter = filter.unwrap_or_default().into_filter()?;
-        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
         let found = exposure::changes(&db, &scope, &filter, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
-            async move { exposure::count_changes(&db, &scope, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, exposure::count_changes(&db, &scope, &filter)).await?;
         Ok(ExposureChangeConnection::new(found, total))
     }
 
@@ -611,12 +605,9 @@ impl ExposureQuery {
         let group = support_group_id
             .map(|g| node::decode(&g, "SupportGroup"))
             .transpose()?;
-        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
         let found = exposure::digests(&db, &scope, group, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, scope) = (db.clone(), scope.clone());
-            async move { exposure::count_digests(&db, &scope, group).await }.boxed()
-        });
+        let total = TotalCount::of(&db, exposure::count_digests(&db, &scope, group)).await?;
         Ok(ExposureDigestConnection::new(found, total))
     }
 
@@ -639,12 +630,10 @@ impl ExposureQuery {
     ) -> Result<super::types::HostConnection> {
         let page = page(ctx, first, after, last, before)?;
         let search = search.into_search()?;
-        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
         let found = exposure::hosts_by_ports(&db, &scope, &search, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, scope, search) = (db.clone(), scope.clone(), search.clone());
-            async move { exposure::count_hosts_by_ports(&db, &scope, &search).await }.boxed()
-        });
+        let total =
+            TotalCount::of(&db, exposure::count_hosts_by_ports(&db, &scope, &search)).await?;
         Ok(super::types::HostConnection::new(found, total))
     }
 

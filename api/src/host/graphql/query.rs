@@ -2,11 +2,10 @@
 
 use async_graphql::{Context, ID, Object, Result};
 use entity::{host_group, location, support_group, tag};
-use futures_util::FutureExt;
 
 use super::inputs::{self, HostFilterInput, HostOrderInput};
 use super::types::*;
-use crate::graphql::connection::{NameOrder, TotalCount};
+use crate::graphql::connection::{NameOrder, TotalCount, list_reader};
 use crate::graphql::node;
 use crate::graphql::scalars::IpAddr;
 use crate::graphql::{scope, state};
@@ -28,7 +27,7 @@ where
     E::Model: Sync,
     T: From<E::Model>,
 {
-    let db = state(ctx)?.db.clone();
+    let db = list_reader(ctx).await?;
     let found = catalog::list::<E>(
         &db,
         search.as_deref(),
@@ -36,10 +35,7 @@ where
         &page,
     )
     .await?;
-    let total = TotalCount::new(move || {
-        let db = db.clone();
-        async move { catalog::count::<E>(&db).await }.boxed()
-    });
+    let total = TotalCount::of(&db, catalog::count::<E>(&db)).await?;
     Ok((found.map(T::from), total))
 }
 

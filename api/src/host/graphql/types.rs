@@ -3,11 +3,10 @@
 use crate::graphql::scalars::DateTime;
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use entity::{host, host_group, location, support_group, tag, url};
-use futures_util::FutureExt;
 
 use super::loaders::{self, LocationId, SupportGroupId, TagUsage, TagsOfHost, UrlsOfHost};
 use crate::error::AppError;
-use crate::graphql::connection::{TotalCount, connection};
+use crate::graphql::connection::{TotalCount, connection, list_reader};
 pub(crate) use crate::graphql::connection::{page, page_cost};
 use crate::graphql::node;
 use crate::graphql::scalars::IpAddr;
@@ -32,12 +31,9 @@ pub(crate) async fn host_connection(
     order: HostOrder,
     page: PageRequest,
 ) -> Result<HostConnection> {
-    let db = state(ctx)?.db.clone();
+    let db = list_reader(ctx).await?;
     let found = service::list(&db, &filter, order, &page).await?;
-    let total = TotalCount::new(move || {
-        let (db, filter) = (db.clone(), filter.clone());
-        async move { service::count(&db, &filter).await }.boxed()
-    });
+    let total = TotalCount::of(&db, service::count(&db, &filter)).await?;
     Ok(HostConnection::new(found, total))
 }
 
@@ -144,13 +140,10 @@ impl Host {
         before: Option<String>,
     ) -> Result<HostGroupConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = service::groups_of_host(&db, self.0.id, &page).await?;
         let host_id = self.0.id;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { service::group_count_of_host(&db, host_id).await }.boxed()
-        });
+        let total = TotalCount::of(&db, service::group_count_of_host(&db, host_id)).await?;
         Ok(HostGroupConnection::new(found, total))
     }
 

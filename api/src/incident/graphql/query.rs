@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{Datelike, TimeZone, Utc};
-use futures_util::FutureExt;
 
 use super::types::{
     Incident, IncidentConnection, IncidentLookup, IncidentLookupKind, IncidentSeverity,
     IncidentStatus, Magnitude,
 };
 use crate::error::{AppError, AppResult};
-use crate::graphql::connection::{TotalCount, page, page_cost};
+use crate::graphql::connection::{TotalCount, list_reader, page, page_cost};
 use crate::graphql::scalars::DateTime;
 use crate::graphql::{node, scope, state};
 use crate::incident::read::{self, IncidentFilter, Reported};
@@ -329,13 +328,10 @@ impl IncidentQuery {
         #[graphql(desc = "Which incidents.")] filter: Option<IncidentFilterInput>,
     ) -> Result<IncidentConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
-        let filter = filter.unwrap_or_default().filter(&db).await?;
+        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
+        let filter = filter.unwrap_or_default().filter(&state(ctx)?.db).await?;
         let found = read::list(&db, &scope, &filter, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
-            async move { read::count(&db, &scope, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count(&db, &scope, &filter)).await?;
         Ok(IncidentConnection::new(found, total))
     }
 

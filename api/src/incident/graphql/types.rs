@@ -2,14 +2,13 @@
 
 use async_graphql::{Context, Enum, ID, Object, Result, SimpleObject};
 use entity::{incident, incident_lookup, incident_note};
-use futures_util::FutureExt;
 
 use super::loaders::{self, AddressesOf, ArticlesOf, HostsOf, LookupId, TagsOf, VulnerabilitiesOf};
 use crate::feed::graphql::Article;
-use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{TotalCount, connection, list_reader, page, page_cost};
 use crate::graphql::node;
 use crate::graphql::scalars::DateTime;
-use crate::graphql::{scope, state};
+use crate::graphql::scope;
 use crate::host::graphql::Host;
 use crate::incident::{self as domain, read};
 use crate::vuln::graphql::Vulnerability;
@@ -501,13 +500,10 @@ impl Incident {
         before: Option<String>,
     ) -> Result<IncidentNoteConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let id = self.0.id;
         let found = read::notes(&db, id, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { read::count_notes(&db, id).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_notes(&db, id)).await?;
         Ok(IncidentNoteConnection::new(found, total))
     }
 

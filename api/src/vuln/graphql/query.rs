@@ -2,14 +2,13 @@
 //! most affected hosts and `scanDelta`.
 
 use async_graphql::{Context, ID, InputObject, Object, Result};
-use futures_util::FutureExt;
 
 use super::types::{
     Finding, FindingConnection, FindingImport, FindingImportConnection, FindingStatus,
     HostRiskSummary, Risk, RiskCount, ScanDelta, Vulnerability, VulnerabilityConnection,
 };
 use crate::error::{AppError, AppResult};
-use crate::graphql::connection::{TotalCount, page, page_cost};
+use crate::graphql::connection::{TotalCount, list_reader, page, page_cost};
 use crate::graphql::{node, scope, state};
 use crate::vuln::read::{self, FindingFilter, VulnerabilityFilter};
 
@@ -105,12 +104,9 @@ impl FindingQuery {
     ) -> Result<FindingConnection> {
         let page = page(ctx, first, after, last, before)?;
         let filter = filter.unwrap_or_default().filter()?;
-        let (db, scope) = (state(ctx)?.db.clone(), scope(ctx));
+        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
         let found = read::findings(&db, &scope, &filter, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, scope, filter) = (db.clone(), scope.clone(), filter.clone());
-            async move { read::count_findings(&db, &scope, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_findings(&db, &scope, &filter)).await?;
         Ok(FindingConnection::new(found, total))
     }
 
@@ -153,7 +149,7 @@ impl FindingQuery {
         #[graphql(desc = "Only those with this tag (by name, any case).")] tag: Option<String>,
     ) -> Result<VulnerabilityConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let tag_id = match tag {
             // A tag that does not exist matches nothing.
             Some(name) => Some(read::tag_id(&db, &name).await?.unwrap_or(0)),
@@ -169,10 +165,7 @@ impl FindingQuery {
             tag_id,
         };
         let found = read::vulnerabilities(&db, &filter, &page).await?;
-        let total = TotalCount::new(move || {
-            let (db, filter) = (db.clone(), filter.clone());
-            async move { read::count_vulnerabilities(&db, &filter).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_vulnerabilities(&db, &filter)).await?;
         Ok(VulnerabilityConnection::new(found, total))
     }
 
@@ -208,12 +201,9 @@ impl FindingQuery {
         before: Option<String>,
     ) -> Result<FindingImportConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let found = read::imports(&db, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { read::count_imports(&db).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_imports(&db)).await?;
         Ok(FindingImportConnection::new(found, total))
     }
 

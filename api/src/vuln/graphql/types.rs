@@ -3,14 +3,12 @@
 
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, Result, SimpleObject};
 use entity::{finding, finding_change, finding_import, vulnerability};
-use futures_util::FutureExt;
 
 use super::loaders::{self, CvesOf, TagsOf, VulnerabilityId};
 use crate::error::AppError;
-use crate::graphql::connection::{TotalCount, connection, page, page_cost};
+use crate::graphql::connection::{TotalCount, connection, list_reader, page, page_cost};
 use crate::graphql::node;
 use crate::graphql::scalars::DateTime;
-use crate::graphql::state;
 use crate::host::graphql::Host;
 use crate::host::graphql::loaders::{self as host_loaders, HostId};
 use crate::vuln::lifecycle::Status;
@@ -368,13 +366,10 @@ impl Finding {
         before: Option<String>,
     ) -> Result<FindingChangeConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = state(ctx)?.db.clone();
+        let db = list_reader(ctx).await?;
         let id = self.0.id;
         let found = read::changes(&db, id, &page).await?;
-        let total = TotalCount::new(move || {
-            let db = db.clone();
-            async move { read::count_changes(&db, id).await }.boxed()
-        });
+        let total = TotalCount::of(&db, read::count_changes(&db, id)).await?;
         Ok(FindingChangeConnection::new(found, total))
     }
 }
