@@ -189,43 +189,68 @@ async fn begin_write_with(
     Ok(db.begin_with_options(options).await?)
 }
 
-/// Starts a transaction that only reads, every read of it seeing the database as it was at the
-/// first (`REPEATABLE READ, READ ONLY` on MySQL; on SQLite a deferred transaction reads one
-/// snapshot of the WAL and takes no lock a writer waits on). Dropping it ends it.
-pub async fn begin_read(db: &DatabaseConnection) -> AppResult<DatabaseTransaction> {
-    let options = match db.get_database_backend() {
-        DbBackend::MySql => TransactionOptions {
-            isolation_level: Some(IsolationLevel::RepeatableRead),
-            access_mode: Some(AccessMode::ReadOnly),
-            ..Default::default()
-        },
-        _ => TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
-            ..Default::default()
-        },
-    };
-    Ok(db.begin_with_options(options).await?)
+/// A transaction that only reads, every read of it seeing the database as it was at the first
+/// (`REPEATABLE READ, READ ONLY` on MySQL; on SQLite a deferred transaction reads one snapshot
+/// of the WAL and takes no lock a writer waits on). An answer made of several reads that must
+/// agree (a roll-up and the events past its fold mark, a page and its count) takes one; the
+/// service asks for one in its signature rather than opening it. Dropping it ends it.
+pub struct Snapshot(DatabaseTransaction);
+
+impl Snapshot {
+    pub async fn begin(db: &DatabaseConnection) -> AppResult<Self> {
+        let options = match db.get_database_backend() {
+            DbBackend::MySql => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                ..Default::default()
+            },
+            _ => TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Deferred),
+                ..Default::default()
+            },
+        };
+        Ok(Self(db.begin_with_options(options).await?))
+    }
 }
 
 /// Where a read goes: the pool (each statement on whichever connection is free, seeing what
-/// is committed when it runs), or one [`begin_read`] transaction (every statement one moment).
+/// is committed when it runs), or one [`Snapshot`] (every statement one moment).
 pub enum Reader {
     Pool(DatabaseConnection),
-    Snapshot(DatabaseTransaction),
+    Snapshot(Snapshot),
 }
 
 impl Reader {
     /// A reader of `db`: one snapshot if `snapshot`, else the pool.
     pub async fn new(db: &DatabaseConnection, snapshot: bool) -> AppResult<Self> {
         Ok(if snapshot {
-            Self::Snapshot(begin_read(db).await?)
+            Self::Snapshot(Snapshot::begin(db).await?)
         } else {
             Self::Pool(db.clone())
         })
     }
 }
 
-/// `$body` with `$c` the reader's connection or transaction.
+#[async_trait::async_trait]
+impl ConnectionTrait for Snapshot {
+    fn get_database_backend(&self) -> DbBackend {
+        self.0.get_database_backend()
+    }
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        self.0.execute_raw(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        self.0.execute_unprepared(sql).await
+    }
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        self.0.query_one_raw(stmt).await
+    }
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        self.0.query_all_raw(stmt).await
+    }
+}
+
+/// `$body` with `$c` the reader's connection or snapshot.
 macro_rules! on_reader {
     ($reader:expr, $c:ident => $body:expr) => {
         match $reader {

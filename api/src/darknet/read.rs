@@ -10,11 +10,11 @@ use ipnet::IpNet;
 use sea_orm::sea_query::{Alias, Expr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
 };
 
 use super::parse::Protocol;
 use super::store::sum;
+use crate::db::Snapshot;
 use crate::error::{AppError, AppResult};
 use crate::net::{ip_from_key, net_key_range};
 use crate::page::{Cursor, Keyset, Page, PageRequest, SortValue};
@@ -456,9 +456,10 @@ pub enum ShareField {
     Sensor,
 }
 
-/// The total of a window and the `limit` largest values of `field` in it, as text.
+/// The total of a window and the `limit` largest values of `field` in it, as text, read in one
+/// snapshot (by source: a roll-up and the events past its fold mark).
 pub async fn shares(
-    db: &(impl ConnectionTrait + TransactionTrait),
+    db: &Snapshot,
     field: ShareField,
     w: Window,
     limit: u64,

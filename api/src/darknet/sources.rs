@@ -1,8 +1,8 @@
 //! Per-source answers: the busiest sources, distinct sources, a scanner's profile and which
 //! addresses the darknet has seen. Each is a per-source roll-up plus what the events past its
 //! fold mark add (see [`super::fold`]): the tail is bounded by the folder, read by event id
-//! (the key), and read in the same snapshot as the mark and the roll-up, so an event is
-//! counted once whether it was folded or not.
+//! (the key), and read in the same snapshot as the mark and the roll-up (each answer takes a
+//! [`Snapshot`]), so an event is counted once whether it was folded or not.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -15,12 +15,13 @@ use ipnet::IpNet;
 use sea_orm::sea_query::{Alias, Expr, Order, Query, SelectStatement, SimpleExpr, UnionType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 
 use super::fold::{self, Roll};
 use super::read::{MAX_POINTS, MAX_TOP, PortCount, Top, Window, top_ports};
 use super::store::sum;
+use crate::db::Snapshot;
 use crate::error::AppResult;
 use crate::net::{ip_key, net_key_range};
 
@@ -237,17 +238,12 @@ async fn span(db: &impl ConnectionTrait, mark: i64) -> AppResult<Option<(i64, i6
 }
 
 /// The busiest sources of a window (in `within` when given), and the window's total.
-pub async fn top_sources<C>(
-    db: &C,
+pub async fn top_sources(
+    db: &Snapshot,
     w: Window,
     within: Option<IpNet>,
     limit: u64,
-) -> AppResult<Top<SourceCount>>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let txn = db.begin().await?;
-    let db = &txn;
+) -> AppResult<Top<SourceCount>> {
     let limit = limit.min(MAX_TOP);
     let (hours_mark, mark) = (
         fold::mark(db, Roll::SourceHour).await?,
@@ -604,13 +600,8 @@ async fn top_sources_ever(
 }
 
 /// Distinct sources seen in a window.
-pub async fn distinct_sources<C>(db: &C, w: Window) -> AppResult<i64>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
+pub async fn distinct_sources(db: &Snapshot, w: Window) -> AppResult<i64> {
     use darknet_source_hour::Column as H;
-    let txn = db.begin().await?;
-    let db = &txn;
     let mark = fold::mark(db, Roll::SourceHour).await?;
     let Some((_, last)) = span(db, mark).await? else {
         return Ok(0);
@@ -700,12 +691,7 @@ pub fn distinct_sensors(p: &SourceProfile) -> i64 {
 }
 
 /// A source's profile with its busiest `ports`; `None` when the darknet never saw it.
-pub async fn source<C>(db: &C, addr: IpAddr, ports: u64) -> AppResult<Option<SourceProfile>>
-where
-    C: ConnectionTrait + TransactionTrait,
-{
-    let txn = db.begin().await?;
-    let db = &txn;
+pub async fn source(db: &Snapshot, addr: IpAddr, ports: u64) -> AppResult<Option<SourceProfile>> {
     let key = ip_key(addr);
     let mark = fold::mark(db, Roll::Source).await?;
     let Some(source) = models(db, mark, std::slice::from_ref(&key))

@@ -237,7 +237,8 @@ impl DarknetQuery {
     ) -> Result<DarknetTopSources> {
         let w = window(from, to)?;
         let within = within.as_deref().map(network).transpose()?;
-        let top = sources::top_sources(&state(ctx)?.db, w, within, limit_of(limit, 10)?).await?;
+        let db = db::Snapshot::begin(&state(ctx)?.db).await?;
+        let top = sources::top_sources(&db, w, within, limit_of(limit, 10)?).await?;
         Ok(DarknetTopSources {
             from: DateTime(w.start_time()),
             to: DateTime(w.end_time()),
@@ -323,7 +324,8 @@ impl DarknetQuery {
             .trim()
             .parse()
             .map_err(|_| AppError::bad_input(format!("`{address}` is not an address")))?;
-        Ok(sources::source(&state(ctx)?.db, addr, limit_of(ports, 20)?)
+        let db = db::Snapshot::begin(&state(ctx)?.db).await?;
+        Ok(sources::source(&db, addr, limit_of(ports, 20)?)
             .await?
             .map(Into::into))
     }
@@ -341,7 +343,8 @@ impl DarknetQuery {
     ) -> Result<DarknetShares> {
         let w = window(from, to)?;
         let n = limit_of(limit, 10)?.min(read::MAX_SERIES);
-        let (total, rows) = read::shares(&state(ctx)?.db, field.into(), w, n).await?;
+        let db = db::Snapshot::begin(&state(ctx)?.db).await?;
+        let (total, rows) = read::shares(&db, field.into(), w, n).await?;
         let values: Vec<DarknetShare> = rows
             .into_iter()
             .map(|(value, events)| DarknetShare {
@@ -366,9 +369,9 @@ impl DarknetQuery {
     }
 
     /// HECTOR's 24-hour snapshot: the last day's events, sources, top ports, countries and
-    /// sources, and events per hour.
+    /// sources, and events per hour, all read at one moment (so its parts agree).
     async fn darknet_snapshot(&self, ctx: &Context<'_>) -> Result<DarknetSnapshot> {
-        let db = &state(ctx)?.db;
+        let db = &db::Snapshot::begin(&state(ctx)?.db).await?;
         let w = window(None, None)?;
         let ports = read::top_ports(db, w, None, None, 10).await?;
         let countries = read::top_countries(db, w, None, 10).await?;
