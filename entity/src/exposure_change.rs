@@ -17,6 +17,8 @@ pub struct Model {
     pub previous: Option<String>,
     pub current: Option<String>,
     pub at: DateTimeUtc,
+    /// Whether an exposure digest lists it yet.
+    pub digested: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

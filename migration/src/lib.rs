@@ -53,6 +53,7 @@ mod m20261208_000040_create_darknet_fold;
 mod m20261209_000041_index_darknet_source_last_seen;
 mod m20261210_000042_index_darknet_event_by_hour_and_source;
 mod m20261211_000043_create_darknet_gate;
+mod m20261212_000044_add_exposure_change_digested;
 
 pub struct Migrator;
 
@@ -103,6 +104,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000041_index_darknet_source_last_seen::Migration),
             Box::new(m20261210_000042_index_darknet_event_by_hour_and_source::Migration),
             Box::new(m20261211_000043_create_darknet_gate::Migration),
+            Box::new(m20261212_000044_add_exposure_change_digested::Migration),
         ]
     }
 }

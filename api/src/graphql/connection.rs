@@ -100,6 +100,7 @@ pub struct TotalCount(Option<u64>);
 /// `totalCount`: then one snapshot for both ([`db::Reader::Snapshot`]), else the pool. Read one
 /// after the other from the pool, a write committed between the page and the count gave a
 /// `totalCount` that disagreed with the `edges` beside it (a digest counted, none listed).
+/// A snapshot holds one of the pool's connections (SQLite has 4): make other reads before it.
 pub async fn list_reader(ctx: &async_graphql::Context<'_>) -> async_graphql::Result<db::Reader> {
     let wants_total = ctx.look_ahead().field("totalCount").exists();
     Ok(db::Reader::new(&crate::graphql::state(ctx)?.db, wants_total).await?)

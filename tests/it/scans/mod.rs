@@ -513,6 +513,141 @@ async fn the_digest_job_lists_each_support_groups_exposure_changes_for_its_membe
     app.stop().await;
 }
 
+/// The newest exposure digest's ports once `n` digests exist (within 10 s).
+async fn nth_digest_ports(app: &TestApp, n: u64) -> Vec<Value> {
+    let q = "{ exposureDigests(first: 1) { totalCount edges { node { changes { port } } } } }";
+    let mut body = Value::Null;
+    for _ in 0..100 {
+        body = app.gql_as(Some(&app.token), q, json!({})).await.1;
+        if body["data"]["exposureDigests"]["totalCount"] == n {
+            let changes = &body["data"]["exposureDigests"]["edges"][0]["node"]["changes"];
+            return changes
+                .as_array()
+                .unwrap_or_else(|| panic!("{body}"))
+                .iter()
+                .map(|c| c["port"].clone())
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no digest number {n}: {body}");
+}
+
+/// A change of another import on the host and service of `seen`, with the id it was handed.
+fn another_imports_change(
+    seen: &entity::exposure_change::Model,
+    id: i64,
+    port: i32,
+) -> entity::exposure_change::ActiveModel {
+    use sea_orm::Set;
+    entity::exposure_change::ActiveModel {
+        id: Set(id),
+        host_id: Set(seen.host_id),
+        service_id: Set(seen.service_id),
+        run_id: Set(seen.run_id),
+        kind: Set("CHANGED".into()),
+        protocol: Set(seen.protocol.clone()),
+        port: Set(port),
+        previous: Set(seen.current.clone()),
+        current: Set(Some("nginx 1.27".into())),
+        at: Set(seen.at),
+        digested: Set(false),
+    }
+}
+
+/// On MySQL an id is handed out at insert, so an import that commits after a digest may hold
+/// ids below the ones that digest listed: its changes go into the next digest, not nowhere.
+#[tokio::test]
+async fn a_change_committed_after_a_digest_with_a_lower_id_goes_into_the_next_one() {
+    use entity::exposure_change;
+    use sea_orm::{ActiveModelTrait, EntityTrait};
+    let app = TestApp::spawn_with(|c| c.digest_secs = 1).await;
+    let (status, body) = post_xml(&app, &app.token, SAMPLE, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(nth_digest_ports(&app, 1).await.len(), 4);
+    let db = sea_orm::Database::connect(app.db.url.as_str())
+        .await
+        .unwrap();
+    let seen = exposure_change::Entity::find()
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let committed = |id, port| another_imports_change(&seen, id, port);
+    committed(100, 1100).insert(&db).await.unwrap();
+    assert_eq!(nth_digest_ports(&app, 2).await, vec![json!(1100)]);
+    // Handed id 50 before the import above was handed 100, committed after its digest.
+    committed(50, 1050).insert(&db).await.unwrap();
+    assert_eq!(nth_digest_ports(&app, 3).await, vec![json!(1050)]);
+    app.stop().await;
+}
+
+/// Upgrading to the `digested` mark (migration 044) marks listed the changes at or below the
+/// last digest's `through_change_id` and no other, so the first digest after the upgrade lists
+/// only what was recorded since.
+#[tokio::test]
+async fn the_upgrade_marks_listed_what_the_digests_before_it_listed() {
+    use api::host::service::exposure::make_digests;
+    use entity::{exposure_change, exposure_digest};
+    use migration::{MigratorTrait, SchemaManager};
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder};
+    let app = TestApp::spawn_with(|c| c.digest_secs = 3600).await;
+    // The job's first run (at start, with nothing to list) is over: the next is an hour away.
+    let runs = "{ jobRuns(job: \"exposure-digest\") { edges { node { status } } } }";
+    let mut done = false;
+    for _ in 0..100 {
+        done =
+            app.ok(runs, json!({})).await["jobRuns"]["edges"][0]["node"]["status"] == "SUCCEEDED";
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(done, "the digest job's first run did not end");
+    let (status, body) = post_xml(&app, &app.token, SAMPLE, "").await;
+    assert_eq!(status, 200, "{body}");
+    let db = sea_orm::Database::connect(app.db.url.as_str())
+        .await
+        .unwrap();
+    assert_eq!(make_digests(&db).await.unwrap(), 1);
+    let listed = exposure_change::Entity::find().all(&db).await.unwrap();
+    let seen = listed[0].clone();
+    another_imports_change(&seen, 100, 1100)
+        .insert(&db)
+        .await
+        .unwrap();
+    // As the upgrade finds them: the column just added, nothing marked.
+    db.execute_unprepared("UPDATE exposure_change SET digested = FALSE")
+        .await
+        .unwrap();
+    let upgrade = migration::Migrator::migrations()
+        .into_iter()
+        .find(|m| m.name().ends_with("add_exposure_change_digested"))
+        .unwrap();
+    upgrade.up(&SchemaManager::new(&db)).await.unwrap();
+    let marked: Vec<(i64, bool)> = exposure_change::Entity::find()
+        .order_by_asc(exposure_change::Column::Id)
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id, c.digested))
+        .collect();
+    let mut expected: Vec<(i64, bool)> = listed.iter().map(|c| (c.id, true)).collect();
+    expected.push((100, false));
+    assert_eq!(marked, expected);
+    assert_eq!(make_digests(&db).await.unwrap(), 1);
+    let newest = exposure_digest::Entity::find()
+        .order_by_desc(exposure_digest::Column::Id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.change_ids, "[100]");
+    assert_eq!(make_digests(&db).await.unwrap(), 0, "nothing left to list");
+    app.stop().await;
+}
+
 /// Waits for run `id` to end and returns it with its targets.
 async fn ended_run(app: &TestApp, token: &str, id: &Value) -> Value {
     for _ in 0..100 {

@@ -188,8 +188,9 @@ impl FeedQuery {
         #[graphql(desc = "Which articles.")] filter: Option<ArticleFilterInput>,
     ) -> Result<ArticleConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let db = list_reader(ctx).await?;
+        // Its names resolved first: the reader may hold a connection of the pool.
         let filter = filter.unwrap_or_default().filter(&state(ctx)?.db).await?;
+        let db = list_reader(ctx).await?;
         let found = read::articles(&db, &filter, &page).await?;
         let total = TotalCount::of(&db, read::count_articles(&db, &filter)).await?;
         Ok(ArticleConnection::new(found, total))

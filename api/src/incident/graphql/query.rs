@@ -328,8 +328,9 @@ impl IncidentQuery {
         #[graphql(desc = "Which incidents.")] filter: Option<IncidentFilterInput>,
     ) -> Result<IncidentConnection> {
         let page = page(ctx, first, after, last, before)?;
-        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
+        // Its names resolved first: the reader may hold a connection of the pool.
         let filter = filter.unwrap_or_default().filter(&state(ctx)?.db).await?;
+        let (db, scope) = (list_reader(ctx).await?, scope(ctx));
         let found = read::list(&db, &scope, &filter, &page).await?;
         let total = TotalCount::of(&db, read::count(&db, &scope, &filter)).await?;
         Ok(IncidentConnection::new(found, total))

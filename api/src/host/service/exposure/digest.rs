@@ -18,16 +18,20 @@ use crate::page::{Page, PageRequest};
 /// Most changes one digest lists (all are counted).
 const DIGEST_ITEMS: usize = 1000;
 
-/// Writes one digest per support group of the exposure changes recorded since the last
-/// digests (by change id, so an import of an old file is still reported), and returns how
-/// many it wrote. Delivery (mail, chat) reads them; this only produces the lists.
+/// Most changes one run takes (the rest go into the next run's digests).
+const DIGEST_RUN: u64 = 500_000;
+
+/// Writes one digest per support group of the exposure changes no digest lists yet, marks them
+/// listed (`digested`), and returns how many digests it wrote. Not by the last listed id: on
+/// MySQL an import that commits after a digest may hold ids below those it listed. An import
+/// of an old file is reported too (by when it was recorded, not by the scan's time). Delivery
+/// (mail, chat) reads them; this only produces the lists.
 pub async fn make_digests(db: &impl ConnectionTrait) -> AppResult<u64> {
     let now = db::now();
     let last: Option<exposure_digest::Model> = exposure_digest::Entity::find()
-        .order_by_desc(exposure_digest::Column::ThroughChangeId)
+        .order_by_desc(exposure_digest::Column::Id)
         .one(db)
         .await?;
-    let after = last.as_ref().map_or(0, |d| d.through_change_id);
     let since = last.as_ref().map(|d| d.period_end);
     let rows: Vec<(i64, String, DateTime<Utc>, Option<i64>)> = exposure_change::Entity::find()
         .select_only()
@@ -36,9 +40,9 @@ pub async fn make_digests(db: &impl ConnectionTrait) -> AppResult<u64> {
         .column(exposure_change::Column::At)
         .column(host::Column::SupportGroupId)
         .inner_join(host::Entity)
-        .filter(exposure_change::Column::Id.gt(after))
+        .filter(exposure_change::Column::Digested.eq(false))
         .order_by_asc(exposure_change::Column::Id)
-        .limit(500_000)
+        .limit(DIGEST_RUN)
         .into_tuple()
         .all(db)
         .await?;
@@ -46,6 +50,7 @@ pub async fn make_digests(db: &impl ConnectionTrait) -> AppResult<u64> {
         return Ok(0);
     };
     let start = since.unwrap_or_else(|| rows.iter().map(|r| r.2).min().unwrap_or(now));
+    mark_digested(db, rows.iter().map(|r| r.0)).await?;
     let mut groups: HashMap<Option<i64>, Vec<(i64, String)>> = HashMap::new();
     for (id, kind, _, group) in rows {
         groups.entry(group).or_default().push((id, kind));
@@ -71,6 +76,34 @@ pub async fn make_digests(db: &impl ConnectionTrait) -> AppResult<u64> {
         written += 1;
     }
     Ok(written)
+}
+
+/// Marks the changes `ids` (ascending) listed: a statement per up to 500 runs of consecutive
+/// ids, each run a range. Only ids that were read: a range over ids the read did not see could
+/// mark a change another import committed since (an `UPDATE` reads the latest rows).
+async fn mark_digested(db: &impl ConnectionTrait, ids: impl Iterator<Item = i64>) -> AppResult<()> {
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for id in ids {
+        match runs.last_mut() {
+            Some((_, hi)) if *hi + 1 == id => *hi = id,
+            _ => runs.push((id, id)),
+        }
+    }
+    for chunk in runs.chunks(500) {
+        let mut any = sea_orm::Condition::any();
+        for &(lo, hi) in chunk {
+            any = any.add(exposure_change::Column::Id.between(lo, hi));
+        }
+        exposure_change::Entity::update_many()
+            .col_expr(
+                exposure_change::Column::Digested,
+                sea_orm::sea_query::Expr::value(true),
+            )
+            .filter(any)
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 fn digest_query(scope: &HostScope, group: Option<i64>) -> sea_orm::Select<exposure_digest::Entity> {
