@@ -115,8 +115,9 @@ pub struct Top<T> {
 /// The alias of a summed count.
 const N: &str = "n";
 
+/// The busiest destination ports of a window and the window's total, read in one snapshot.
 pub async fn top_ports(
-    db: &impl ConnectionTrait,
+    db: &Snapshot,
     w: Window,
     sensor: Option<i64>,
     protocol: Option<ProtocolSel>,
@@ -165,8 +166,9 @@ pub async fn top_ports(
     })
 }
 
+/// The busiest source countries of a window and the window's total, read in one snapshot.
 pub async fn top_countries(
-    db: &impl ConnectionTrait,
+    db: &Snapshot,
     w: Window,
     sensor: Option<i64>,
     limit: u64,
@@ -253,9 +255,10 @@ pub struct SeriesFilter {
     pub country: Option<String>,
 }
 
-/// Events per bucket of `w`, for the `limit` largest groups of `group_by`.
+/// Events per bucket of `w`, for the `limit` largest groups of `group_by` (chosen and counted
+/// in one snapshot).
 pub async fn time_series(
-    db: &impl ConnectionTrait,
+    db: &Snapshot,
     w: Window,
     bucket: Bucket,
     group_by: GroupBy,

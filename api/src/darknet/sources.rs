@@ -361,7 +361,7 @@ const WALK_HOURS: i64 = 24 * 35;
 /// with scanners, which scan all the time). `None` when the window is too wide or the walk
 /// would read more than [`WALK_MAX`] sources: the caller then groups the window.
 async fn top_sources_walk(
-    db: &impl ConnectionTrait,
+    db: &Snapshot,
     (hours_mark, mark): (i64, i64),
     w: Window,
     (first, last): (i64, i64),
@@ -504,7 +504,7 @@ async fn count_in(
 /// The busiest sources of all time (in `within` when given): the roll-up's leaders by its
 /// events index, and every source of the tail that could overtake them.
 async fn top_sources_ever(
-    db: &impl ConnectionTrait,
+    db: &Snapshot,
     mark: i64,
     w: Window,
     within: Option<IpNet>,

@@ -168,7 +168,7 @@ impl DarknetQuery {
     ) -> Result<DarknetTopPorts> {
         let w = window(from, to)?;
         let top = read::top_ports(
-            &state(ctx)?.db,
+            &db::Snapshot::begin(&state(ctx)?.db).await?,
             w,
             sensor_of(sensor_id)?,
             protocol.map(DarknetProtocol::selection),
@@ -199,7 +199,7 @@ impl DarknetQuery {
     ) -> Result<DarknetTopCountries> {
         let w = window(from, to)?;
         let top = read::top_countries(
-            &state(ctx)?.db,
+            &db::Snapshot::begin(&state(ctx)?.db).await?,
             w,
             sensor_of(sensor_id)?,
             limit_of(limit, 10)?,
@@ -289,7 +289,7 @@ impl DarknetQuery {
             .into());
         }
         let series = read::time_series(
-            &state(ctx)?.db,
+            &db::Snapshot::begin(&state(ctx)?.db).await?,
             w,
             bucket.into(),
             group_by.into(),
