@@ -26,6 +26,12 @@ pub fn scope(ctx: &Context<'_>) -> HostScope {
     identity(ctx).host_scope()
 }
 
+/// A read-only snapshot of the database for an answer of several reads that must agree (see
+/// [`crate::db::Snapshot`]). Begin it after the arguments are checked.
+pub async fn snapshot(ctx: &Context<'_>) -> AppResult<crate::db::Snapshot> {
+    crate::db::Snapshot::begin(&state(ctx)?.db).await
+}
+
 /// The shared state of a resolver (registered by the schema assembly; its absence is an
 /// internal error, never a panic).
 pub fn state<'a>(ctx: &Context<'a>) -> AppResult<&'a AppState> {

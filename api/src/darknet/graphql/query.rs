@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::graphql::connection::{TotalCount, connection, list_reader, page, page_cost};
 use crate::graphql::node;
 use crate::graphql::scalars::DateTime;
-use crate::graphql::state;
+use crate::graphql::{snapshot, state};
 
 connection!(SensorConnection, SensorEdge, Sensor);
 connection!(DarknetEventConnection, DarknetEventEdge, DarknetEvent);
@@ -167,14 +167,9 @@ impl DarknetQuery {
         #[graphql(desc = "How many ports (10 by default, at most 1000).")] limit: Option<i32>,
     ) -> Result<DarknetTopPorts> {
         let w = window(from, to)?;
-        let top = read::top_ports(
-            &db::Snapshot::begin(&state(ctx)?.db).await?,
-            w,
-            sensor_of(sensor_id)?,
-            protocol.map(DarknetProtocol::selection),
-            limit_of(limit, 10)?,
-        )
-        .await?;
+        let (sensor, limit) = (sensor_of(sensor_id)?, limit_of(limit, 10)?);
+        let protocol = protocol.map(DarknetProtocol::selection);
+        let top = read::top_ports(&snapshot(ctx).await?, w, sensor, protocol, limit).await?;
         Ok(DarknetTopPorts {
             from: DateTime(w.start_time()),
             to: DateTime(w.end_time()),
@@ -198,13 +193,8 @@ impl DarknetQuery {
         #[graphql(desc = "How many countries (10 by default, at most 1000).")] limit: Option<i32>,
     ) -> Result<DarknetTopCountries> {
         let w = window(from, to)?;
-        let top = read::top_countries(
-            &db::Snapshot::begin(&state(ctx)?.db).await?,
-            w,
-            sensor_of(sensor_id)?,
-            limit_of(limit, 10)?,
-        )
-        .await?;
+        let (sensor, limit) = (sensor_of(sensor_id)?, limit_of(limit, 10)?);
+        let top = read::top_countries(&snapshot(ctx).await?, w, sensor, limit).await?;
         Ok(DarknetTopCountries {
             from: DateTime(w.start_time()),
             to: DateTime(w.end_time()),
@@ -237,8 +227,8 @@ impl DarknetQuery {
     ) -> Result<DarknetTopSources> {
         let w = window(from, to)?;
         let within = within.as_deref().map(network).transpose()?;
-        let db = db::Snapshot::begin(&state(ctx)?.db).await?;
-        let top = sources::top_sources(&db, w, within, limit_of(limit, 10)?).await?;
+        let limit = limit_of(limit, 10)?;
+        let top = sources::top_sources(&snapshot(ctx).await?, w, within, limit).await?;
         Ok(DarknetTopSources {
             from: DateTime(w.start_time()),
             to: DateTime(w.end_time()),
@@ -288,13 +278,14 @@ impl DarknetQuery {
             )
             .into());
         }
+        let limit = self::limit_of(limit, 10)?;
         let series = read::time_series(
-            &db::Snapshot::begin(&state(ctx)?.db).await?,
+            &snapshot(ctx).await?,
             w,
             bucket.into(),
             group_by.into(),
             &filter,
-            self::limit_of(limit, 10)?,
+            limit,
         )
         .await?;
         let (from, to) = series
@@ -324,8 +315,8 @@ impl DarknetQuery {
             .trim()
             .parse()
             .map_err(|_| AppError::bad_input(format!("`{address}` is not an address")))?;
-        let db = db::Snapshot::begin(&state(ctx)?.db).await?;
-        Ok(sources::source(&db, addr, limit_of(ports, 20)?)
+        let ports = limit_of(ports, 20)?;
+        Ok(sources::source(&snapshot(ctx).await?, addr, ports)
             .await?
             .map(Into::into))
     }
@@ -343,8 +334,7 @@ impl DarknetQuery {
     ) -> Result<DarknetShares> {
         let w = window(from, to)?;
         let n = limit_of(limit, 10)?.min(read::MAX_SERIES);
-        let db = db::Snapshot::begin(&state(ctx)?.db).await?;
-        let (total, rows) = read::shares(&db, field.into(), w, n).await?;
+        let (total, rows) = read::shares(&snapshot(ctx).await?, field.into(), w, n).await?;
         let values: Vec<DarknetShare> = rows
             .into_iter()
             .map(|(value, events)| DarknetShare {
@@ -371,7 +361,7 @@ impl DarknetQuery {
     /// HECTOR's 24-hour snapshot: the last day's events, sources, top ports, countries and
     /// sources, and events per hour, all read at one moment (so its parts agree).
     async fn darknet_snapshot(&self, ctx: &Context<'_>) -> Result<DarknetSnapshot> {
-        let db = &db::Snapshot::begin(&state(ctx)?.db).await?;
+        let db = &snapshot(ctx).await?;
         let w = window(None, None)?;
         let ports = read::top_ports(db, w, None, None, 10).await?;
         let countries = read::top_countries(db, w, None, 10).await?;
