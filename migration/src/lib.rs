@@ -54,6 +54,7 @@ mod m20261209_000041_index_darknet_source_last_seen;
 mod m20261210_000042_index_darknet_event_by_hour_and_source;
 mod m20261211_000043_create_darknet_gate;
 mod m20261212_000044_add_exposure_change_digested;
+mod m20261213_000045_split_darknet_source_port_fold;
 
 pub struct Migrator;
 
@@ -105,6 +106,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000042_index_darknet_event_by_hour_and_source::Migration),
             Box::new(m20261211_000043_create_darknet_gate::Migration),
             Box::new(m20261212_000044_add_exposure_change_digested::Migration),
+            Box::new(m20261213_000045_split_darknet_source_port_fold::Migration),
         ]
     }
 }

@@ -712,7 +712,7 @@ pub async fn source(db: &Snapshot, addr: IpAddr, ports: u64) -> AppResult<Option
         .column(E::Protocol)
         .column_as(Expr::cust(PORT), "port")
         .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(fresh(fold::mark(db, Roll::SourcePort).await?))
+        .filter(fresh(fold::mark(db, Roll::source_port(&key)).await?))
         .group_by(E::Protocol)
         .group_by(Expr::cust(PORT))
         .into_tuple()

@@ -118,11 +118,13 @@ pub async fn upsert(
 
 /// A roll-up the darknet events fold into: its table, its key columns and its value columns,
 /// each with the expression over `darknet_event` that gives it (a value also with how it merges
-/// into a stored row).
+/// into a stored row), and which events it takes when not all of them (a condition on
+/// `darknet_event`, the same text on both backends).
 pub struct Rollup {
     pub table: &'static str,
     pub keys: &'static [(&'static str, &'static str)],
     pub values: &'static [(&'static str, &'static str, Merge)],
+    pub only: Option<&'static str>,
 }
 
 /// The SQL of a fold into a roll-up: its columns, the grouping of the events in a range (two
@@ -156,6 +158,7 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
         table,
         keys,
         values,
+        only,
     } = *rollup;
     let target: Vec<String> = keys
         .iter()
@@ -222,7 +225,10 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
             "SELECT {big}{} FROM {} GROUP BY {group}",
             picked.join(", "),
             match rows {
-                Rows::Events => "darknet_event WHERE id > ? AND id <= ?".to_owned(),
+                Rows::Events => match only {
+                    Some(only) => format!("darknet_event WHERE id > ? AND id <= ? AND {only}"),
+                    None => "darknet_event WHERE id > ? AND id <= ?".to_owned(),
+                },
                 Rows::Staged(table) => quoted(backend, table),
             }
         ),

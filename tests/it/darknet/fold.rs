@@ -34,14 +34,34 @@ async fn profile_events(app: &TestApp, address: &str) -> Value {
         .clone()
 }
 
+/// Sends one event from each of `sources`, timed now, and expects them accepted.
+async fn send_now(app: &TestApp, token: &str, sources: &[&str]) {
+    let nd = "application/x-ndjson";
+    let (status, _) = post(app, Some(token), body(Utc::now(), sources), nd, None, "").await;
+    assert_eq!(status, 200);
+}
+
 fn stored_key(address: &str) -> Vec<u8> {
     api::net::ip_key(address.parse().unwrap())
 }
 
+/// Whether every roll-up `slow` or not (see `Roll::is_slow`) holds every event.
+async fn caught_up(db: &sea_orm::DatabaseConnection, slow: bool) -> bool {
+    let newest = fold::settled(db).await.unwrap();
+    for roll in fold::Roll::ALL.into_iter().filter(|r| r.is_slow() == slow) {
+        if fold::mark(db, roll).await.unwrap() < newest {
+            return false;
+        }
+    }
+    true
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_folder_folds_as_soon_as_its_threshold_of_events_waits() {
-    // Four events against a threshold of four: folded on the folder's next look, not after
-    // the wait a smaller tail gets (which the default threshold would have meant).
+    // Four events against a threshold of four: the roll-ups fold them on the folder's next
+    // look, not after the wait a smaller tail gets (which the default threshold would have
+    // meant); the slow ones (by source and port) wait for as many times the factor, or for
+    // no event to come for as long as that wait.
     let app = TestApp::spawn_with(|c| {
         c.darknet_fold_ms = 50;
         c.darknet_fold_at = 4;
@@ -49,19 +69,15 @@ async fn the_folder_folds_as_soon_as_its_threshold_of_events_waits() {
     .await;
     let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
     let (_, token) = sensor(&app, "eager").await;
-    let sources = ["203.0.113.8", "203.0.113.8", "198.51.100.3", "198.51.100.4"];
     let started = std::time::Instant::now();
-    let (status, _) = post(
-        &app,
-        Some(&token),
-        body(Utc::now(), &sources),
-        "application/x-ndjson",
-        None,
-        "",
-    )
-    .await;
-    assert_eq!(status, 200);
-    while fold::pending(&db).await.unwrap() > 0 {
+    let sources = [
+        "203.0.113.8",
+        "203.0.113.8",
+        "198.51.100.3",
+        "198.51.100.200",
+    ];
+    send_now(&app, &token, &sources).await;
+    while !caught_up(&db, false).await {
         assert!(
             started.elapsed() < fold::FOLD_WAIT,
             "four waiting events were not folded before {:?}",
@@ -69,6 +85,10 @@ async fn the_folder_folds_as_soon_as_its_threshold_of_events_waits() {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    assert!(
+        !caught_up(&db, true).await,
+        "the roll-up by source and port folded four events while they were new"
+    );
     let stored = darknet_source::Entity::find_by_id(stored_key("203.0.113.8"))
         .one(&db)
         .await
@@ -76,6 +96,41 @@ async fn the_folder_folds_as_soon_as_its_threshold_of_events_waits() {
         .expect("the source is in the roll-up");
     assert_eq!(stored.events, 2);
     assert_eq!(profile_events(&app, "203.0.113.8").await, 2);
+
+    // No event since: the slow ones fold their four once the wait has passed.
+    let deadline = std::time::Instant::now() + fold::FOLD_WAIT + Duration::from_secs(10);
+    while fold::pending(&db).await.unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the roll-up by source and port never folded a quiet tail"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        started.elapsed() >= fold::FOLD_WAIT,
+        "folded before ingest was quiet"
+    );
+    assert_eq!(
+        darknet_source_port::Entity::find()
+            .count(&db)
+            .await
+            .unwrap(),
+        3,
+        "a row per source and port, of both halves"
+    );
+
+    // As many events as the slow ones wait for: all of them folded on the next look.
+    let started = std::time::Instant::now();
+    let many = usize::try_from(4 * fold::SLOW_FACTOR).unwrap();
+    send_now(&app, &token, &vec!["198.51.100.201"; many]).await;
+    while fold::pending(&db).await.unwrap() > 0 {
+        assert!(
+            started.elapsed() < fold::FOLD_WAIT,
+            "{many} waiting events were not folded before {:?}",
+            fold::FOLD_WAIT
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     app.stop().await;
 }
 
@@ -85,16 +140,7 @@ async fn the_folder_folds_in_the_background_and_answers_count_each_event_once() 
     let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
     let (_, token) = sensor(&app, "folded").await;
     let sources = ["203.0.113.7", "203.0.113.7", "203.0.113.7", "198.51.100.2"];
-    let (status, _) = post(
-        &app,
-        Some(&token),
-        body(Utc::now(), &sources),
-        "application/x-ndjson",
-        None,
-        "",
-    )
-    .await;
-    assert_eq!(status, 200);
+    send_now(&app, &token, &sources).await;
     // Counted at once, from the tail.
     assert_eq!(profile_events(&app, "203.0.113.7").await, 3);
 
@@ -310,7 +356,8 @@ async fn two_folders_of_one_roll_up_take_turns_and_batches_go_on_meanwhile() {
         // both wait for the first's mark.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while fold::mark(&db, fold::Roll::SourceHour).await.unwrap() == 0
-            || fold::mark(&db, fold::Roll::SourcePort).await.unwrap() == 0
+            || fold::mark(&db, fold::Roll::SourcePortLow).await.unwrap() == 0
+            || fold::mark(&db, fold::Roll::SourcePortHigh).await.unwrap() == 0
         {
             assert!(
                 std::time::Instant::now() < deadline,

@@ -77,11 +77,13 @@ async fn check_roll_ups(seed: u64, ahead: bool) -> Result<(), String> {
     let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
     let sensors = [sensor(&app, "left").await, sensor(&app, "right").await];
     let now = Utc::now().trunc_subsecs(0);
+    // Addresses in both halves of the roll-up by source and port (a key's last byte below
+    // 0x80 or not).
     let pool: Vec<String> = (0..12)
         .map(|i| match i % 4 {
             0 => format!("203.0.113.{}", 1 + i),
-            1 => format!("198.51.100.{}", 1 + i),
-            2 => format!("2001:db8:66::{:x}", 1 + i),
+            1 => format!("198.51.100.{}", 129 + i),
+            2 => format!("2001:db8:66::{:x}", 0x81 + i),
             _ => format!("100.64.0.{}", 1 + i),
         })
         .collect();
@@ -148,10 +150,11 @@ async fn check_roll_ups(seed: u64, ahead: bool) -> Result<(), String> {
             0 => {
                 fold::fold_all(&db).await.map_err(|e| format!("{e:?}"))?;
             }
-            // Two of the four roll-ups a batch further than the others.
+            // Three of the five roll-ups a batch further than the others, among them one
+            // half of the roll-up by source and port.
             1 => {
                 let upto = fold::settled(&db).await.map_err(|e| format!("{e:?}"))?;
-                for roll in [Roll::SourceHour, Roll::SourceSensor] {
+                for roll in [Roll::SourceHour, Roll::SourceSensor, Roll::SourcePortHigh] {
                     api::db::write_reading_committed(&db, |txn| {
                         Box::pin(async move { fold::fold(txn, roll, upto).await })
                     })
