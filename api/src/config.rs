@@ -441,8 +441,8 @@ pub struct Config {
 
     /// How often, in milliseconds, the darknet folder looks for events to fold into the
     /// per-source roll-ups (it folds once HECTOR_DARKNET_FOLD_AT events wait, fewer after 5 s;
-    /// the roll-up per source and port once five times as many wait, or no event came for
-    /// 5 s); 0: this process never folds (another replica or `hector` commands do).
+    /// on MySQL the roll-up per source and port once five times as many wait, or no event
+    /// came for 5 s); 0: this process never folds (another replica or `hector` commands do).
     #[arg(
         global = true,
         long,

@@ -5,8 +5,9 @@
 //! mark. On MySQL the two by source (per source and sensor, per source) fold together, from
 //! one grouping of their events ([`fold_by_source`]): reading and sorting the events of the
 //! range was most of what each cost. The roll-up by source and port folds in two halves of the
-//! sources, each with its own mark, and the folder lets it fall further behind under a flood
-//! ([`SLOW_FACTOR`]): it writes the most rows, fewer per event the more events a fold takes.
+//! sources, each with its own mark, and on MySQL the folder lets it fall further behind under
+//! a flood ([`SLOW_FACTOR`]): it writes the most rows, fewer per event the more events a fold
+//! takes.
 //!
 //! Why: a batch of 10,000 events touches about 7,000 sources, and writing each of them into
 //! four tables was most of what ingest cost; 400,000 events touch far fewer per event.
@@ -100,7 +101,8 @@ impl Roll {
         }
     }
 
-    /// Whether the folder lets this roll-up's events pile up further ([`SLOW_FOLD_AT`]): the
+    /// Whether the folder lets this roll-up's events pile up further on MySQL
+    /// ([`SLOW_FACTOR`]): the
     /// roll-up by source and port writes the most rows per event (one per source, protocol
     /// and port) and writes fewer the more events a fold takes, and only a scanner's profile
     /// reads it (adding the events past its mark, by the events' key).
@@ -435,7 +437,8 @@ pub async fn fold_all(db: &DatabaseConnection) -> AppResult<i64> {
 }
 
 /// How many times [`crate::config::DARKNET_FOLD_AT`] (or the threshold configured instead)
-/// the slow roll-ups ([`Roll::is_slow`]) may fall behind while events keep coming. In the
+/// the slow roll-ups ([`Roll::is_slow`]) may fall behind on MySQL while events keep coming
+/// (see [`run_folder`]). In the
 /// benchmark's flood (2,000,000 events, MariaDB) the roll-up by source and port folded
 /// 400,000 events at a time wrote about 1.3 million rows, folded at the end about 0.8 million,
 /// and MariaDB's CPU for the whole ingest fell by 10%-20%. A profile read meanwhile adds up to
@@ -491,13 +494,18 @@ fn due(backlog: Backlog, at: i64, waited: Duration, quiet: Duration) -> (bool, b
 
 /// Folds in the background, looking every `every`: see [`due`] for when (`at`: see
 /// [`crate::config::DARKNET_FOLD_AT`]). Every replica may run it (two folds of one roll-up
-/// take turns on its mark); a failed fold is retried on the next look.
+/// take turns on its mark); a failed fold is retried on the next look. Only on MySQL are the
+/// slow roll-ups held back: on SQLite a fold groups its events off the one writer while
+/// batches write, on the core they leave idle, and after a flood that writer would take the
+/// halves' tail one after another (in the benchmark ingest went from 0.91x to 0.69x of
+/// `.import`).
 pub async fn run_folder(
     db: DatabaseConnection,
     every: Duration,
     at: i64,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let hold_back = db.get_database_backend() == DbBackend::MySql;
     let mut waiting_since: Option<Instant> = None;
     let (mut newest_seen, mut newest_since) = (None, Instant::now());
     loop {
@@ -506,6 +514,13 @@ pub async fn run_folder(
             () = tokio::time::sleep(every) => {}
         }
         let (backlog, newest) = match backlog(&db).await {
+            Ok((b, newest)) if !hold_back => (
+                Backlog {
+                    fast: b.fast.max(b.slow),
+                    slow: 0,
+                },
+                newest,
+            ),
             Ok(b) => b,
             Err(e) => {
                 tracing::debug!(error = ?e, "could not read the darknet fold marks");
@@ -528,7 +543,14 @@ pub async fn run_folder(
         }
         // Each roll-up once per look: under a flood the next look folds the next `at` or
         // more, rather than chasing every batch as it lands.
-        match fold_some(&db, |roll| if roll.is_slow() { slow } else { fast }).await {
+        let which = |roll: Roll| {
+            if hold_back && roll.is_slow() {
+                slow
+            } else {
+                fast
+            }
+        };
+        match fold_some(&db, which).await {
             Ok(_) if fast => waiting_since = None,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = ?e, "folding the darknet roll-ups failed; retrying"),

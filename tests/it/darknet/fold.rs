@@ -60,8 +60,8 @@ async fn caught_up(db: &sea_orm::DatabaseConnection, slow: bool) -> bool {
 async fn the_folder_folds_as_soon_as_its_threshold_of_events_waits() {
     // Four events against a threshold of four: the roll-ups fold them on the folder's next
     // look, not after the wait a smaller tail gets (which the default threshold would have
-    // meant); the slow ones (by source and port) wait for as many times the factor, or for
-    // no event to come for as long as that wait.
+    // meant); on MySQL the slow ones (by source and port) wait for as many times the factor,
+    // or for no event to come for as long as that wait.
     let app = TestApp::spawn_with(|c| {
         c.darknet_fold_ms = 50;
         c.darknet_fold_at = 4;
@@ -84,6 +84,12 @@ async fn the_folder_folds_as_soon_as_its_threshold_of_events_waits() {
             fold::FOLD_WAIT
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    if !app.db.is_mysql() {
+        // SQLite holds nothing back: its folds group off the one writer, while batches write.
+        assert!(caught_up(&db, true).await, "the roll-up by source and port");
+        app.stop().await;
+        return;
     }
     assert!(
         !caught_up(&db, true).await,
