@@ -102,10 +102,10 @@ impl Roll {
     }
 
     /// Whether the folder lets this roll-up's events pile up further on MySQL
-    /// ([`SLOW_FACTOR`]): the
-    /// roll-up by source and port writes the most rows per event (one per source, protocol
-    /// and port) and writes fewer the more events a fold takes, and only a scanner's profile
-    /// reads it (adding the events past its mark, by the events' key).
+    /// ([`SLOW_FACTOR`]): the roll-up by source and port writes the most rows per event (one
+    /// per source, protocol and port) and writes fewer the more events a fold takes, and only
+    /// a scanner's profile reads it (adding the events past its mark, read by the events'
+    /// key).
     pub fn is_slow(self) -> bool {
         matches!(self, Roll::SourcePortLow | Roll::SourcePortHigh)
     }
@@ -438,11 +438,10 @@ pub async fn fold_all(db: &DatabaseConnection) -> AppResult<i64> {
 
 /// How many times [`crate::config::DARKNET_FOLD_AT`] (or the threshold configured instead)
 /// the slow roll-ups ([`Roll::is_slow`]) may fall behind on MySQL while events keep coming
-/// (see [`run_folder`]). In the
-/// benchmark's flood (2,000,000 events, MariaDB) the roll-up by source and port folded
-/// 400,000 events at a time wrote about 1.3 million rows, folded at the end about 0.8 million,
-/// and MariaDB's CPU for the whole ingest fell by 10%-20%. A profile read meanwhile adds up to
-/// that many unfolded events, found by their key.
+/// (see [`run_folder`]). In the benchmark's flood (2,000,000 events, MariaDB) the roll-up by
+/// source and port folded 400,000 events at a time wrote about 1.3 million rows, folded at the
+/// end about 0.8 million, and MariaDB's CPU for the whole ingest fell by 10%-20%. A profile
+/// read meanwhile adds up to that many unfolded events, read by the events' key.
 pub const SLOW_FACTOR: i64 = 5;
 
 /// Events past the lowest mark of the roll-ups the folder folds at its threshold, and of the
