@@ -381,8 +381,9 @@ async fn fold_some(db: &DatabaseConnection, which: impl Fn(Roll) -> bool + Copy)
     });
     let mut most = 0;
     if db.get_database_backend() == DbBackend::MySql {
-        // Side by side: by hour and source, the two halves by source and port, and the two by
-        // source from one grouping.
+        // Side by side: by hour and source, the two halves by source and port (different
+        // sources of one table, each written in key order, so one may wait for the other's
+        // locks but never in a cycle), and the two by source from one grouping.
         let [by_hour, low_ports, high_ports, ..] = folds;
         let by_source = logged("SourceSensor and Source".to_owned(), async move {
             if !which(Roll::Source) {

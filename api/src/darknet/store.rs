@@ -224,12 +224,17 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
         grouped: format!(
             "SELECT {big}{} FROM {} GROUP BY {group}",
             picked.join(", "),
-            match rows {
-                Rows::Events => match only {
-                    Some(only) => format!("darknet_event WHERE id > ? AND id <= ? AND {only}"),
-                    None => "darknet_event WHERE id > ? AND id <= ?".to_owned(),
-                },
-                Rows::Staged(table) => quoted(backend, table),
+            match (rows, only) {
+                (Rows::Events, None) => "darknet_event WHERE id > ? AND id <= ?".to_owned(),
+                (Rows::Events, Some(only)) => {
+                    format!("darknet_event WHERE id > ? AND id <= ? AND {only}")
+                }
+                // A staged grouping holds no event columns to filter by: a roll-up taking only
+                // some events folds from the events.
+                (Rows::Staged(table), _) => {
+                    debug_assert!(only.is_none(), "{table}: staged rows cannot be filtered");
+                    quoted(backend, table)
+                }
             }
         ),
         conflict,
