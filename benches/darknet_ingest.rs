@@ -20,7 +20,8 @@
 //! `BENCH_ROUNDS` (default 1) repeats (c) and the (a) after it, and reports each round's
 //! ratio and their median; `BENCH_DASHBOARDS=0` leaves (d) out; `BENCH_SENDERS`
 //! (default 2) is how many requests are in flight at once; `BENCH_ALTERNATE_ENV=NAME=VALUE`
-//! gives the server of rounds 2, 4... that setting, to compare two settings in one run.
+//! gives the server of rounds 2, 4... that setting, to compare two settings in one run;
+//! `BENCH_PROFILE_MS=N` asks a scanner's profile every N ms during (c) and reports its times.
 //! Against a MariaDB on this machine, the CPU time it spends in (a) and in (c) (until the
 //! last answer, and after) is reported beside the wall times, and the server's own CPU time.
 
@@ -492,6 +493,8 @@ struct Ingested {
     db_cpu_answered: Option<Duration>,
     /// The server's CPU time over `time`.
     server_cpu: Option<Duration>,
+    /// The times of the profiles asked during the flood ([`probe_profiles`]), sorted.
+    profiles: Vec<Duration>,
 }
 
 impl Ingested {
@@ -530,6 +533,15 @@ impl Ingested {
                 c.as_secs_f64()
             ))
         );
+        if let Some(slowest) = self.profiles.last() {
+            println!(
+                "      a scanner's profile during the flood ({} asked): p50 {:.0} ms, p90 {:.0} ms, max {:.0} ms",
+                self.profiles.len(),
+                percentile(&self.profiles, 0.5).as_secs_f64() * 1000.0,
+                percentile(&self.profiles, 0.9).as_secs_f64() * 1000.0,
+                slowest.as_secs_f64() * 1000.0
+            );
+        }
         assert_eq!(self.accepted as usize, n, "every event accepted");
         assert_eq!(self.stored as usize, n, "every event counted");
     }
@@ -624,10 +636,19 @@ async fn ingest(setup: &Setup<'_>, extra: Option<&(String, String)>) -> Ingested
     let server_clock = CpuClock::start(Some(pid));
     let numbered: Vec<(usize, Arc<String>)> = bodies.iter().cloned().enumerate().collect();
     let senders: usize = env_or("BENCH_SENDERS", 2).max(1);
+    let probing = tokio_util::sync::CancellationToken::new();
+    let probe = tokio::spawn(probe_profiles(
+        client.clone(),
+        http.clone(),
+        admin.clone(),
+        probing.clone(),
+    ));
     let mut results = send(numbered[..first_share].to_vec(), senders).await;
     let after_first = kib(pid, "VmHWM:");
     results.extend(send(numbered[first_share..].to_vec(), senders).await);
     let answered_time = t.elapsed();
+    probing.cancel();
+    let profiles = probe.await.unwrap();
     let db_cpu_answered = db_clock.used();
     // Every answer already counts every accepted event (per-source answers add the events not
     // folded yet); the work left is folding that tail into the per-source roll-ups. The run
@@ -671,7 +692,47 @@ async fn ingest(setup: &Setup<'_>, extra: Option<&(String, String)>) -> Ingested
         db_cpu,
         db_cpu_answered,
         server_cpu,
+        profiles,
     }
+}
+
+/// With `BENCH_PROFILE_MS` set, a scanner's profile (`darknetSource` of the busiest source,
+/// its 20 busiest ports) asked every that many milliseconds while the flood lasts, each
+/// answer's time: what a profile costs while the per-source roll-ups are behind. Off by
+/// default, since each probe adds to the flood's work.
+async fn probe_profiles(
+    client: reqwest::Client,
+    http: String,
+    admin: String,
+    until: tokio_util::sync::CancellationToken,
+) -> Vec<Duration> {
+    let every: u64 = env_or("BENCH_PROFILE_MS", 0);
+    let mut times = Vec::new();
+    if every == 0 {
+        return times;
+    }
+    loop {
+        tokio::select! {
+            () = until.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_millis(every)) => {}
+        }
+        let t = Instant::now();
+        let answer = gql(
+            &client,
+            &http,
+            &admin,
+            "query($a: String!) { darknetSource(address: $a) { events ports { port events } } }",
+            json!({ "a": Ipv4Addr::from(0x0b00_0000u32).to_string() }),
+        )
+        .await;
+        times.push(t.elapsed());
+        assert!(
+            answer["darknetSource"]["events"].as_u64().is_some(),
+            "{answer}"
+        );
+    }
+    times.sort();
+    times
 }
 
 async fn run() {

@@ -13,6 +13,10 @@ pub struct Model {
     pub rejected: i64,
     /// The rejected lines (JSON), so a retry answers as the first attempt did.
     pub report: String,
+    /// The first and last hour (since the epoch) of its events; none without events, or when
+    /// recorded before migration 046.
+    pub first_hour: Option<i64>,
+    pub last_hour: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -55,6 +55,7 @@ mod m20261210_000042_index_darknet_event_by_hour_and_source;
 mod m20261211_000043_create_darknet_gate;
 mod m20261212_000044_add_exposure_change_digested;
 mod m20261213_000045_split_darknet_source_port_fold;
+mod m20261214_000046_add_darknet_batch_hours;
 
 pub struct Migrator;
 
@@ -107,6 +108,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000043_create_darknet_gate::Migration),
             Box::new(m20261212_000044_add_exposure_change_digested::Migration),
             Box::new(m20261213_000045_split_darknet_source_port_fold::Migration),
+            Box::new(m20261214_000046_add_darknet_batch_hours::Migration),
         ]
     }
 }

@@ -183,11 +183,74 @@ fn missing_mark() -> AppError {
     ))
 }
 
+/// Most hours [`unfolded`] lists: past that, a read of one source's unfolded events reads
+/// every event past the mark instead (a week: the events of a live sensor arrive in time
+/// order, so a tail spans few hours unless old logs were imported).
+pub const UNFOLDED_HOURS_MAX: i64 = 7 * 24;
+
+/// A roll-up's mark, and when known the hours that hold every event past it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfolded {
+    pub mark: i64,
+    /// In order; empty when no event lies past the mark. `None` when not known (a batch past
+    /// the batch mark recorded before migration 046) or more than [`UNFOLDED_HOURS_MAX`].
+    pub hours: Option<Vec<i64>>,
+}
+
+/// `roll`'s mark with the hours of the events past it, from the batches past its batch mark
+/// (every event past the mark belongs to one: see [`set_mark`]): what lets a read of one
+/// source's unfolded events go by the events' index by hour and source rather than read every
+/// unfolded event. Read in the caller's snapshot, with the mark.
+pub async fn unfolded(db: &impl ConnectionTrait, roll: Roll) -> AppResult<Unfolded> {
+    use entity::darknet_batch::Column as B;
+    let row: Option<(i64, i64)> = darknet_fold::Entity::find_by_id(roll as i32)
+        .select_only()
+        .column(darknet_fold::Column::Upto)
+        .column(darknet_fold::Column::BatchUpto)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (mark, batch) = row.ok_or_else(missing_mark)?;
+    let span: Option<(Option<i64>, Option<i64>, i64)> = entity::darknet_batch::Entity::find()
+        .select_only()
+        .column_as(B::FirstHour.min(), "lo")
+        .column_as(B::LastHour.max(), "hi")
+        .column_as(
+            Expr::cust("COUNT(CASE WHEN accepted > 0 AND first_hour IS NULL THEN 1 END)"),
+            "unknown",
+        )
+        .filter(B::Id.gt(batch))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let hours = match span {
+        Some((_, _, unknown)) if unknown > 0 => None,
+        Some((Some(lo), Some(hi), _)) => {
+            (hi - lo < UNFOLDED_HOURS_MAX).then(|| (lo..=hi).collect())
+        }
+        // No batch with events past the batch mark: no event past the mark.
+        Some((None, None, _)) | None => Some(Vec::new()),
+        Some(_) => None,
+    };
+    Ok(Unfolded { mark, hours })
+}
+
 /// The lowest mark: every event at or below it is in every per-source roll-up.
 pub async fn folded(db: &impl ConnectionTrait) -> AppResult<i64> {
+    lowest(db, darknet_fold::Column::Upto).await
+}
+
+/// The lowest batch mark: every roll-up holds every event of the batches at or below it (see
+/// [`set_mark`]).
+pub async fn batches_folded(db: &impl ConnectionTrait) -> AppResult<i64> {
+    lowest(db, darknet_fold::Column::BatchUpto).await
+}
+
+/// The lowest value of a column of the marks (0 without marks).
+async fn lowest(db: &impl ConnectionTrait, col: darknet_fold::Column) -> AppResult<i64> {
     let lowest: Option<Option<i64>> = darknet_fold::Entity::find()
         .select_only()
-        .column_as(darknet_fold::Column::Upto.min(), "n")
+        .column_as(col.min(), "n")
         .into_tuple()
         .one(db)
         .await?;
@@ -210,31 +273,57 @@ pub async fn pending(db: &impl ConnectionTrait) -> AppResult<i64> {
     Ok((newest(db).await? - folded(db).await?).max(0))
 }
 
-/// The newest event id at or below which every event is committed. On MySQL it is read with
-/// the ingest gate closed ([`close_gate`]): ids are handed out at insert, so a batch still
-/// writing may commit ids below the newest one another batch committed. SQLite's one writer
-/// commits its ids in order, and never reuses one (`AUTOINCREMENT`).
-pub async fn settled(db: &DatabaseConnection) -> AppResult<i64> {
+/// What a fold may take: every event at or below `event` is committed, and every event above
+/// it belongs to a batch above `batch` (see [`settled`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub event: i64,
+    pub batch: i64,
+}
+
+/// The newest event id and the newest batch id, read in one statement, so in one snapshot.
+async fn newest_both(db: &impl ConnectionTrait) -> AppResult<Settled> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM darknet_event) AS e, \
+             (SELECT COALESCE(MAX(id), 0) FROM darknet_batch) AS b",
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal(sea_orm::DbErr::RecordNotFound("newest ids".into())))?;
+    Ok(Settled {
+        event: row.try_get("", "e")?,
+        batch: row.try_get("", "b")?,
+    })
+}
+
+/// The newest event id at or below which every event is committed, with the newest batch id
+/// then, below which no batch can still commit. On MySQL both are read with the ingest gate
+/// closed ([`close_gate`]): ids are handed out at insert, so a batch still writing may commit
+/// ids below the newest one another batch committed; a batch takes the gate before it writes
+/// its own row. SQLite's one writer commits its ids in order, and never reuses one
+/// (`AUTOINCREMENT`). So every event above `event` belongs to a batch above `batch`.
+pub async fn settled(db: &DatabaseConnection) -> AppResult<Settled> {
     if db.get_database_backend() != DbBackend::MySql {
-        return newest(db).await;
+        return newest_both(db).await;
     }
     db::write(db, |txn| {
         Box::pin(async move {
             close_gate(txn).await?;
-            newest(txn).await
+            newest_both(txn).await
         })
     })
     .await
 }
 
-/// Folds up to [`FOLD_MAX`] events past its mark, none past `upto` (a [`settled`] id), into
+/// Folds up to [`FOLD_MAX`] events past its mark, none past `upto` ([`settled`]), into
 /// one roll-up and moves the mark, in the caller's transaction; answers how many event ids it
 /// covered. The mark's row is locked first (`FOR UPDATE` on MySQL; SQLite has one writer), so
 /// two replicas folding the same roll-up take turns, and the second starts from the first's
 /// mark. Batches do not wait: they write neither the mark nor the per-source roll-ups, and
 /// in a transaction reading committed rows (`db::write_reading_committed`) the events read
 /// are not locked.
-pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult<i64> {
+pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: Settled) -> AppResult<i64> {
     let after: Option<i64> = darknet_fold::Entity::find_by_id(roll as i32)
         .select_only()
         .column(darknet_fold::Column::Upto)
@@ -243,25 +332,25 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult
         .one(db)
         .await?;
     let after = after.ok_or_else(missing_mark)?;
-    if upto <= after {
+    if upto.event <= after {
         return Ok(0);
     }
-    let upto = upto.min(after.saturating_add(FOLD_MAX));
-    fold_into(db, roll.rollup(), (after, upto)).await?;
-    set_mark(db, roll, upto).await?;
-    Ok(upto - after)
+    let until = upto.event.min(after.saturating_add(FOLD_MAX));
+    fold_into(db, roll.rollup(), (after, until)).await?;
+    set_mark(db, roll, until, upto).await?;
+    Ok(until - after)
 }
 
 /// Folds the two roll-ups by source (per source and sensor, per source) together, in the
-/// caller's transaction: up to [`FOLD_MAX`] events past their marks, none past `upto` (a
-/// [`settled`] id), grouped once by source and sensor into a temporary table
+/// caller's transaction: up to [`FOLD_MAX`] events past their marks, none past `upto`
+/// ([`settled`]), grouped once by source and sensor into a temporary table
 /// ([`BY_SENSOR`]) that both fold from, so the events of the range are read and sorted once
 /// instead of twice. Their marks move together; both are locked first, in id order, as
 /// [`fold`] locks one. Marks that differ (a fold of one of them alone, by [`fold`]) are
 /// folded each on its own. MySQL: a temporary table lives as long as its connection, and
 /// SQLite stages its folds its own way ([`fold_staged`]). Answers the most event ids one of
 /// them covered.
-pub async fn fold_by_source(db: &impl ConnectionTrait, upto: i64) -> AppResult<i64> {
+pub async fn fold_by_source(db: &impl ConnectionTrait, upto: Settled) -> AppResult<i64> {
     let marks: Vec<i64> = darknet_fold::Entity::find()
         .filter(darknet_fold::Column::Id.is_in([Roll::SourceSensor as i32, Roll::Source as i32]))
         .order_by_asc(darknet_fold::Column::Id)
@@ -280,26 +369,37 @@ pub async fn fold_by_source(db: &impl ConnectionTrait, upto: i64) -> AppResult<i
         return Ok(sensors.max(sources));
     }
     let after = sensors;
-    if upto <= after {
+    if upto.event <= after {
         return Ok(0);
     }
-    let until = upto.min(after.saturating_add(FOLD_MAX));
+    let until = upto.event.min(after.saturating_add(FOLD_MAX));
     stage_grouped(db, &BY_SENSOR, (after, until)).await?;
     for roll in [Roll::SourceSensor, Roll::Source] {
         fold_from_staged(db, roll.rollup(), BY_SENSOR.table).await?;
     }
     drop_temporary(db, BY_SENSOR.table).await?;
-    set_mark(db, Roll::SourceSensor, until).await?;
-    set_mark(db, Roll::Source, until).await?;
+    set_mark(db, Roll::SourceSensor, until, upto).await?;
+    set_mark(db, Roll::Source, until, upto).await?;
     Ok(until - after)
 }
 
-async fn set_mark(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult<()> {
-    darknet_fold::Entity::update_many()
-        .col_expr(darknet_fold::Column::Upto, Expr::value(upto))
-        .filter(darknet_fold::Column::Id.eq(roll as i32))
-        .exec(db)
-        .await?;
+/// Moves `roll`'s mark to `until`, a fold's end, and when that is all of `upto` (not cut short
+/// by [`FOLD_MAX`]), its batch mark to `upto.batch`: every event past the mark then belongs to
+/// a batch past it. A fold cut short leaves the batch mark, which still bounds the events past
+/// the higher mark.
+async fn set_mark(
+    db: &impl ConnectionTrait,
+    roll: Roll,
+    until: i64,
+    upto: Settled,
+) -> AppResult<()> {
+    let mut update = darknet_fold::Entity::update_many()
+        .col_expr(darknet_fold::Column::Upto, Expr::value(until))
+        .filter(darknet_fold::Column::Id.eq(roll as i32));
+    if until == upto.event {
+        update = update.col_expr(darknet_fold::Column::BatchUpto, Expr::value(upto.batch));
+    }
+    update.exec(db).await?;
     Ok(())
 }
 
@@ -307,30 +407,51 @@ async fn set_mark(db: &impl ConnectionTrait, roll: Roll, upto: i64) -> AppResult
 /// [`db::own_sqlite_connection`]): each roll-up's events are grouped into a temporary table
 /// outside any write transaction, while batches go on writing (grouping, a sort of every event
 /// of the range, was most of a fold's time at the one writer), then added to the roll-up in a
-/// short write transaction that moves its mark, unless another fold moved it meanwhile.
+/// short write transaction that moves its mark, unless another fold moved it meanwhile. The
+/// two halves by source and port fold together when their marks agree.
 async fn fold_staged(
     own: &DatabaseConnection,
-    upto: i64,
+    upto: Settled,
     which: impl Fn(Roll) -> bool,
 ) -> AppResult<i64> {
     let mut most = 0;
+    let mut folded_with_low = false;
     for roll in Roll::ALL.into_iter().filter(|r| which(*r)) {
-        let started = Instant::now();
-        let after = mark(own, roll).await?;
-        if upto <= after {
+        if roll == Roll::SourcePortHigh && folded_with_low {
             continue;
         }
-        let until = upto.min(after.saturating_add(FOLD_MAX));
-        let rollup = roll.rollup();
+        let started = Instant::now();
+        let after = mark(own, roll).await?;
+        if upto.event <= after {
+            continue;
+        }
+        let until = upto.event.min(after.saturating_add(FOLD_MAX));
+        // Both halves by source and port from one grouping of their events when their marks
+        // agree (as they do unless a fold of one half failed, or another replica's fold of one
+        // half came between): each half grouping the range on its own read its events twice.
+        let both = roll == Roll::SourcePortLow
+            && which(Roll::SourcePortHigh)
+            && mark(own, Roll::SourcePortHigh).await? == after;
+        let (rollup, rolls) = if both {
+            (&BY_PORT, vec![Roll::SourcePortLow, Roll::SourcePortHigh])
+        } else {
+            (roll.rollup(), vec![roll])
+        };
+        folded_with_low = both;
         stage_fold(own, rollup, (after, until)).await?;
         let staged = started.elapsed();
         let done = db::write(own, |txn| {
+            let rolls = rolls.clone();
             Box::pin(async move {
-                if mark(txn, roll).await? != after {
-                    return Ok(0);
+                for &roll in &rolls {
+                    if mark(txn, roll).await? != after {
+                        return Ok(0);
+                    }
                 }
                 apply_staged(txn, rollup).await?;
-                set_mark(txn, roll, until).await?;
+                for &roll in &rolls {
+                    set_mark(txn, roll, until, upto).await?;
+                }
                 Ok(until - after)
             })
         })
@@ -338,7 +459,7 @@ async fn fold_staged(
         drop_staged(own, rollup).await?;
         let done = done?;
         tracing::debug!(
-            roll = ?roll,
+            roll = ?rolls,
             events = done,
             staged_ms = staged.as_millis() as u64,
             ms = started.elapsed().as_millis() as u64,
@@ -442,8 +563,16 @@ pub async fn fold_all(db: &DatabaseConnection) -> AppResult<i64> {
 /// (see [`run_folder`]). In the benchmark's flood (2,000,000 events, MariaDB) the roll-up by
 /// source and port folded 400,000 events at a time wrote about 1.3 million rows, folded at the
 /// end about 0.8 million, and MariaDB's CPU for the whole ingest fell by 10%-20%. A profile
-/// read meanwhile adds up to that many unfolded events, read by the events' key.
+/// read meanwhile adds the source's unfolded events, found by their hours
+/// ([`unfolded`]).
 pub const SLOW_FACTOR: i64 = 5;
+
+/// Longest the slow roll-ups' tail waits while events keep coming (see [`due`]): a flood
+/// passes in less, while steady traffic, which never leaves the folder a quiet
+/// [`FOLD_WAIT`], would otherwise let their tail grow to [`SLOW_FACTOR`] times the
+/// threshold, and a busy scanner's profile read a share of it (in the benchmark the busiest
+/// source, 2.7% of the events, took its profile 1.7-2.0 s with 2,000,000 events waiting).
+pub const SLOW_FOLD_WAIT: Duration = Duration::from_secs(60);
 
 /// Events past the lowest mark of the roll-ups the folder folds at its threshold, and of the
 /// slow ones ([`Roll::is_slow`]).
@@ -481,15 +610,35 @@ async fn backlog(db: &impl ConnectionTrait) -> AppResult<(Backlog, i64)> {
     Ok((backlog, newest))
 }
 
+/// How long the folder has seen a tail wait, of the fast roll-ups and of the slow ones, and
+/// how long since the newest event came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Waited {
+    fast: Duration,
+    slow: Duration,
+    quiet: Duration,
+}
+
 /// Which roll-ups a look of the folder folds, (the fast ones, the slow ones): those `at` or
 /// more events behind (the slow ones `at` times [`SLOW_FACTOR`]); the fast ones also when a
 /// smaller tail has waited [`FOLD_WAIT`]; the slow ones also when no event came for
-/// [`FOLD_WAIT`] (under a flood their tail waits, and is folded once it ends).
-fn due(backlog: Backlog, at: i64, waited: Duration, quiet: Duration) -> (bool, bool) {
-    let fast = backlog.fast >= at || (backlog.fast > 0 && waited >= FOLD_WAIT);
-    let slow =
-        backlog.slow >= at.saturating_mul(SLOW_FACTOR) || (backlog.slow > 0 && quiet >= FOLD_WAIT);
+/// [`FOLD_WAIT`] (under a flood their tail waits, and is folded once it ends), or when their
+/// tail has waited [`SLOW_FOLD_WAIT`].
+fn due(backlog: Backlog, at: i64, waited: Waited) -> (bool, bool) {
+    let fast = backlog.fast >= at || (backlog.fast > 0 && waited.fast >= FOLD_WAIT);
+    let slow = backlog.slow >= at.saturating_mul(SLOW_FACTOR)
+        || (backlog.slow > 0 && (waited.quiet >= FOLD_WAIT || waited.slow >= SLOW_FOLD_WAIT));
     (fast, slow)
+}
+
+/// How long a tail has waited, starting the clock when one appears and stopping it when
+/// there is none.
+fn waiting(since: &mut Option<Instant>, behind: i64) -> Duration {
+    if behind == 0 {
+        *since = None;
+        return Duration::ZERO;
+    }
+    since.get_or_insert_with(Instant::now).elapsed()
 }
 
 /// Folds in the background, looking every `every`: see [`due`] for when (`at`: see
@@ -506,7 +655,7 @@ pub async fn run_folder(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let hold_back = db.get_database_backend() == DbBackend::MySql;
-    let mut waiting_since: Option<Instant> = None;
+    let (mut fast_since, mut slow_since): (Option<Instant>, Option<Instant>) = (None, None);
     let (mut newest_seen, mut newest_since) = (None, Instant::now());
     loop {
         tokio::select! {
@@ -530,14 +679,12 @@ pub async fn run_folder(
         if newest_seen != Some(newest) {
             (newest_seen, newest_since) = (Some(newest), Instant::now());
         }
-        if backlog.fast == 0 {
-            waiting_since = None;
-        }
-        let waited = match backlog.fast {
-            0 => Duration::ZERO,
-            _ => waiting_since.get_or_insert_with(Instant::now).elapsed(),
+        let waited = Waited {
+            fast: waiting(&mut fast_since, backlog.fast),
+            slow: waiting(&mut slow_since, backlog.slow),
+            quiet: newest_since.elapsed(),
         };
-        let (fast, slow) = due(backlog, at, waited, newest_since.elapsed());
+        let (fast, slow) = due(backlog, at, waited);
         if !fast && !slow {
             continue;
         }
@@ -551,8 +698,15 @@ pub async fn run_folder(
             }
         };
         match fold_some(&db, which).await {
-            Ok(_) if fast => waiting_since = None,
-            Ok(_) => {}
+            Ok(_) => {
+                // What came meanwhile starts its own wait.
+                if fast {
+                    fast_since = None;
+                }
+                if slow {
+                    slow_since = None;
+                }
+            }
             Err(e) => tracing::warn!(error = ?e, "folding the darknet roll-ups failed; retrying"),
         }
     }
@@ -562,27 +716,54 @@ pub async fn run_folder(
 mod tests {
     use std::time::Duration;
 
-    use super::{BY_SENSOR, Backlog, FOLD_WAIT, Roll, SLOW_FACTOR, due};
+    use super::{
+        BY_SENSOR, Backlog, FOLD_WAIT, Roll, SLOW_FACTOR, SLOW_FOLD_WAIT, Waited, due, waiting,
+    };
 
     #[test]
     fn a_flood_folds_the_slow_roll_ups_only_far_behind_or_once_it_ends() {
         let at = 400_000;
         let b = |fast, slow| Backlog { fast, slow };
+        let w = |fast, slow, quiet| Waited { fast, slow, quiet };
         let (none, long) = (Duration::ZERO, FOLD_WAIT);
         // Nothing behind, nothing to fold however long it has been.
-        assert_eq!(due(b(0, 0), at, long, long), (false, false));
+        assert_eq!(due(b(0, 0), at, w(long, long, long)), (false, false));
         // Under a flood: the fast ones at `at`, the slow ones only at `at` times the factor.
-        assert_eq!(due(b(at, at), at, none, none), (true, false));
+        assert_eq!(due(b(at, at), at, w(none, none, none)), (true, false));
         assert_eq!(
-            due(b(at - 1, at * SLOW_FACTOR - 1), at, none, none),
+            due(b(at - 1, at * SLOW_FACTOR - 1), at, w(none, long, none)),
             (false, false)
         );
-        assert_eq!(due(b(0, at * SLOW_FACTOR), at, none, none), (false, true));
+        assert_eq!(
+            due(b(0, at * SLOW_FACTOR), at, w(none, none, none)),
+            (false, true)
+        );
         // A small tail of the fast ones waits at most FOLD_WAIT, while events still come.
-        assert_eq!(due(b(1, 1), at, long, none), (true, false));
+        assert_eq!(due(b(1, 1), at, w(long, long, none)), (true, false));
         // Once no event came for FOLD_WAIT, the slow ones fold what they have.
-        assert_eq!(due(b(0, 1), at, none, long), (false, true));
-        assert_eq!(due(b(1, 1), at, long, long), (true, true));
+        assert_eq!(due(b(0, 1), at, w(none, none, long)), (false, true));
+        assert_eq!(due(b(1, 1), at, w(long, long, long)), (true, true));
+        // Steady traffic never leaves the folder quiet: the slow tail waits SLOW_FOLD_WAIT.
+        let almost = SLOW_FOLD_WAIT - Duration::from_millis(1);
+        assert_eq!(due(b(0, 1), at, w(none, almost, none)), (false, false));
+        assert_eq!(
+            due(b(0, 1), at, w(none, SLOW_FOLD_WAIT, none)),
+            (false, true)
+        );
+    }
+
+    #[test]
+    fn a_tails_wait_starts_when_it_appears_and_ends_when_it_is_gone() {
+        let mut since = None;
+        assert_eq!(waiting(&mut since, 0), Duration::ZERO);
+        assert!(since.is_none());
+        waiting(&mut since, 5);
+        let started = since.expect("the clock started");
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(waiting(&mut since, 7) >= Duration::from_millis(20));
+        assert_eq!(since, Some(started), "a growing tail keeps its start");
+        assert_eq!(waiting(&mut since, 0), Duration::ZERO);
+        assert!(since.is_none());
     }
 
     #[test]

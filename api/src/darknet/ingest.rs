@@ -185,6 +185,9 @@ pub struct Batch {
     ports: BTreeMap<(i64, i16, i32), i64>,
     countries: BTreeMap<(i64, Option<[u8; 2]>), i64>,
     newest: Option<DateTime<Utc>>,
+    /// The first and last hour of its events (none without events): what a read of one
+    /// source's unfolded events goes by (see [`super::fold::tail_hours`]).
+    hours: Option<(i64, i64)>,
     summary: serde_json::Value,
     /// The events' statements, built with the batch; the first attempt to record it takes
     /// them (a retried transaction builds them again).
@@ -248,8 +251,17 @@ pub fn prepare(parsed: Parsed, geo: &GeoIp, sensor_id: i64, backend: DbBackend) 
         *ports.entry((e.hour, proto, port_of(&e.p))).or_default() += 1;
         *countries.entry((e.hour, e.country)).or_default() += 1;
     }
+    // In time order, so the first and last events' hours; but the order is by instant and the
+    // hour its own column, so both ends are looked for.
+    let hours = events
+        .iter()
+        .map(|e| e.hour)
+        .fold(None, |span: Option<(i64, i64)>, h| {
+            Some(span.map_or((h, h), |(a, b)| (a.min(h), b.max(h))))
+        });
     Batch {
         newest: events.iter().map(|e| e.p.at).max(),
+        hours,
         summary: summary(sensor_id, &events),
         statements: std::sync::Mutex::new(Some(event_statements(backend, sensor_id, &events))),
         events,
@@ -297,6 +309,8 @@ pub async fn record(
         accepted: Set(accepted as i64),
         rejected: Set(batch.rejected_count as i64),
         report: Set(serde_json::to_string(&stored).map_err(AppError::internal)?),
+        first_hour: Set(batch.hours.map(|h| h.0)),
+        last_hour: Set(batch.hours.map(|h| h.1)),
         ..Default::default()
     }
     .insert(db)

@@ -48,7 +48,8 @@ pub async fn run_once(state: &AppState) -> AppResult<JobReport> {
 }
 
 /// Deletes raw events seen before `cutoff` (folded ones only: see [`super::fold`]), and
-/// batches received before it, a bounded batch per transaction; answers how many events went.
+/// batches received before it (those whose events every roll-up folded), a bounded batch per
+/// transaction; answers how many events went.
 pub async fn retain(
     db: &sea_orm::DatabaseConnection,
     cutoff: chrono::DateTime<chrono::Utc>,
@@ -66,8 +67,12 @@ pub async fn retain(
     }
     db::write(db, move |txn| {
         Box::pin(async move {
+            // A batch past a roll-up's batch mark bounds the hours of the events not folded yet
+            // (see `fold::unfolded`): it stays until every roll-up folded all of its events.
+            let kept_from = super::fold::batches_folded(txn).await?;
             darknet_batch::Entity::delete_many()
                 .filter(darknet_batch::Column::ReceivedAt.lt(cutoff))
+                .filter(darknet_batch::Column::Id.lte(kept_from))
                 .exec(txn)
                 .await?;
             Ok(())

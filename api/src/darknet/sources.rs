@@ -690,34 +690,53 @@ pub fn distinct_sensors(p: &SourceProfile) -> i64 {
     p.sensors.len() as i64
 }
 
+/// One source's events past a roll-up's mark: read off the events' index by hour and source
+/// when the hours of the events past the mark are known ([`fold::unfolded`]; under a flood
+/// the roll-up by source and port lets millions of events wait, and reading all of them for
+/// one source's took seconds), else from every event past the mark. `None` when no event lies
+/// past the mark.
+fn one_source(key: &[u8], unfolded: &fold::Unfolded) -> Option<Condition> {
+    let all = Condition::all()
+        .add(E::Src.eq(key.to_vec()))
+        .add(E::Id.gt(unfolded.mark));
+    match &unfolded.hours {
+        Some(hours) if hours.is_empty() => None,
+        Some(hours) => Some(all.add(E::Hour.is_in(hours.iter().copied()))),
+        None => Some(all),
+    }
+}
+
 /// A source's profile with its busiest `ports`; `None` when the darknet never saw it.
 pub async fn source(db: &Snapshot, addr: IpAddr, ports: u64) -> AppResult<Option<SourceProfile>> {
     let key = ip_key(addr);
-    let mark = fold::mark(db, Roll::Source).await?;
-    let Some(source) = models(db, mark, std::slice::from_ref(&key))
-        .await?
-        .remove(&key)
-    else {
-        return Ok(None);
+    let by_source = fold::unfolded(db, Roll::Source).await?;
+    let tail = match one_source(&key, &by_source) {
+        Some(cond) => tails(db, by_source.mark, cond).await?.remove(&key),
+        None => None,
     };
-    let fresh = |roll_mark: i64| {
-        Condition::all()
-            .add(E::Src.eq(key.clone()))
-            .add(E::Id.gt(roll_mark))
+    let stored_row = stored(db, std::slice::from_ref(&key)).await?.remove(&key);
+    let Some(source) = with_tail(&key, stored_row, tail.as_ref()) else {
+        return Ok(None);
     };
 
     use darknet_source_port::Column as P;
-    let tail_ports: Vec<(i16, i32, i64)> = darknet_event::Entity::find()
-        .select_only()
-        .column(E::Protocol)
-        .column_as(Expr::cust(PORT), "port")
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(fresh(fold::mark(db, Roll::source_port(&key)).await?))
-        .group_by(E::Protocol)
-        .group_by(Expr::cust(PORT))
-        .into_tuple()
-        .all(db)
-        .await?;
+    let tail_ports: Vec<(i16, i32, i64)> =
+        match one_source(&key, &fold::unfolded(db, Roll::source_port(&key)).await?) {
+            Some(cond) => {
+                darknet_event::Entity::find()
+                    .select_only()
+                    .column(E::Protocol)
+                    .column_as(Expr::cust(PORT), "port")
+                    .column_as(Expr::cust("COUNT(*)"), "n")
+                    .filter(cond)
+                    .group_by(E::Protocol)
+                    .group_by(Expr::cust(PORT))
+                    .into_tuple()
+                    .all(db)
+                    .await?
+            }
+            None => Vec::new(),
+        };
     // The stored counts of the ports the tail hit, a protocol at a time.
     let mut stored_ports: HashMap<(i16, i32), i64> = HashMap::new();
     let mut by_protocol: HashMap<i16, Vec<i32>> = HashMap::new();
@@ -785,15 +804,21 @@ pub async fn source(db: &Snapshot, addr: IpAddr, ports: u64) -> AppResult<Option
         .into_iter()
         .map(|s| (s.sensor_id, s.events))
         .collect();
-    let tail_sensors: Vec<(i64, i64)> = darknet_event::Entity::find()
-        .select_only()
-        .column(E::SensorId)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(fresh(fold::mark(db, Roll::SourceSensor).await?))
-        .group_by(E::SensorId)
-        .into_tuple()
-        .all(db)
-        .await?;
+    let tail_sensors: Vec<(i64, i64)> =
+        match one_source(&key, &fold::unfolded(db, Roll::SourceSensor).await?) {
+            Some(cond) => {
+                darknet_event::Entity::find()
+                    .select_only()
+                    .column(E::SensorId)
+                    .column_as(Expr::cust("COUNT(*)"), "n")
+                    .filter(cond)
+                    .group_by(E::SensorId)
+                    .into_tuple()
+                    .all(db)
+                    .await?
+            }
+            None => Vec::new(),
+        };
     for (sensor, n) in tail_sensors {
         *sensors.entry(sensor).or_default() += n;
     }

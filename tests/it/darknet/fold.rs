@@ -49,7 +49,7 @@ fn stored_key(address: &str) -> Vec<u8> {
 async fn caught_up(db: &sea_orm::DatabaseConnection, slow: bool) -> bool {
     let newest = fold::settled(db).await.unwrap();
     for roll in fold::Roll::ALL.into_iter().filter(|r| r.is_slow() == slow) {
-        if fold::mark(db, roll).await.unwrap() < newest {
+        if fold::mark(db, roll).await.unwrap() < newest.event {
             return false;
         }
     }
@@ -484,7 +484,7 @@ async fn batches_write_side_by_side_and_a_fold_waits_for_the_ones_still_writing(
             .one(&db)
             .await
             .unwrap();
-        assert_eq!(Some(upto), newest);
+        assert_eq!(Some(upto.event), newest);
         db.execute_unprepared("DROP TRIGGER slow_event")
             .await
             .unwrap();
@@ -668,7 +668,11 @@ async fn the_roll_ups_by_source_fold_together_and_count_each_event_once() {
         fold::fold_all(&db).await.unwrap();
     }
     for roll in [Roll::SourceSensor, Roll::Source] {
-        assert_eq!(fold::mark(&db, roll).await.unwrap(), newest, "{roll:?}");
+        assert_eq!(
+            fold::mark(&db, roll).await.unwrap(),
+            newest.event,
+            "{roll:?}"
+        );
     }
 
     let stored = darknet_source::Entity::find_by_id(stored_key(x))
@@ -695,5 +699,113 @@ async fn the_roll_ups_by_source_fold_together_and_count_each_event_once() {
     assert_eq!(per_sensor, vec![3, 3], "north 3, south 2 and 1");
     assert_eq!(rolled::<darknet_source_sensor::Entity>(&db).await, 7);
     assert_eq!(profile_events(&app, x).await, 6);
+    app.stop().await;
+}
+
+/// A profile's events, its ports' events and its sensors' events, summed each.
+async fn profile_sums(app: &TestApp, address: &str) -> (i64, i64, i64) {
+    let p = app
+        .ok(
+            "query($a: String!) { darknetSource(address: $a) { events ports { events } sensors { events } } }",
+            json!({ "a": address }),
+        )
+        .await["darknetSource"]
+        .clone();
+    let sum = |list: &Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["events"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    (
+        p["events"].as_i64().unwrap(),
+        sum(&p["ports"]),
+        sum(&p["sensors"]),
+    )
+}
+
+/// What every roll-up's mark says of the hours of the events past it.
+async fn unfolded_hours(db: &sea_orm::DatabaseConnection) -> Vec<Option<Vec<i64>>> {
+    let mut all = Vec::new();
+    for roll in fold::Roll::ALL {
+        all.push(fold::unfolded(db, roll).await.unwrap().hours);
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_sources_unfolded_events_are_read_by_the_hours_of_their_batches() {
+    let app = TestApp::spawn_with(|c| {
+        c.darknet_fold_ms = 0;
+        c.darknet_retention_days = 0;
+    })
+    .await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let (_, token) = sensor(&app, "by-hours").await;
+    let (x, y) = ("203.0.113.50", "198.51.100.50");
+    let now = Utc::now();
+    let hours = |a: chrono::Duration, b: chrono::Duration| -> Option<Vec<i64>> {
+        Some((api::darknet::hour_of(now - a)..=api::darknet::hour_of(now - b)).collect())
+    };
+    let h = chrono::Duration::hours;
+    let send = |lines: String| {
+        let (app, token) = (&app, &token);
+        async move {
+            let (status, report) =
+                post(app, Some(token), lines, "application/x-ndjson", None, "").await;
+            assert_eq!((status, report["rejectedCount"].clone()), (200, json!(0)));
+        }
+    };
+    let batches = || async {
+        entity::darknet_batch::Entity::find()
+            .count(&db)
+            .await
+            .unwrap()
+    };
+
+    send(body(now - h(30), &[x, x])).await;
+    fold::fold_all(&db).await.unwrap();
+    // Everything folded: no event past any mark, so no hour to read.
+    assert_eq!(unfolded_hours(&db).await, vec![Some(vec![]); 5]);
+    assert_eq!(profile_sums(&app, x).await, (2, 2, 2));
+
+    // A batch over three hours, not folded: its hours, and the profile adds its events.
+    let mut lines = body(now - h(3), &[x]);
+    lines.push_str(&body(now - h(1), &[x, y]));
+    send(lines).await;
+    assert_eq!(unfolded_hours(&db).await, vec![hours(h(3), h(1)); 5]);
+    assert_eq!(profile_sums(&app, x).await, (4, 4, 4));
+    assert_eq!(profile_sums(&app, y).await, (1, 1, 1));
+
+    // Retention takes the folded batch's row, and keeps the one whose events wait.
+    assert_eq!(batches().await, 2);
+    jobs::retain(&db, now + chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(batches().await, 1);
+    assert_eq!(unfolded_hours(&db).await, vec![hours(h(3), h(1)); 5]);
+    assert_eq!(profile_sums(&app, x).await, (4, 4, 4));
+
+    // Old logs over more than a week: every event past the mark is read instead.
+    let mut lines = body(now - chrono::Duration::days(10), &[x]);
+    lines.push_str(&body(now, &[x]));
+    send(lines).await;
+    assert_eq!(unfolded_hours(&db).await, vec![None; 5]);
+    assert_eq!(profile_sums(&app, x).await, (6, 6, 6));
+    fold::fold_all(&db).await.unwrap();
+    assert_eq!(unfolded_hours(&db).await, vec![Some(vec![]); 5]);
+    assert_eq!(profile_sums(&app, x).await, (6, 6, 6));
+
+    // A batch recorded before its hours were (migration 046): not known, so read as before.
+    send(body(now, &[x])).await;
+    db.execute_unprepared(
+        "UPDATE darknet_batch SET first_hour = NULL, last_hour = NULL \
+         WHERE id = (SELECT m FROM (SELECT MAX(id) AS m FROM darknet_batch) AS newest)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(unfolded_hours(&db).await, vec![None; 5]);
+    assert_eq!(profile_sums(&app, x).await, (7, 7, 7));
     app.stop().await;
 }
