@@ -16,7 +16,10 @@
 //! and exactly once, folded or not.
 //!
 //! A mark is an event id. A fold never goes past a [`settled`] id, at or below which every
-//! event is committed, so no batch can commit an id at or below a mark a fold has set. On
+//! event is committed, so no batch can commit an id at or below a mark a fold has set. With
+//! each mark goes a batch mark: every event past the mark belongs to a batch past it, and the
+//! batches record the first and last hour of their events, so one source's unfolded events
+//! are found by their hours ([`unfolded`]). On
 //! MySQL batches go on writing while a roll-up folds (it locks only its mark's row, and reads
 //! committed events without locking them). SQLite has one writer: there a fold groups the
 //! events outside any write transaction, into a temporary table, and takes the writer only to
