@@ -206,7 +206,7 @@ pub struct Unfolded {
 }
 
 /// `roll`'s mark with the hours of the events past it, from the batches past its batch mark
-/// (every event past the mark belongs to one: see [`set_mark`]): what lets a read of one
+/// (every event past the mark belongs to one: see `set_mark`): what lets a read of one
 /// source's unfolded events go by the events' index by hour and source rather than read every
 /// unfolded event. Read in the caller's snapshot, with the mark.
 pub async fn unfolded(db: &impl ConnectionTrait, roll: Roll) -> AppResult<Unfolded> {
@@ -249,7 +249,7 @@ pub async fn folded(db: &impl ConnectionTrait) -> AppResult<i64> {
 }
 
 /// The lowest batch mark: every roll-up holds every event of the batches at or below it (see
-/// [`set_mark`]).
+/// `set_mark`).
 pub async fn batches_folded(db: &impl ConnectionTrait) -> AppResult<i64> {
     lowest(db, darknet_fold::Column::BatchUpto).await
 }
