@@ -186,7 +186,7 @@ pub struct Batch {
     countries: BTreeMap<(i64, Option<[u8; 2]>), i64>,
     newest: Option<DateTime<Utc>>,
     /// The first and last hour of its events (none without events): what a read of one
-    /// source's unfolded events goes by (see [`super::fold::tail_hours`]).
+    /// source's unfolded events goes by (see [`super::fold::unfolded`]).
     hours: Option<(i64, i64)>,
     summary: serde_json::Value,
     /// The events' statements, built with the batch; the first attempt to record it takes
@@ -251,14 +251,11 @@ pub fn prepare(parsed: Parsed, geo: &GeoIp, sensor_id: i64, backend: DbBackend) 
         *ports.entry((e.hour, proto, port_of(&e.p))).or_default() += 1;
         *countries.entry((e.hour, e.country)).or_default() += 1;
     }
-    // In time order, so the first and last events' hours; but the order is by instant and the
-    // hour its own column, so both ends are looked for.
+    // In time order, and an event's hour follows its instant: the first and the last event's.
     let hours = events
-        .iter()
-        .map(|e| e.hour)
-        .fold(None, |span: Option<(i64, i64)>, h| {
-            Some(span.map_or((h, h), |(a, b)| (a.min(h), b.max(h))))
-        });
+        .first()
+        .zip(events.last())
+        .map(|(a, b)| (a.hour, b.hour));
     Batch {
         newest: events.iter().map(|e| e.p.at).max(),
         hours,
