@@ -113,6 +113,21 @@ pub fn index(name: &'static str, table: &'static str, cols: &[&'static str]) -> 
     }
 }
 
+/// Drops the index `name` of `table` if it is there (see [`IndexSpec`]: a migration killed
+/// after dropping it runs again).
+pub async fn drop_index_if_there(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+    name: &'static str,
+) -> Result<(), DbErr> {
+    if !manager.has_index(table, name).await? {
+        return Ok(());
+    }
+    manager
+        .drop_index(Index::drop().name(name).table(table).to_owned())
+        .await
+}
+
 /// A many-to-many link table: composite primary key, both sides cascade on delete.
 pub fn link_table(
     table: &'static str,

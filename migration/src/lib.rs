@@ -56,6 +56,7 @@ mod m20261211_000043_create_darknet_gate;
 mod m20261212_000044_add_exposure_change_digested;
 mod m20261213_000045_split_darknet_source_port_fold;
 mod m20261214_000046_add_darknet_batch_hours;
+mod m20261215_000047_widen_darknet_event_hour_source_index;
 
 pub struct Migrator;
 
@@ -109,6 +110,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000044_add_exposure_change_digested::Migration),
             Box::new(m20261213_000045_split_darknet_source_port_fold::Migration),
             Box::new(m20261214_000046_add_darknet_batch_hours::Migration),
+            Box::new(m20261215_000047_widen_darknet_event_hour_source_index::Migration),
         ]
     }
 }

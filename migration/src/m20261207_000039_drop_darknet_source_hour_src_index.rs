@@ -13,12 +13,7 @@ const INDEX: &str = "idx_darknet_source_hour_src";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if !manager.has_index(TABLE, INDEX).await? {
-            return Ok(());
-        }
-        manager
-            .drop_index(Index::drop().name(INDEX).table(TABLE).to_owned())
-            .await
+        crate::cols::drop_index_if_there(manager, TABLE, INDEX).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

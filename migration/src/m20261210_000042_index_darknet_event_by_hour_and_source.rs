@@ -20,28 +20,19 @@ const TABLE: &str = "darknet_event";
 const NEW: &str = "idx_darknet_event_hour_src";
 const OLD: &str = "idx_darknet_event_src";
 
-async fn drop_if_there(manager: &SchemaManager<'_>, index: &str) -> Result<(), DbErr> {
-    if !manager.has_index(TABLE, index).await? {
-        return Ok(());
-    }
-    manager
-        .drop_index(Index::drop().name(index).table(TABLE).to_owned())
-        .await
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         crate::cols::index(NEW, TABLE, &["hour", "src", "id"])
             .ensure(manager)
             .await?;
-        drop_if_there(manager, OLD).await
+        crate::cols::drop_index_if_there(manager, TABLE, OLD).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         crate::cols::index(OLD, TABLE, &["src", "id"])
             .ensure(manager)
             .await?;
-        drop_if_there(manager, NEW).await
+        crate::cols::drop_index_if_there(manager, TABLE, NEW).await
     }
 }

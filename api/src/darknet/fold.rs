@@ -36,7 +36,7 @@ use sea_orm::{
 
 use super::store::{
     Merge, Rollup, apply_staged, close_gate, drop_staged, drop_temporary, fold_from_staged,
-    fold_into, stage_fold, stage_grouped,
+    fold_into, fold_into_hours, stage_fold, stage_grouped,
 };
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -210,7 +210,6 @@ pub struct Unfolded {
 /// source's unfolded events go by the events' index by hour and source rather than read every
 /// unfolded event. Read in the caller's snapshot, with the mark.
 pub async fn unfolded(db: &impl ConnectionTrait, roll: Roll) -> AppResult<Unfolded> {
-    use entity::darknet_batch::Column as B;
     let row: Option<(i64, i64)> = darknet_fold::Entity::find_by_id(roll as i32)
         .select_only()
         .column(darknet_fold::Column::Upto)
@@ -219,7 +218,30 @@ pub async fn unfolded(db: &impl ConnectionTrait, roll: Roll) -> AppResult<Unfold
         .one(db)
         .await?;
     let (mark, batch) = row.ok_or_else(missing_mark)?;
-    let span: Option<(Option<i64>, Option<i64>, i64)> = entity::darknet_batch::Entity::find()
+    let hours = match batch_hours(db, batch, None).await? {
+        Hours::None => Some(Vec::new()),
+        Hours::Span(lo, hi) if hi - lo < UNFOLDED_HOURS_MAX => Some((lo..=hi).collect()),
+        Hours::Span(..) | Hours::Unknown => None,
+    };
+    Ok(Unfolded { mark, hours })
+}
+
+/// The hours of the events of some batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hours {
+    /// They have no events.
+    None,
+    /// Every one of them lies in `first..=last`.
+    Span(i64, i64),
+    /// A batch with events predates migration 046, which records them.
+    Unknown,
+}
+
+/// The hours of the events of the batches with ids in `(after, upto]` (`upto` `None`: every
+/// later one).
+async fn batch_hours(db: &impl ConnectionTrait, after: i64, upto: Option<i64>) -> AppResult<Hours> {
+    use entity::darknet_batch::Column as B;
+    let mut find = entity::darknet_batch::Entity::find()
         .select_only()
         .column_as(B::FirstHour.min(), "lo")
         .column_as(B::LastHour.max(), "hi")
@@ -227,20 +249,53 @@ pub async fn unfolded(db: &impl ConnectionTrait, roll: Roll) -> AppResult<Unfold
             Expr::cust("COUNT(CASE WHEN accepted > 0 AND first_hour IS NULL THEN 1 END)"),
             "unknown",
         )
-        .filter(B::Id.gt(batch))
+        .filter(B::Id.gt(after));
+    if let Some(upto) = upto {
+        find = find.filter(B::Id.lte(upto));
+    }
+    let span: Option<(Option<i64>, Option<i64>, i64)> = find.into_tuple().one(db).await?;
+    Ok(match span {
+        Some((_, _, unknown)) if unknown > 0 => Hours::Unknown,
+        Some((Some(lo), Some(hi), _)) => Hours::Span(lo, hi),
+        // No batch with events.
+        Some((None, None, _)) | None => Hours::None,
+        Some(_) => Hours::Unknown,
+    })
+}
+
+/// How many more events than a fold takes the hours it would read them by may hold (see
+/// [`by_hours`]): read off the index, an event cost a quarter of one read by its id (MariaDB,
+/// 2,000,000 events: 0.5 s against 2.2 s).
+const HOURS_READ_MAX: i64 = 2;
+
+/// The span of hours a fold of the events with ids in `(after, until]` can read them by (see
+/// [`fold_into_hours`]), when one is known (the batches past `batch`, the fold mark's batch
+/// mark, up to `upto`, recorded their events' hours) and holds at most [`HOURS_READ_MAX`]
+/// times as many events as the fold takes (counted by the roll-up by hour and country): a
+/// live sensor's events come in time order, so a fold's hours hold few others, but an import
+/// of old logs may send a batch's hours back over days of events already folded.
+async fn by_hours(
+    db: &impl ConnectionTrait,
+    batch: i64,
+    upto: Settled,
+    (after, until): (i64, i64),
+) -> AppResult<Option<(i64, i64)>> {
+    use entity::darknet_country_hour::Column as C;
+    let Hours::Span(first, last) = batch_hours(db, batch, Some(upto.batch)).await? else {
+        return Ok(None);
+    };
+    if last - first >= UNFOLDED_HOURS_MAX {
+        return Ok(None);
+    }
+    let held: Option<Option<i64>> = entity::darknet_country_hour::Entity::find()
+        .select_only()
+        .column_as(Expr::cust("CAST(SUM(events) AS SIGNED)"), "n")
+        .filter(C::Hour.between(first, last))
         .into_tuple()
         .one(db)
         .await?;
-    let hours = match span {
-        Some((_, _, unknown)) if unknown > 0 => None,
-        Some((Some(lo), Some(hi), _)) => {
-            (hi - lo < UNFOLDED_HOURS_MAX).then(|| (lo..=hi).collect())
-        }
-        // No batch with events past the batch mark: no event past the mark.
-        Some((None, None, _)) | None => Some(Vec::new()),
-        Some(_) => None,
-    };
-    Ok(Unfolded { mark, hours })
+    let held = held.flatten().unwrap_or(0);
+    Ok((held <= (until - after).saturating_mul(HOURS_READ_MAX)).then_some((first, last)))
 }
 
 /// The lowest mark: every event at or below it is in every per-source roll-up.
@@ -324,6 +379,59 @@ pub async fn settled(db: &DatabaseConnection) -> AppResult<Settled> {
     .await
 }
 
+/// The span of hours the next fold of `roll` would read its events by, if any (see
+/// [`by_hours`] and `reads_by_hours`).
+pub async fn hours_read(db: &DatabaseConnection, roll: Roll) -> AppResult<Option<(i64, i64)>> {
+    let upto = settled(db).await?;
+    let plan = db::write_reading_committed(db, |txn| {
+        Box::pin(async move {
+            let (after, batch) = locked_mark(txn, roll).await?;
+            let until = upto.event.min(after.saturating_add(most(txn, roll)));
+            Ok((upto.event > after).then_some((after, batch, until)))
+        })
+    })
+    .await?;
+    match plan {
+        Some((after, batch, until)) if reads_by_hours(db, roll) => {
+            by_hours(db, batch, upto, (after, until)).await
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Whether a fold of `roll` reads its events by their hours when it can ([`by_hours`]): the
+/// roll-ups by hour and source and by source and port need nothing but what the events' index
+/// by hour and source holds (migration 047). SQLite groups its folds off the writer, from a
+/// read by the ids.
+fn reads_by_hours(db: &impl ConnectionTrait, roll: Roll) -> bool {
+    matches!(
+        roll,
+        Roll::SourceHour | Roll::SourcePortLow | Roll::SourcePortHigh
+    ) && db.get_database_backend() == DbBackend::MySql
+}
+
+/// Most events one fold of `roll` takes.
+fn most(db: &impl ConnectionTrait, roll: Roll) -> i64 {
+    if roll.is_slow() && db.get_database_backend() == DbBackend::MySql {
+        SLOW_FOLD_MAX
+    } else {
+        FOLD_MAX
+    }
+}
+
+/// `roll`'s mark and batch mark, its row locked (`FOR UPDATE` on MySQL).
+async fn locked_mark(db: &impl ConnectionTrait, roll: Roll) -> AppResult<(i64, i64)> {
+    let mark: Option<(i64, i64)> = darknet_fold::Entity::find_by_id(roll as i32)
+        .select_only()
+        .column(darknet_fold::Column::Upto)
+        .column(darknet_fold::Column::BatchUpto)
+        .lock_exclusive()
+        .into_tuple()
+        .one(db)
+        .await?;
+    mark.ok_or_else(missing_mark)
+}
+
 /// Folds up to [`FOLD_MAX`] events past its mark ([`SLOW_FOLD_MAX`] for a slow roll-up on
 /// MySQL), none past `upto` ([`settled`]), into
 /// one roll-up and moves the mark, in the caller's transaction; answers how many event ids it
@@ -331,26 +439,23 @@ pub async fn settled(db: &DatabaseConnection) -> AppResult<Settled> {
 /// two replicas folding the same roll-up take turns, and the second starts from the first's
 /// mark. Batches do not wait: they write neither the mark nor the per-source roll-ups, and
 /// in a transaction reading committed rows (`db::write_reading_committed`) the events read
-/// are not locked.
+/// are not locked. On MySQL the roll-ups by hour and source and by source and port read their
+/// events off the events' index by their hours when they can ([`by_hours`]).
 pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: Settled) -> AppResult<i64> {
-    let after: Option<i64> = darknet_fold::Entity::find_by_id(roll as i32)
-        .select_only()
-        .column(darknet_fold::Column::Upto)
-        .lock_exclusive()
-        .into_tuple()
-        .one(db)
-        .await?;
-    let after = after.ok_or_else(missing_mark)?;
+    let (after, batch) = locked_mark(db, roll).await?;
     if upto.event <= after {
         return Ok(0);
     }
-    let most = if roll.is_slow() && db.get_database_backend() == DbBackend::MySql {
-        SLOW_FOLD_MAX
+    let until = upto.event.min(after.saturating_add(most(db, roll)));
+    let hours = if reads_by_hours(db, roll) {
+        by_hours(db, batch, upto, (after, until)).await?
     } else {
-        FOLD_MAX
+        None
     };
-    let until = upto.event.min(after.saturating_add(most));
-    fold_into(db, roll.rollup(), (after, until)).await?;
+    match hours {
+        Some(hours) => fold_into_hours(db, roll.rollup(), (after, until), hours).await?,
+        None => fold_into(db, roll.rollup(), (after, until)).await?,
+    };
     set_mark(db, roll, until, upto).await?;
     Ok(until - after)
 }

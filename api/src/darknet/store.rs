@@ -140,6 +140,9 @@ struct FoldSql {
 enum Rows<'a> {
     /// The events with ids in a range (two parameters: after, upto).
     Events,
+    /// The same events, read off the events' index by hour and source within a span of hours
+    /// that holds them all (four parameters: first hour, last hour, after, upto; MySQL).
+    EventsOfHours,
     /// A temporary table a grouping of them was staged in ([`stage_grouped`]).
     Staged(&'a str),
 }
@@ -175,7 +178,7 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
     // From the events, each column's own expression; from a staged grouping, its grouped
     // column, combined as the column merges.
     let picked: Vec<String> = match rows {
-        Rows::Events => keys
+        Rows::Events | Rows::EventsOfHours => keys
             .iter()
             .map(|k| (k.0, key(k.1)))
             .chain(values.iter().map(|v| (v.0, v.1.to_owned())))
@@ -215,8 +218,14 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
     // told the result is big, sorts too, instead of filling a temporary table: half the time,
     // 0.33 s against 0.8 s for 400,000 events in 264,000 groups by source and port). A derived
     // table with an ORDER BY of its own cost a copy and a second sort.
+    // Read off the index by hour and source, rows grouped by a prefix of its columns (by hour
+    // and source) come in its order: no sort at all.
+    let index = HOUR_SOURCE_INDEX.1;
+    let in_index_order = matches!(rows, Rows::EventsOfHours)
+        && keys.len() <= index.len()
+        && keys.iter().zip(index).all(|(k, col)| k.1 == col);
     let big = match backend {
-        DbBackend::MySql => "SQL_BIG_RESULT ",
+        DbBackend::MySql if !in_index_order => "SQL_BIG_RESULT ",
         _ => "",
     };
     FoldSql {
@@ -228,6 +237,15 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
                 (Rows::Events, None) => "darknet_event WHERE id > ? AND id <= ?".to_owned(),
                 (Rows::Events, Some(only)) => {
                     format!("darknet_event WHERE id > ? AND id <= ? AND {only}")
+                }
+                (Rows::EventsOfHours, only) => {
+                    debug_assert!(backend == DbBackend::MySql, "FORCE INDEX is MySQL's");
+                    format!(
+                        "darknet_event FORCE INDEX ({}) \
+                         WHERE hour >= ? AND hour <= ? AND id > ? AND id <= ?{}",
+                        HOUR_SOURCE_INDEX.0,
+                        only.map(|o| format!(" AND {o}")).unwrap_or_default()
+                    )
                 }
                 // A staged grouping holds no event columns to filter by: a roll-up taking only
                 // some events folds from the events.
@@ -291,6 +309,35 @@ pub async fn fold_into(
         "folded",
         sql,
         vec![after.into(), upto.into()],
+    )
+    .await
+}
+
+/// The events' index by hour and source (migrations 042, 047), and its columns.
+const HOUR_SOURCE_INDEX: (&str, [&str; 5]) = (
+    "idx_darknet_event_hour_src_port",
+    ["hour", "src", "protocol", "dst_port", "id"],
+);
+
+/// Adds the darknet events with ids in `(after, upto]`, every one of them in the hours
+/// `first..=last`, to `rollup`, read off the events' index by hour and source rather than by
+/// their ids (MySQL). A roll-up whose keys, values and filter need only the index's columns
+/// reads no event row; grouped by hour and source, its rows come in the index's order, where a
+/// read by the ids sorts them. Every event of those hours is read, so the hours should hold
+/// few others.
+pub async fn fold_into_hours(
+    db: &impl ConnectionTrait,
+    rollup: &Rollup,
+    (after, upto): (i64, i64),
+    (first, last): (i64, i64),
+) -> AppResult<u64> {
+    let sql = insert_grouped(db.get_database_backend(), rollup, Rows::EventsOfHours);
+    run(
+        db,
+        rollup.table,
+        "folded by hours",
+        sql,
+        vec![first.into(), last.into(), after.into(), upto.into()],
     )
     .await
 }

@@ -725,6 +725,12 @@ async fn profile_sums(app: &TestApp, address: &str) -> (i64, i64, i64) {
     )
 }
 
+/// Sends NDJSON `lines` and expects every one accepted.
+async fn send_all(app: &TestApp, token: &str, lines: String) {
+    let (status, report) = post(app, Some(token), lines, "application/x-ndjson", None, "").await;
+    assert_eq!((status, report["rejectedCount"].clone()), (200, json!(0)));
+}
+
 /// What every roll-up's mark says of the hours of the events past it.
 async fn unfolded_hours(db: &sea_orm::DatabaseConnection) -> Vec<Option<Vec<i64>>> {
     let mut all = Vec::new();
@@ -749,14 +755,7 @@ async fn one_sources_unfolded_events_are_read_by_the_hours_of_their_batches() {
         Some((api::darknet::hour_of(now - a)..=api::darknet::hour_of(now - b)).collect())
     };
     let h = chrono::Duration::hours;
-    let send = |lines: String| {
-        let (app, token) = (&app, &token);
-        async move {
-            let (status, report) =
-                post(app, Some(token), lines, "application/x-ndjson", None, "").await;
-            assert_eq!((status, report["rejectedCount"].clone()), (200, json!(0)));
-        }
-    };
+    let send = |lines: String| send_all(&app, &token, lines);
     let batches = || async {
         entity::darknet_batch::Entity::find()
             .count(&db)
@@ -807,5 +806,122 @@ async fn one_sources_unfolded_events_are_read_by_the_hours_of_their_batches() {
     .unwrap();
     assert_eq!(unfolded_hours(&db).await, vec![None; 5]);
     assert_eq!(profile_sums(&app, x).await, (7, 7, 7));
+    app.stop().await;
+}
+
+/// Rows of two queries, each row a key of two columns (`a`, `b`, as text) and a count (`n`):
+/// a roll-up, and the events grouped as it groups them.
+async fn rolled_and_raw(
+    db: &sea_orm::DatabaseConnection,
+    rolled: &str,
+    raw: &str,
+) -> [Vec<(String, String, i64)>; 2] {
+    let read = |sql: String| async move {
+        db.query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "a").unwrap(),
+                r.try_get::<String>("", "b").unwrap(),
+                r.try_get::<i64>("", "n").unwrap(),
+            )
+        })
+        .collect::<Vec<_>>()
+    };
+    [read(rolled.to_owned()).await, read(raw.to_owned()).await]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fold_reads_its_events_off_the_index_by_their_hours_when_few_others_share_them() {
+    let app = TestApp::spawn_with(|c| {
+        c.darknet_fold_ms = 0;
+        c.darknet_retention_days = 0;
+    })
+    .await;
+    let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
+    let mysql = db.get_database_backend() == sea_orm::DbBackend::MySql;
+    let (_, token) = sensor(&app, "by-hours-fold").await;
+    let (x, y) = ("203.0.113.60", "198.51.100.60");
+    let now = Utc::now();
+    let h = chrono::Duration::hours;
+    let hour = |ago: chrono::Duration| api::darknet::hour_of(now - ago);
+    let send = |lines: String| send_all(&app, &token, lines);
+    // Only the roll-ups by hour and source and by source and port read by hours, and only on
+    // MySQL (SQLite groups its folds off the writer, from a read by the ids).
+    let plan = || async {
+        let mut plans = Vec::new();
+        for roll in fold::Roll::ALL {
+            plans.push(fold::hours_read(&db, roll).await.unwrap());
+        }
+        plans
+    };
+    let expect = |span: Option<(i64, i64)>| {
+        let mut plans = vec![None; 5];
+        if mysql {
+            plans[..3].fill(span);
+        }
+        plans
+    };
+    // Each fold leaves the roll-ups by hour and source and by source and port as the events
+    // grouped give them; answers how many events they hold.
+    let folded = || async {
+        fold::fold_all(&db).await.unwrap();
+        let [rolled, raw] = rolled_and_raw(
+            &db,
+            "SELECT CAST(hour AS CHAR) AS a, HEX(src) AS b, events AS n \
+             FROM darknet_source_hour ORDER BY a, b",
+            "SELECT CAST(hour AS CHAR) AS a, HEX(src) AS b, COUNT(*) AS n \
+             FROM darknet_event GROUP BY a, b ORDER BY a, b",
+        )
+        .await;
+        assert_eq!(rolled, raw);
+        let [by_port, raw_by_port] = rolled_and_raw(
+            &db,
+            "SELECT HEX(src) AS a, CAST(port AS CHAR) AS b, events AS n \
+             FROM darknet_source_port ORDER BY a, b",
+            "SELECT HEX(src) AS a, CAST(COALESCE(dst_port, -1) AS CHAR) AS b, COUNT(*) AS n \
+             FROM darknet_event GROUP BY a, b ORDER BY a, b",
+        )
+        .await;
+        assert_eq!(by_port, raw_by_port);
+        let total = rolled.iter().map(|r| r.2).sum::<i64>();
+        assert_eq!(total, by_port.iter().map(|r| r.2).sum::<i64>());
+        total
+    };
+
+    // A batch in an hour of its own: read by that hour.
+    send(body(now - h(30), &[x, y, x])).await;
+    assert_eq!(plan().await, expect(Some((hour(h(30)), hour(h(30))))));
+    assert_eq!(folded().await, 3);
+    assert_eq!(plan().await, vec![None; 5], "nothing left to fold");
+
+    // Two more events in that hour, which holds 5: more than twice the fold's 2, so by the ids.
+    send(body(now - h(30), &[x, y])).await;
+    assert_eq!(plan().await, vec![None; 5]);
+    assert_eq!(folded().await, 5);
+
+    // A batch over three new hours, one of them holding an event of another source.
+    let mut lines = body(now - h(3), &[x]);
+    lines.push_str(&body(now - h(1), &[x, y]));
+    send(lines).await;
+    assert_eq!(plan().await, expect(Some((hour(h(3)), hour(h(1))))));
+    assert_eq!(folded().await, 8);
+    let rolled = entity::darknet_source_hour::Entity::find()
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(rolled, 5, "(30h, x), (30h, y), (3h, x), (1h, x), (1h, y)");
+
+    // Old logs over more than a week: by the ids.
+    let mut lines = body(now - chrono::Duration::days(10), &[x]);
+    lines.push_str(&body(now, &[y]));
+    send(lines).await;
+    assert_eq!(plan().await, vec![None; 5]);
+    assert_eq!(folded().await, 10);
     app.stop().await;
 }
