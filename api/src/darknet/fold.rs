@@ -210,14 +210,7 @@ pub struct Unfolded {
 /// source's unfolded events go by the events' index by hour and source rather than read every
 /// unfolded event. Read in the caller's snapshot, with the mark.
 pub async fn unfolded(db: &impl ConnectionTrait, roll: Roll) -> AppResult<Unfolded> {
-    let row: Option<(i64, i64)> = darknet_fold::Entity::find_by_id(roll as i32)
-        .select_only()
-        .column(darknet_fold::Column::Upto)
-        .column(darknet_fold::Column::BatchUpto)
-        .into_tuple()
-        .one(db)
-        .await?;
-    let (mark, batch) = row.ok_or_else(missing_mark)?;
+    let (mark, batch) = marks(db, roll).await?;
     let hours = match batch_hours(db, batch, None).await? {
         Hours::None => Some(Vec::new()),
         Hours::Span(lo, hi) if hi - lo < UNFOLDED_HOURS_MAX => Some((lo..=hi).collect()),
@@ -392,7 +385,7 @@ pub async fn hours_read(db: &DatabaseConnection, roll: Roll) -> AppResult<Option
     })
     .await?;
     match plan {
-        Some((after, batch, until)) if reads_by_hours(db, roll) => {
+        Some((after, batch, until)) if reads_by_hours(roll) => {
             by_hours(db, batch, upto, (after, until)).await
         }
         _ => Ok(None),
@@ -401,13 +394,12 @@ pub async fn hours_read(db: &DatabaseConnection, roll: Roll) -> AppResult<Option
 
 /// Whether a fold of `roll` reads its events by their hours when it can ([`by_hours`]): the
 /// roll-ups by hour and source and by source and port need nothing but what the events' index
-/// by hour and source holds (migration 047). SQLite groups its folds off the writer, from a
-/// read by the ids.
-fn reads_by_hours(db: &impl ConnectionTrait, roll: Roll) -> bool {
+/// by hour and source holds (migration 047).
+fn reads_by_hours(roll: Roll) -> bool {
     matches!(
         roll,
         Roll::SourceHour | Roll::SourcePortLow | Roll::SourcePortHigh
-    ) && db.get_database_backend() == DbBackend::MySql
+    )
 }
 
 /// Most events one fold of `roll` takes.
@@ -421,14 +413,23 @@ fn most(db: &impl ConnectionTrait, roll: Roll) -> i64 {
 
 /// `roll`'s mark and batch mark, its row locked (`FOR UPDATE` on MySQL).
 async fn locked_mark(db: &impl ConnectionTrait, roll: Roll) -> AppResult<(i64, i64)> {
-    let mark: Option<(i64, i64)> = darknet_fold::Entity::find_by_id(roll as i32)
+    marks_of(db, roll, true).await
+}
+
+/// `roll`'s mark and batch mark.
+async fn marks(db: &impl ConnectionTrait, roll: Roll) -> AppResult<(i64, i64)> {
+    marks_of(db, roll, false).await
+}
+
+async fn marks_of(db: &impl ConnectionTrait, roll: Roll, lock: bool) -> AppResult<(i64, i64)> {
+    let mut find = darknet_fold::Entity::find_by_id(roll as i32)
         .select_only()
         .column(darknet_fold::Column::Upto)
-        .column(darknet_fold::Column::BatchUpto)
-        .lock_exclusive()
-        .into_tuple()
-        .one(db)
-        .await?;
+        .column(darknet_fold::Column::BatchUpto);
+    if lock {
+        find = find.lock_exclusive();
+    }
+    let mark: Option<(i64, i64)> = find.into_tuple().one(db).await?;
     mark.ok_or_else(missing_mark)
 }
 
@@ -447,7 +448,7 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: Settled) -> AppRe
         return Ok(0);
     }
     let until = upto.event.min(after.saturating_add(most(db, roll)));
-    let hours = if reads_by_hours(db, roll) {
+    let hours = if reads_by_hours(roll) {
         by_hours(db, batch, upto, (after, until)).await?
     } else {
         None
@@ -540,7 +541,7 @@ async fn fold_staged(
             continue;
         }
         let started = Instant::now();
-        let after = mark(own, roll).await?;
+        let (after, batch) = marks(own, roll).await?;
         if upto.event <= after {
             continue;
         }
@@ -557,7 +558,12 @@ async fn fold_staged(
             (roll.rollup(), vec![roll])
         };
         folded_with_low = both;
-        stage_fold(own, rollup, (after, until)).await?;
+        let hours = if reads_by_hours(roll) {
+            by_hours(own, batch, upto, (after, until)).await?
+        } else {
+            None
+        };
+        stage_fold(own, rollup, (after, until), hours).await?;
         let staged = started.elapsed();
         let done = db::write(own, |txn| {
             let rolls = rolls.clone();

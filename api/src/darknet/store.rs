@@ -169,10 +169,10 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
         .chain(values.iter().map(|v| v.0))
         .map(|c| quoted(backend, c))
         .collect();
-    // On SQLite the keys are written `+(...)` (a no-op there), so the planner reads the events
-    // by their id range rather than walking an index of theirs for its order.
-    let key = |expr: &str| match backend {
-        DbBackend::Sqlite => format!("+({expr})"),
+    // On SQLite the keys of a read by ids are written `+(...)` (a no-op there), so the planner
+    // reads the events by their id range rather than walking an index of theirs for its order.
+    let key = |expr: &str| match (backend, rows) {
+        (DbBackend::Sqlite, Rows::Events) => format!("+({expr})"),
         _ => expr.to_owned(),
     };
     // From the events, each column's own expression; from a staged grouping, its grouped
@@ -238,15 +238,14 @@ fn fold_sql(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> FoldSql {
                 (Rows::Events, Some(only)) => {
                     format!("darknet_event WHERE id > ? AND id <= ? AND {only}")
                 }
-                (Rows::EventsOfHours, only) => {
-                    debug_assert!(backend == DbBackend::MySql, "FORCE INDEX is MySQL's");
-                    format!(
-                        "darknet_event FORCE INDEX ({}) \
-                         WHERE hour >= ? AND hour <= ? AND id > ? AND id <= ?{}",
-                        HOUR_SOURCE_INDEX.0,
-                        only.map(|o| format!(" AND {o}")).unwrap_or_default()
-                    )
-                }
+                (Rows::EventsOfHours, only) => format!(
+                    "darknet_event {} WHERE hour >= ? AND hour <= ? AND id > ? AND id <= ?{}",
+                    match backend {
+                        DbBackend::MySql => format!("FORCE INDEX ({})", HOUR_SOURCE_INDEX.0),
+                        _ => format!("INDEXED BY {}", HOUR_SOURCE_INDEX.0),
+                    },
+                    only.map(|o| format!(" AND {o}")).unwrap_or_default()
+                ),
                 // A staged grouping holds no event columns to filter by: a roll-up taking only
                 // some events folds from the events.
                 (Rows::Staged(table), _) => {
@@ -321,7 +320,7 @@ const HOUR_SOURCE_INDEX: (&str, [&str; 5]) = (
 
 /// Adds the darknet events with ids in `(after, upto]`, every one of them in the hours
 /// `first..=last`, to `rollup`, read off the events' index by hour and source rather than by
-/// their ids (MySQL). A roll-up whose keys, values and filter need only the index's columns
+/// their ids. A roll-up whose keys, values and filter need only the index's columns
 /// reads no event row; grouped by hour and source, its rows come in the index's order, where a
 /// read by the ids sorts them. Every event of those hours is read, so the hours should hold
 /// few others.
@@ -400,14 +399,21 @@ fn staged(table: &str) -> String {
 /// Groups the darknet events with ids in `(after, upto]` as [`fold_into`] would, into a
 /// temporary table of the connection (SQLite): grouping is most of a fold's work, and a
 /// connection outside a write transaction does it without the writer's lock, while batches
-/// write. [`apply_staged`], on the same connection, then adds the rows to the roll-up.
+/// write. [`apply_staged`], on the same connection, then adds the rows to the roll-up. With
+/// `hours`, the events are read by them, as [`fold_into_hours`] reads them.
 pub async fn stage_fold(
     db: &impl ConnectionTrait,
     rollup: &Rollup,
     (after, upto): (i64, i64),
+    hours: Option<(i64, i64)>,
 ) -> AppResult<u64> {
     let backend = db.get_database_backend();
-    let f = fold_sql(backend, rollup, Rows::Events);
+    let (rows, mut values) = match hours {
+        Some((first, last)) => (Rows::EventsOfHours, vec![first.into(), last.into()]),
+        None => (Rows::Events, Vec::new()),
+    };
+    values.extend([after.into(), upto.into()]);
+    let f = fold_sql(backend, rollup, rows);
     let temp = staged(rollup.table);
     // The roll-up's columns, without its key or any constraint.
     db.execute_unprepared(&format!(
@@ -419,14 +425,7 @@ pub async fn stage_fold(
     db.execute_unprepared(&format!("DELETE FROM {temp}"))
         .await?;
     let sql = format!("INSERT INTO {temp} ({}) {}", f.columns, f.grouped);
-    run(
-        db,
-        rollup.table,
-        "staged",
-        sql,
-        vec![after.into(), upto.into()],
-    )
-    .await
+    run(db, rollup.table, "staged", sql, values).await
 }
 
 /// Adds the rows [`stage_fold`] grouped to `rollup`, in the key order they were grouped in

@@ -844,15 +844,13 @@ async fn a_fold_reads_its_events_off_the_index_by_their_hours_when_few_others_sh
     })
     .await;
     let db = api::db::connect(&config_for(&app.db.url)).await.unwrap();
-    let mysql = db.get_database_backend() == sea_orm::DbBackend::MySql;
     let (_, token) = sensor(&app, "by-hours-fold").await;
     let (x, y) = ("203.0.113.60", "198.51.100.60");
     let now = Utc::now();
     let h = chrono::Duration::hours;
     let hour = |ago: chrono::Duration| api::darknet::hour_of(now - ago);
     let send = |lines: String| send_all(&app, &token, lines);
-    // Only the roll-ups by hour and source and by source and port read by hours, and only on
-    // MySQL (SQLite groups its folds off the writer, from a read by the ids).
+    // Only the roll-ups by hour and source and by source and port read by hours.
     let plan = || async {
         let mut plans = Vec::new();
         for roll in fold::Roll::ALL {
@@ -862,9 +860,7 @@ async fn a_fold_reads_its_events_off_the_index_by_their_hours_when_few_others_sh
     };
     let expect = |span: Option<(i64, i64)>| {
         let mut plans = vec![None; 5];
-        if mysql {
-            plans[..3].fill(span);
-        }
+        plans[..3].fill(span);
         plans
     };
     // Each fold leaves the roll-ups by hour and source and by source and port as the events
