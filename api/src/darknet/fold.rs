@@ -19,7 +19,8 @@
 //! event is committed, so no batch can commit an id at or below a mark a fold has set. With
 //! each mark goes a batch mark: every event past the mark belongs to a batch past it, and the
 //! batches record the first and last hour of their events, so one source's unfolded events
-//! are found by their hours ([`unfolded`]). On
+//! are found by their hours ([`unfolded`]), and a fold of the roll-ups by hour and source and
+//! by source and port reads its events off the events' index by hour alone (`by_hours`). On
 //! MySQL batches go on writing while a roll-up folds (it locks only its mark's row, and reads
 //! committed events without locking them). SQLite has one writer: there a fold groups the
 //! events outside any write transaction, into a temporary table, and takes the writer only to
@@ -373,7 +374,7 @@ pub async fn settled(db: &DatabaseConnection) -> AppResult<Settled> {
 }
 
 /// The span of hours the next fold of `roll` would read its events by, if any (see
-/// [`by_hours`] and `reads_by_hours`).
+/// `by_hours` and `reads_by_hours`).
 pub async fn hours_read(db: &DatabaseConnection, roll: Roll) -> AppResult<Option<(i64, i64)>> {
     let upto = settled(db).await?;
     let plan = db::write_reading_committed(db, |txn| {
@@ -441,7 +442,7 @@ async fn marks_of(db: &impl ConnectionTrait, roll: Roll, lock: bool) -> AppResul
 /// mark. Batches do not wait: they write neither the mark nor the per-source roll-ups, and
 /// in a transaction reading committed rows (`db::write_reading_committed`) the events read
 /// are not locked. On MySQL the roll-ups by hour and source and by source and port read their
-/// events off the events' index by their hours when they can ([`by_hours`]).
+/// events off the events' index by their hours when they can (`by_hours`).
 pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: Settled) -> AppResult<i64> {
     let (after, batch) = locked_mark(db, roll).await?;
     if upto.event <= after {
