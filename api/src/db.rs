@@ -279,7 +279,7 @@ impl ConnectionTrait for Reader {
     }
 }
 
-/// The work of one attempt of [`write`], borrowing the transaction.
+/// The work of one attempt of [`write()`], borrowing the transaction.
 pub type WriteFuture<'c, T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = AppResult<T>> + Send + 'c>>;
 
@@ -298,7 +298,7 @@ where
     write_with(db, None, work).await
 }
 
-/// [`write`], with reads that see the latest committed rows and lock none of what they only
+/// [`write()`], with reads that see the latest committed rows and lock none of what they only
 /// read (`READ COMMITTED` on MySQL, where an `INSERT ... SELECT` would otherwise hold shared
 /// next-key locks on the rows it reads, and on the gap past the last one: every insert after
 /// them would wait). SQLite's one writer reads what is committed already.
@@ -369,7 +369,7 @@ pub fn is_transient(err: &AppError) -> bool {
 const LOCK_TABLE: &str = "hector_lock";
 const MIGRATION_LOCK: &str = "migrate";
 /// A holder that died keeps the lock at most this long: a live holder extends it every
-/// [`LOCK_BEAT`], however long its work takes.
+/// `LOCK_BEAT`, however long its work takes.
 pub const LOCK_TTL: Duration = Duration::from_secs(10);
 const LOCK_BEAT: Duration = Duration::from_secs(2);
 /// How long a replica waits for a live holder before giving up.
@@ -553,9 +553,9 @@ const WAL_SIZE_LIMIT: i64 = 32 * 1024 * 1024;
 /// and it syncs the database file only then (the log grew to 3 GB in a minute of darknet
 /// ingest, with every page read searching its index, and the file's unsynced pages piled up
 /// in the kernel). So each round also syncs the database file itself, holding no lock, and
-/// past [`RESTART_FRAMES`] restarts the log: it queues with the writers for its turn (see
-/// [`sqlite_gate`]), copies and syncs what the passive round left (little), and the log
-/// starts over, cut back to [`WAL_SIZE_LIMIT`].
+/// past `RESTART_FRAMES` restarts the log: it queues with the writers for its turn (see
+/// `sqlite_gate`), copies and syncs what the passive round left (little), and the log
+/// starts over, cut back to `WAL_SIZE_LIMIT`.
 pub async fn run_checkpointer(
     db: DatabaseConnection,
     shutdown: tokio_util::sync::CancellationToken,

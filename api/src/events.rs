@@ -278,7 +278,7 @@ impl EventBus {
     }
 
     /// The answer of `load` under `key`, run once for every subscriber that asks for the same
-    /// key (see [`SharedLoads`]). A failed load is not kept: the next caller tries again.
+    /// key (see `SharedLoads`). A failed load is not kept: the next caller tries again.
     pub async fn shared<T, F, Fut>(&self, key: String, load: F) -> AppResult<Arc<T>>
     where
         T: Send + Sync + 'static,

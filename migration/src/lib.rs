@@ -1,10 +1,10 @@
 //! Hector's schema, append-only: one concern per migration, portable between SQLite and
-//! MySQL/MariaDB. Nothing here may depend on engine-specific SQL outside [`cols`].
+//! MySQL/MariaDB. Nothing here may depend on engine-specific SQL outside `cols`.
 //!
 //! Every step is safe to run again: MySQL DDL is not transactional, so a process killed in
 //! the middle of a migration leaves some of its statements done and the migration unrecorded,
 //! and the next start runs it from the top. Tables are created `IF NOT EXISTS`, indexes through
-//! [`cols::IndexSpec::ensure`], columns after `has_column`, rows with conflict-ignoring inserts.
+//! `cols::IndexSpec::ensure`, columns after `has_column`, rows with conflict-ignoring inserts.
 //! `tests/it/storage.rs` runs every migration twice to hold this.
 
 pub use sea_orm_migration::prelude::*;

@@ -24,7 +24,7 @@
 //! MySQL batches go on writing while a roll-up folds (it locks only its mark's row, and reads
 //! committed events without locking them). SQLite has one writer: there a fold groups the
 //! events outside any write transaction, into a temporary table, and takes the writer only to
-//! add the grouped rows ([`fold_staged`]).
+//! add the grouped rows (`fold_staged`).
 
 use std::time::{Duration, Instant};
 
@@ -356,7 +356,7 @@ async fn newest_both(db: &impl ConnectionTrait) -> AppResult<Settled> {
 
 /// The newest event id at or below which every event is committed, with the newest batch id
 /// then, below which no batch can still commit. On MySQL both are read with the ingest gate
-/// closed ([`close_gate`]): ids are handed out at insert, so a batch still writing may commit
+/// closed (`close_gate`): ids are handed out at insert, so a batch still writing may commit
 /// ids below the newest one another batch committed; a batch takes the gate before it writes
 /// its own row. SQLite's one writer commits its ids in order, and never reuses one
 /// (`AUTOINCREMENT`). So every event above `event` belongs to a batch above `batch`.
@@ -465,11 +465,11 @@ pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: Settled) -> AppRe
 /// Folds the two roll-ups by source (per source and sensor, per source) together, in the
 /// caller's transaction: up to [`FOLD_MAX`] events past their marks, none past `upto`
 /// ([`settled`]), grouped once by source and sensor into a temporary table
-/// ([`BY_SENSOR`]) that both fold from, so the events of the range are read and sorted once
+/// (`BY_SENSOR`) that both fold from, so the events of the range are read and sorted once
 /// instead of twice. Their marks move together; both are locked first, in id order, as
 /// [`fold`] locks one. Marks that differ (a fold of one of them alone, by [`fold`]) are
 /// folded each on its own. MySQL: a temporary table lives as long as its connection, and
-/// SQLite stages its folds its own way ([`fold_staged`]). Answers the most event ids one of
+/// SQLite stages its folds its own way (`fold_staged`). Answers the most event ids one of
 /// them covered.
 pub async fn fold_by_source(db: &impl ConnectionTrait, upto: Settled) -> AppResult<i64> {
     let marks: Vec<i64> = darknet_fold::Entity::find()
@@ -597,7 +597,7 @@ async fn fold_staged(
 }
 
 /// Folds every roll-up once (up to [`FOLD_MAX`] events each, none past the events settled
-/// when it starts): see [`fold_some`].
+/// when it starts): see `fold_some`.
 pub async fn fold_each(db: &DatabaseConnection) -> AppResult<i64> {
     fold_some(db, |_| true).await
 }
@@ -693,7 +693,7 @@ pub async fn fold_all(db: &DatabaseConnection) -> AppResult<i64> {
 /// ([`unfolded`]).
 pub const SLOW_FACTOR: i64 = 5;
 
-/// Longest the slow roll-ups' tail waits while events keep coming (see [`due`]): a flood
+/// Longest the slow roll-ups' tail waits while events keep coming (see `due`): a flood
 /// passes in less, while steady traffic, which never leaves the folder a quiet
 /// [`FOLD_WAIT`], would otherwise let their tail grow to [`SLOW_FACTOR`] times the
 /// threshold, and a busy scanner's profile read a share of it (in the benchmark the busiest
@@ -767,7 +767,7 @@ fn waiting(since: &mut Option<Instant>, behind: i64) -> Duration {
     since.get_or_insert_with(Instant::now).elapsed()
 }
 
-/// Folds in the background, looking every `every`: see [`due`] for when (`at`: see
+/// Folds in the background, looking every `every`: see `due` for when (`at`: see
 /// [`crate::config::DARKNET_FOLD_AT`]). Every replica may run it (two folds of one roll-up
 /// take turns on its mark); a failed fold is retried on the next look. Only on MySQL are the
 /// slow roll-ups held back: on SQLite a fold groups its events off the one writer while

@@ -3,7 +3,7 @@
 //! with every hop checked, a descriptive User-Agent, no proxy from the environment.
 //!
 //! Server-side request forgery: only `http` and `https`; an address literal is checked before
-//! connecting, and a name is resolved by [`GuardedResolver`], which hands the connector only
+//! connecting, and a name is resolved by `GuardedResolver`, which hands the connector only
 //! the addresses [`Egress`] permits, so the address actually connected to is a checked one
 //! (a name that resolves to an internal address, or re-resolves to one, cannot slip through).
 //! Loopback, private, link-local (cloud metadata), shared, reserved, documentation, multicast
