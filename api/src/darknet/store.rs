@@ -141,7 +141,7 @@ enum Rows<'a> {
     /// The events with ids in a range (two parameters: after, upto).
     Events,
     /// The same events, read off the events' index by hour and source within a span of hours
-    /// that holds them all (four parameters: first hour, last hour, after, upto; MySQL).
+    /// that holds them all (four parameters: first hour, last hour, after, upto).
     EventsOfHours,
     /// A temporary table a grouping of them was staged in ([`stage_grouped`]).
     Staged(&'a str),
