@@ -37,7 +37,7 @@ use sea_orm::{
 
 use super::store::{
     Merge, Rollup, apply_staged, close_gate, drop_staged, drop_temporary, fold_from_staged,
-    fold_into, fold_into_hours, stage_fold, stage_grouped,
+    fold_into, stage_fold, stage_grouped,
 };
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -262,19 +262,24 @@ async fn batch_hours(db: &impl ConnectionTrait, after: i64, upto: Option<i64>) -
 /// 2,000,000 events: 0.5 s against 2.2 s).
 const HOURS_READ_MAX: i64 = 2;
 
-/// The span of hours a fold of the events with ids in `(after, until]` can read them by (see
-/// [`fold_into_hours`]), when one is known (the batches past `batch`, the fold mark's batch
+/// The span of hours a fold of `roll`'s events with ids in `(after, until]` can read them by
+/// (see [`fold_into`]): none for a roll-up that needs more than the index holds
+/// (`reads_by_hours`); else one when it is known (the batches past `batch`, the fold mark's batch
 /// mark, up to `upto`, recorded their events' hours) and holds at most [`HOURS_READ_MAX`]
 /// times as many events as the fold takes (counted by the roll-up by hour and country): a
 /// live sensor's events come in time order, so a fold's hours hold few others, but an import
 /// of old logs may send a batch's hours back over days of events already folded.
 async fn by_hours(
     db: &impl ConnectionTrait,
+    roll: Roll,
     batch: i64,
     upto: Settled,
     (after, until): (i64, i64),
 ) -> AppResult<Option<(i64, i64)>> {
     use entity::darknet_country_hour::Column as C;
+    if !reads_by_hours(roll) {
+        return Ok(None);
+    }
     let Hours::Span(first, last) = batch_hours(db, batch, Some(upto.batch)).await? else {
         return Ok(None);
     };
@@ -386,10 +391,8 @@ pub async fn hours_read(db: &DatabaseConnection, roll: Roll) -> AppResult<Option
     })
     .await?;
     match plan {
-        Some((after, batch, until)) if reads_by_hours(roll) => {
-            by_hours(db, batch, upto, (after, until)).await
-        }
-        _ => Ok(None),
+        Some((after, batch, until)) => by_hours(db, roll, batch, upto, (after, until)).await,
+        None => Ok(None),
     }
 }
 
@@ -441,23 +444,16 @@ async fn marks_of(db: &impl ConnectionTrait, roll: Roll, lock: bool) -> AppResul
 /// two replicas folding the same roll-up take turns, and the second starts from the first's
 /// mark. Batches do not wait: they write neither the mark nor the per-source roll-ups, and
 /// in a transaction reading committed rows (`db::write_reading_committed`) the events read
-/// are not locked. On MySQL the roll-ups by hour and source and by source and port read their
-/// events off the events' index by their hours when they can (`by_hours`).
+/// are not locked. The roll-ups by hour and source and by source and port read their events
+/// off the events' index by their hours when they can (`by_hours`).
 pub async fn fold(db: &impl ConnectionTrait, roll: Roll, upto: Settled) -> AppResult<i64> {
     let (after, batch) = locked_mark(db, roll).await?;
     if upto.event <= after {
         return Ok(0);
     }
     let until = upto.event.min(after.saturating_add(most(db, roll)));
-    let hours = if reads_by_hours(roll) {
-        by_hours(db, batch, upto, (after, until)).await?
-    } else {
-        None
-    };
-    match hours {
-        Some(hours) => fold_into_hours(db, roll.rollup(), (after, until), hours).await?,
-        None => fold_into(db, roll.rollup(), (after, until)).await?,
-    };
+    let hours = by_hours(db, roll, batch, upto, (after, until)).await?;
+    fold_into(db, roll.rollup(), (after, until), hours).await?;
     set_mark(db, roll, until, upto).await?;
     Ok(until - after)
 }
@@ -559,11 +555,7 @@ async fn fold_staged(
             (roll.rollup(), vec![roll])
         };
         folded_with_low = both;
-        let hours = if reads_by_hours(roll) {
-            by_hours(own, batch, upto, (after, until)).await?
-        } else {
-            None
-        };
+        let hours = by_hours(own, roll, batch, upto, (after, until)).await?;
         stage_fold(own, rollup, (after, until), hours).await?;
         let staged = started.elapsed();
         let done = db::write(own, |txn| {

@@ -294,51 +294,41 @@ fn insert_grouped(backend: DbBackend, rollup: &Rollup, rows: Rows<'_>) -> String
     )
 }
 
-/// Adds the darknet events with ids in `(after, upto]` to `rollup` (see [`fold_sql`]). One
-/// statement, inside the database, rows in key order.
-pub async fn fold_into(
-    db: &impl ConnectionTrait,
-    rollup: &Rollup,
-    (after, upto): (i64, i64),
-) -> AppResult<u64> {
-    let sql = insert_grouped(db.get_database_backend(), rollup, Rows::Events);
-    run(
-        db,
-        rollup.table,
-        "folded",
-        sql,
-        vec![after.into(), upto.into()],
-    )
-    .await
-}
-
 /// The events' index by hour and source (migrations 042, 047), and its columns.
 const HOUR_SOURCE_INDEX: (&str, [&str; 5]) = (
     "idx_darknet_event_hour_src_port",
     ["hour", "src", "protocol", "dst_port", "id"],
 );
 
-/// Adds the darknet events with ids in `(after, upto]`, every one of them in the hours
-/// `first..=last`, to `rollup`, read off the events' index by hour and source rather than by
-/// their ids. A roll-up whose keys, values and filter need only the index's columns
-/// reads no event row; grouped by hour and source, its rows come in the index's order, where a
-/// read by the ids sorts them. Every event of those hours is read, so the hours should hold
-/// few others.
-pub async fn fold_into_hours(
+/// Where a fold of the events with ids in `(after, upto]` reads them, with its parameters: by
+/// their ids, or with `hours` (`first..=last`, holding every one of them) off the events'
+/// index by hour and source. A roll-up whose keys, values and filter need only the index's
+/// columns then reads no event row, and grouped by hour and source its rows come in the
+/// index's order, where a read by the ids sorts them. Every event of those hours is read, so
+/// the hours should hold few others.
+fn events_read(
+    (after, upto): (i64, i64),
+    hours: Option<(i64, i64)>,
+) -> (Rows<'static>, Vec<Value>) {
+    let (rows, mut values) = match hours {
+        Some((first, last)) => (Rows::EventsOfHours, vec![first.into(), last.into()]),
+        None => (Rows::Events, Vec::new()),
+    };
+    values.extend([after.into(), upto.into()]);
+    (rows, values)
+}
+
+/// Adds the darknet events with ids in `(after, upto]` to `rollup` (see [`fold_sql`]), read as
+/// `events_read` says. One statement, inside the database, rows in key order.
+pub async fn fold_into(
     db: &impl ConnectionTrait,
     rollup: &Rollup,
-    (after, upto): (i64, i64),
-    (first, last): (i64, i64),
+    range: (i64, i64),
+    hours: Option<(i64, i64)>,
 ) -> AppResult<u64> {
-    let sql = insert_grouped(db.get_database_backend(), rollup, Rows::EventsOfHours);
-    run(
-        db,
-        rollup.table,
-        "folded by hours",
-        sql,
-        vec![first.into(), last.into(), after.into(), upto.into()],
-    )
-    .await
+    let (rows, values) = events_read(range, hours);
+    let sql = insert_grouped(db.get_database_backend(), rollup, rows);
+    run(db, rollup.table, "folded", sql, values).await
 }
 
 /// Groups the events with ids in `(after, upto]` by `stage`'s keys, each of its values its
@@ -399,20 +389,16 @@ fn staged(table: &str) -> String {
 /// Groups the darknet events with ids in `(after, upto]` as [`fold_into`] would, into a
 /// temporary table of the connection (SQLite): grouping is most of a fold's work, and a
 /// connection outside a write transaction does it without the writer's lock, while batches
-/// write. [`apply_staged`], on the same connection, then adds the rows to the roll-up. With
-/// `hours`, the events are read by them, as [`fold_into_hours`] reads them.
+/// write. [`apply_staged`], on the same connection, then adds the rows to the roll-up. The
+/// events are read as `events_read` says.
 pub async fn stage_fold(
     db: &impl ConnectionTrait,
     rollup: &Rollup,
-    (after, upto): (i64, i64),
+    range: (i64, i64),
     hours: Option<(i64, i64)>,
 ) -> AppResult<u64> {
     let backend = db.get_database_backend();
-    let (rows, mut values) = match hours {
-        Some((first, last)) => (Rows::EventsOfHours, vec![first.into(), last.into()]),
-        None => (Rows::Events, Vec::new()),
-    };
-    values.extend([after.into(), upto.into()]);
+    let (rows, values) = events_read(range, hours);
     let f = fold_sql(backend, rollup, rows);
     let temp = staged(rollup.table);
     // The roll-up's columns, without its key or any constraint.

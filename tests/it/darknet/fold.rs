@@ -901,23 +901,30 @@ async fn a_fold_reads_its_events_off_the_index_by_their_hours_when_few_others_sh
     assert_eq!(plan().await, vec![None; 5]);
     assert_eq!(folded().await, 5);
 
-    // A batch over three new hours, one of them holding an event of another source.
+    // One event two hours ago, folded; then a batch over three hours around it: the fold reads
+    // that hour's folded event too, and must leave it out by its id.
+    send(body(now - h(2), &[y])).await;
+    assert_eq!(plan().await, expect(Some((hour(h(2)), hour(h(2))))));
+    assert_eq!(folded().await, 6);
     let mut lines = body(now - h(3), &[x]);
     lines.push_str(&body(now - h(1), &[x, y]));
     send(lines).await;
     assert_eq!(plan().await, expect(Some((hour(h(3)), hour(h(1))))));
-    assert_eq!(folded().await, 8);
+    assert_eq!(folded().await, 9);
     let rolled = entity::darknet_source_hour::Entity::find()
         .count(&db)
         .await
         .unwrap();
-    assert_eq!(rolled, 5, "(30h, x), (30h, y), (3h, x), (1h, x), (1h, y)");
+    assert_eq!(
+        rolled, 6,
+        "(30h, x), (30h, y), (3h, x), (2h, y), (1h, x), (1h, y)"
+    );
 
     // Old logs over more than a week: by the ids.
     let mut lines = body(now - chrono::Duration::days(10), &[x]);
     lines.push_str(&body(now, &[y]));
     send(lines).await;
     assert_eq!(plan().await, vec![None; 5]);
-    assert_eq!(folded().await, 10);
+    assert_eq!(folded().await, 11);
     app.stop().await;
 }
