@@ -9,8 +9,9 @@
 /// the C code in the process too: SQLite's page caches and sorts. With SQLite on glibc a
 /// darknet flood's peak was 1.33x its size after the first 100,000 events (1.39x with glibc
 /// held to one arena); with one allocator that hands freed pages back after 1 s
-/// (`.cargo/config.toml`) it was 1.18x-1.21x, and 1.12x-1.16x with the folds' caches held
-/// small as well (`cargo bench --bench darknet_ingest`).
+/// (`.cargo/config.toml`) it was 1.18x-1.21x, 1.12x-1.16x with the folds' caches held small
+/// as well, and 1.08x-1.12x handing them back after 250 ms (`cargo bench --bench
+/// darknet_ingest`).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -426,6 +426,10 @@ const BATCH_COLUMN: usize = 1;
 /// batch id left 0 ([`Batch::statements`] fills it in). Built with the batch, off the
 /// writers' turn: with sea-query building each statement inside the transaction, SQLite's one
 /// writer sat idle while it was built.
+///
+/// Bound on MySQL too: the same rows written out as literals and sent unprepared cost
+/// MariaDB more (2.19×-2.20× the CPU of `LOAD DATA` over 2,000,000 events, against
+/// 1.94×-2.01× bound, two rounds each in one run), though this server a little less.
 fn event_statements(backend: DbBackend, sensor_id: i64, events: &[Enriched]) -> Vec<Statement> {
     // Without `id`: it is the key the database gives.
     let columns = &EVENT_COLUMNS[..EVENT_WIDTH];
